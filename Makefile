@@ -1,0 +1,30 @@
+# Vyapaar Nexus — the local environment and the build. Everything is implemented under localstack/.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+.PHONY: help up down reset test build build-local lint fmt
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+up: ## install tools, start LocalStack, build, deploy template.yaml, start the function host
+	@bash localstack/up.sh
+
+down: ## stop what `make up` started
+	@bash localstack/down.sh
+
+reset: ## stop and delete the local environment's data
+	@bash localstack/reset.sh
+
+test: ## lint, unit tests, integration tests on an isolated local stack (torn down afterwards)
+	@bash localstack/test.sh
+
+build-local: ## release build of the functions and the function host for this machine
+	@bash localstack/install.sh && bash localstack/build-local.sh
+
+lint: ## cargo fmt --check, clippy -D warnings, cfn-lint
+	@bash localstack/install.sh && source localstack/lib.sh && cargo fmt --all --check && \
+	  cfn-lint template.yaml tests/fixture-template.yaml && cargo clippy --workspace --all-targets -- -D warnings
+
+fmt: ## format the code
+	@cargo fmt --all

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Deploys $NEXUS_TEMPLATE as stack $NEXUS_STACK to the local endpoint: package (uploads CodeUri folders to a
+# local S3 bucket so the SAM transform accepts them), then create or update the stack and wait for it.
+# The functions are left out of the stack (FunctionsRuntime=host): the function host runs them.
+source "$(dirname "$0")/lib.sh"
+
+runtime="${NEXUS_FUNCTIONS_RUNTIME:-host}"
+bucket="nexus-artifacts-$(echo "$NEXUS_STACK" | tr 'A-Z_' 'a-z-')"
+packaged="$NEXUS_ENV_DIR/$NEXUS_STACK.packaged.yaml"
+mkdir -p "$NEXUS_ENV_DIR"
+
+template="$NEXUS_TEMPLATE"
+if [[ "$runtime" == lambda ]]; then
+  # Functions deploy into the stack (LocalStack with Docker): point each CodeUri at its built artifact folder.
+  template="$NEXUS_ENV_DIR/$NEXUS_STACK.lambda.yaml"
+  sed -E "s#^( +CodeUri: )functions/([a-z0-9-]+)/?\$#\1$LAMBDA_ARM64_DIR/\2#" "$NEXUS_TEMPLATE" >"$template"
+fi
+
+awsl s3api head-bucket --bucket "$bucket" >/dev/null 2>&1 || awsl s3api create-bucket --bucket "$bucket" >/dev/null
+log "packaging $(basename "$NEXUS_TEMPLATE") for stack $NEXUS_STACK"
+# cloudformation package reads AWS_ENDPOINT_URL for its S3 upload (aws cli v1 quirk, ARCHITECTURE.md §5).
+AWS_ENDPOINT_URL="$(endpoint)" aws cloudformation package --template-file "$template" \
+  --s3-bucket "$bucket" --output-template-file "$packaged" >"$NEXUS_ENV_DIR/logs/package-$NEXUS_STACK.log"
+
+stack_status() {
+  awsl cloudformation describe-stacks --stack-name "$NEXUS_STACK" --query 'Stacks[0].StackStatus' --output text 2>/dev/null || echo NONE
+}
+
+status="$(stack_status)"
+if [[ "$status" == ROLLBACK_COMPLETE || "$status" == *FAILED ]]; then
+  warn "stack $NEXUS_STACK is $status; deleting it first (\`make reset\` gives a fully clean slate)"
+  awsl cloudformation delete-stack --stack-name "$NEXUS_STACK"
+  for _ in $(seq 1 120); do [[ "$(stack_status)" == NONE || "$(stack_status)" == DELETE_COMPLETE ]] && break; sleep 1; done
+  status=NONE
+fi
+
+args=(--stack-name "$NEXUS_STACK" --template-body "file://$packaged"
+  --parameters "ParameterKey=FunctionsRuntime,ParameterValue=$runtime"
+  --capabilities CAPABILITY_IAM CAPABILITY_NAMED_IAM CAPABILITY_AUTO_EXPAND)
+if [[ "$status" == NONE || "$status" == DELETE_COMPLETE ]]; then
+  log "creating stack $NEXUS_STACK"
+  awsl cloudformation create-stack "${args[@]}" >/dev/null
+else
+  log "updating stack $NEXUS_STACK"
+  if ! out="$(awsl cloudformation update-stack "${args[@]}" 2>&1)"; then
+    if [[ "$out" == *"No updates are to be performed"* ]]; then
+      log "stack $NEXUS_STACK is up to date"; exit 0
+    fi
+    die "update-stack failed: $out"
+  fi
+fi
+
+# Poll fast (cloudformation deploy/wait poll every 30 s).
+start=$SECONDS
+while :; do
+  status="$(stack_status)"
+  case "$status" in
+    CREATE_COMPLETE|UPDATE_COMPLETE) log "stack $NEXUS_STACK $status in $((SECONDS - start)) s"; break ;;
+    *ROLLBACK*|*FAILED*)
+      awsl cloudformation describe-stack-events --stack-name "$NEXUS_STACK" \
+        --query 'StackEvents[?contains(ResourceStatus, `FAILED`)].[LogicalResourceId,ResourceStatusReason]' --output text >&2 || true
+      die "stack $NEXUS_STACK ended $status" ;;
+  esac
+  (( SECONDS - start > 600 )) && die "stack $NEXUS_STACK still $status after 10 minutes"
+  (( (SECONDS - start) % 10 == 0 && SECONDS > start )) && printf '   … %s (%ds)\n' "$status" $((SECONDS - start)) >&2
+  sleep 1
+done

@@ -1,0 +1,257 @@
+//! Reads the SAM template: every `AWS::Serverless::Function` with its SQS event sources, `Globals` applied.
+//! Intrinsics stay unresolved here (normalised to their long JSON form); `stack.rs` resolves them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+use serde_yaml_ng::value::TaggedValue;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("cannot read template {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("template {path} is not valid YAML: {source}")]
+    Yaml { path: PathBuf, source: serde_yaml_ng::Error },
+    #[error("function {function}: {problem}")]
+    Function { function: String, problem: String },
+}
+
+/// A function of the template, as the function host needs it.
+#[derive(Debug, Clone)]
+pub struct FunctionSpec {
+    pub logical_id: String,
+    /// `FunctionName` (unresolved), when the template sets one.
+    pub function_name: Option<Value>,
+    /// Name of the cargo-lambda binary: `Metadata.BuildProperties.Binary`, else the last part of `CodeUri`.
+    pub binary: String,
+    pub handler: String,
+    pub timeout_seconds: u64,
+    pub memory_mb: u64,
+    /// `Environment.Variables`, Globals first then the function's own (unresolved).
+    pub environment: BTreeMap<String, Value>,
+    pub sqs_events: Vec<SqsEventSpec>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqsEventSpec {
+    pub name: String,
+    /// The `Queue` property (an ARN once resolved).
+    pub queue: Value,
+    pub batch_size: usize,
+    pub batching_window_seconds: u64,
+    pub report_batch_item_failures: bool,
+    pub maximum_concurrency: Option<usize>,
+    pub enabled: bool,
+}
+
+/// Lambda's defaults when the template does not say.
+const DEFAULT_TIMEOUT_SECONDS: u64 = 3;
+const DEFAULT_MEMORY_MB: u64 = 128;
+const DEFAULT_SQS_BATCH_SIZE: usize = 10;
+
+pub fn load(path: &Path) -> Result<Vec<FunctionSpec>, TemplateError> {
+    let text = std::fs::read_to_string(path).map_err(|source| TemplateError::Read { path: path.into(), source })?;
+    let yaml: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&text).map_err(|source| TemplateError::Yaml { path: path.into(), source })?;
+    parse(&to_json(yaml))
+}
+
+pub fn parse(template: &Value) -> Result<Vec<FunctionSpec>, TemplateError> {
+    let globals = &template["Globals"]["Function"];
+    let mut functions = Vec::new();
+    let Some(resources) = template["Resources"].as_object() else { return Ok(functions) };
+    for (logical_id, resource) in resources {
+        if resource["Type"] != "AWS::Serverless::Function" {
+            continue;
+        }
+        functions.push(parse_function(logical_id, resource, globals)?);
+    }
+    Ok(functions)
+}
+
+fn parse_function(logical_id: &str, resource: &Value, globals: &Value) -> Result<FunctionSpec, TemplateError> {
+    let problem = |problem: String| TemplateError::Function { function: logical_id.to_owned(), problem };
+    let props = &resource["Properties"];
+    let property = |name: &str| if props[name].is_null() { &globals[name] } else { &props[name] };
+
+    let binary = match resource["Metadata"]["BuildProperties"]["Binary"].as_str() {
+        Some(binary) => binary.to_owned(),
+        None => property("CodeUri")
+            .as_str()
+            .and_then(|uri| uri.trim_end_matches('/').rsplit('/').next())
+            .filter(|name| !name.is_empty() && *name != ".")
+            .ok_or_else(|| problem("set Metadata.BuildProperties.Binary or a CodeUri naming the crate".into()))?
+            .to_owned(),
+    };
+
+    let mut environment = BTreeMap::new();
+    for source in [&globals["Environment"]["Variables"], &props["Environment"]["Variables"]] {
+        if let Some(vars) = source.as_object() {
+            environment.extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+    }
+
+    let mut sqs_events = Vec::new();
+    if let Some(events) = props["Events"].as_object() {
+        for (name, event) in events {
+            if event["Type"] != "SQS" {
+                continue;
+            }
+            let p = &event["Properties"];
+            let batch_size = p["BatchSize"].as_u64().map_or(DEFAULT_SQS_BATCH_SIZE, |n| n as usize);
+            let window = p["MaximumBatchingWindowInSeconds"].as_u64().unwrap_or(0);
+            if batch_size > 10 && window == 0 {
+                return Err(problem(format!("event {name}: BatchSize over 10 needs MaximumBatchingWindowInSeconds")));
+            }
+            sqs_events.push(SqsEventSpec {
+                name: name.clone(),
+                queue: p["Queue"].clone(),
+                batch_size,
+                batching_window_seconds: window,
+                report_batch_item_failures: p["FunctionResponseTypes"]
+                    .as_array()
+                    .is_some_and(|types| types.iter().any(|t| t == "ReportBatchItemFailures")),
+                maximum_concurrency: p["ScalingConfig"]["MaximumConcurrency"].as_u64().map(|n| n as usize),
+                enabled: p["Enabled"].as_bool().unwrap_or(true),
+            });
+        }
+    }
+
+    Ok(FunctionSpec {
+        logical_id: logical_id.to_owned(),
+        function_name: Some(props["FunctionName"].clone()).filter(|v| !v.is_null()),
+        binary,
+        handler: property("Handler").as_str().unwrap_or("bootstrap").to_owned(),
+        timeout_seconds: property("Timeout").as_u64().unwrap_or(DEFAULT_TIMEOUT_SECONDS),
+        memory_mb: property("MemorySize").as_u64().unwrap_or(DEFAULT_MEMORY_MB),
+        environment,
+        sqs_events,
+    })
+}
+
+/// YAML → JSON with CloudFormation short-form tags turned into their long form
+/// (`!Ref X` → `{"Ref": "X"}`, `!GetAtt A.B` → `{"Fn::GetAtt": ["A", "B"]}`, `!Sub s` → `{"Fn::Sub": s}`).
+pub fn to_json(yaml: serde_yaml_ng::Value) -> Value {
+    use serde_yaml_ng::Value as Y;
+    match yaml {
+        Y::Null => Value::Null,
+        Y::Bool(b) => Value::Bool(b),
+        Y::Number(n) => serde_json::to_value(&n).unwrap_or(Value::Null),
+        Y::String(s) => Value::String(s),
+        Y::Sequence(items) => Value::Array(items.into_iter().map(to_json).collect()),
+        Y::Mapping(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k.as_str().map_or_else(|| format!("{k:?}"), str::to_owned), to_json(v)))
+                .collect(),
+        ),
+        Y::Tagged(tagged) => tagged_to_json(*tagged),
+    }
+}
+
+fn tagged_to_json(TaggedValue { tag, value }: TaggedValue) -> Value {
+    let name = tag.to_string().trim_start_matches('!').to_owned();
+    let value = to_json(value);
+    let (key, value) = match name.as_str() {
+        "Ref" | "Condition" => (name, value),
+        "GetAtt" => match value {
+            Value::String(s) => match s.split_once('.') {
+                Some((resource, attribute)) => ("Fn::GetAtt".into(), Value::from(vec![resource, attribute])),
+                None => ("Fn::GetAtt".into(), Value::String(s)),
+            },
+            other => ("Fn::GetAtt".into(), other),
+        },
+        _ => (format!("Fn::{name}"), value),
+    };
+    Value::Object(Map::from_iter([(key, value)]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEMPLATE: &str = r#"
+Transform: AWS::Serverless-2016-10-31
+Globals:
+  Function:
+    Timeout: 7
+    Environment:
+      Variables:
+        SHARED: !Ref AWS::Region
+        OVERRIDDEN: global
+Resources:
+  Queue:
+    Type: AWS::SQS::Queue
+  Worker:
+    Type: AWS::Serverless::Function
+    Metadata:
+      BuildMethod: rust-cargolambda
+      BuildProperties:
+        Binary: worker-bin
+    Properties:
+      CodeUri: functions/worker
+      MemorySize: 256
+      Environment:
+        Variables:
+          OVERRIDDEN: !Sub "${AWS::StackName}-own"
+          QUEUE_ARN: !GetAtt Queue.Arn
+      Events:
+        Work:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt Queue.Arn
+            BatchSize: 5
+            MaximumBatchingWindowInSeconds: 2
+            FunctionResponseTypes: [ReportBatchItemFailures]
+            ScalingConfig:
+              MaximumConcurrency: 3
+        Timer:
+          Type: Schedule
+          Properties:
+            Schedule: rate(1 minute)
+  Plain:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: functions/plain/
+"#;
+
+    fn functions() -> Vec<FunctionSpec> {
+        let yaml = serde_yaml_ng::from_str(TEMPLATE).expect("yaml");
+        let mut functions = parse(&to_json(yaml)).expect("template parses");
+        functions.sort_by(|a, b| a.logical_id.cmp(&b.logical_id));
+        functions
+    }
+
+    #[test]
+    fn reads_functions_with_globals_and_sqs_events() {
+        let functions = functions();
+        assert_eq!(functions.len(), 2);
+        let worker = &functions[1];
+        assert_eq!(worker.binary, "worker-bin");
+        assert_eq!((worker.timeout_seconds, worker.memory_mb), (7, 256));
+        assert_eq!(worker.environment["SHARED"], serde_json::json!({"Ref": "AWS::Region"}));
+        assert_eq!(worker.environment["OVERRIDDEN"], serde_json::json!({"Fn::Sub": "${AWS::StackName}-own"}));
+        assert_eq!(worker.environment["QUEUE_ARN"], serde_json::json!({"Fn::GetAtt": ["Queue", "Arn"]}));
+        assert_eq!(worker.sqs_events.len(), 1, "only SQS events are emulated");
+        let event = &worker.sqs_events[0];
+        assert_eq!((event.batch_size, event.batching_window_seconds), (5, 2));
+        assert!(event.report_batch_item_failures && event.enabled);
+        assert_eq!(event.maximum_concurrency, Some(3));
+    }
+
+    #[test]
+    fn applies_lambda_defaults_and_binary_from_code_uri() {
+        let plain = &functions()[0];
+        assert_eq!(plain.binary, "plain");
+        assert_eq!((plain.timeout_seconds, plain.memory_mb), (7, 128));
+        assert_eq!(plain.handler, "bootstrap");
+        assert!(plain.sqs_events.is_empty());
+    }
+
+    #[test]
+    fn rejects_large_batches_without_a_window() {
+        let template = serde_json::json!({"Resources": {"F": {"Type": "AWS::Serverless::Function",
+            "Properties": {"CodeUri": "f", "Events": {"E": {"Type": "SQS", "Properties": {"BatchSize": 50}}}}}}});
+        assert!(matches!(parse(&template), Err(TemplateError::Function { .. })));
+    }
+}

