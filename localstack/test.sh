@@ -46,6 +46,7 @@ pid_alive "$NEXUS_ENV_DIR/localstack.pid" || die "port $port answered after all;
 fixture_stack=nexus-fixture
 NEXUS_STACK="$fixture_stack" NEXUS_TEMPLATE="$ROOT/tests/fixture-template.yaml" bash "$ROOT/localstack/deploy.sh"
 bash "$ROOT/localstack/deploy.sh"
+bash "$ROOT/localstack/seed.sh"
 start_function_host "$fixture_stack" "$ROOT/tests/fixture-template.yaml"
 start_function_host "$NEXUS_STACK" "$NEXUS_TEMPLATE"
 

@@ -20,6 +20,8 @@ else
   echo "$digest" >"$stamp"
 fi
 
+bash "$ROOT/localstack/seed.sh"
+
 # Restart the function host only when a binary differs from the running snapshot or the template changed.
 pidfile="$NEXUS_ENV_DIR/function-host-$NEXUS_STACK.pid"
 if [[ "$runtime" == lambda ]]; then

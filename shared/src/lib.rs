@@ -1,7 +1,16 @@
-//! Vyapaar Nexus shared library: everything the Lambda functions have in common.
+//! Vyapaar Nexus shared library: everything the Lambda functions have in common, as ports and adapters.
 //!
-//! - [`observability`]: JSON log lines with the fields of the public contract.
-//! - [`sqs_batch`]: per-record handling of an SQS batch with `ReportBatchItemFailures`.
+//! - [`domain`]: orders, statuses and transitions, the submission contract, the saga's messages (no AWS).
+//! - [`ports`]: the traits the services need; [`adapters`]: DynamoDB / SNS / SFN / SQS and in-memory twins.
+//! - [`services`]: what each function does, against the ports.
+//! - [`observability`]: JSON log lines with the contract's fields; [`sqs_batch`] and [`commands`]: the
+//!   Lambda plumbing shared by every function; [`config`]: environment and AWS clients.
 
+pub mod adapters;
+pub mod commands;
+pub mod config;
+pub mod domain;
 pub mod observability;
+pub mod ports;
+pub mod services;
 pub mod sqs_batch;

@@ -1,0 +1,469 @@
+//! DynamoDB adapters. Every write that must not happen twice is conditional: orders on their `version`,
+//! effects (reservation, payment, shipment, notification) on `attribute_not_exists` of their ledger entry,
+//! and undo on the entry's state, with a tombstone when there is nothing to undo so a late effect cannot
+//! slip in after its compensation. Stock changes are conditional decrements inside one transaction with the
+//! reservation entry: all line items or none, never below zero.
+
+use std::collections::{BTreeSet, HashMap};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
+use serde::{Deserialize, Serialize};
+
+use super::unavailable;
+use crate::domain::messages::OrderEvent;
+use crate::domain::order::{Address, LineItem, Order};
+use crate::domain::{self};
+use crate::ports::*;
+
+/// Table names, from the functions' environment.
+#[derive(Debug, Clone)]
+pub struct Tables {
+    pub orders: String,
+    pub order_events: String,
+    pub inventory: String,
+    pub ledger: String,
+}
+
+#[derive(Clone)]
+pub struct Dynamo {
+    client: Client,
+    tables: Tables,
+}
+
+impl Dynamo {
+    pub fn new(client: Client, tables: Tables) -> Self {
+        Self { client, tables }
+    }
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+fn to_item<T: Serialize>(operation: &'static str, value: &T) -> PortResult<Item> {
+    serde_dynamo::to_item(value).map_err(|e| PortError::Corrupt { operation, message: e.to_string() })
+}
+
+fn from_item<T: for<'de> Deserialize<'de>>(operation: &'static str, item: Item) -> PortResult<T> {
+    serde_dynamo::from_item(item).map_err(|e| PortError::Corrupt { operation, message: e.to_string() })
+}
+
+fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_owned())
+}
+
+fn n(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn put(table: &str, item: Item, condition: &str, values: Option<Item>) -> PortResult<TransactWriteItem> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression(condition)
+        .set_expression_attribute_values(values)
+        .build()
+        .map_err(|e| PortError::Corrupt { operation: "build put", message: e.to_string() })?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+/// Which items of a cancelled transaction failed their condition (None: cancelled for another reason).
+fn failed_conditions(error: &TransactWriteItemsError) -> Option<Vec<bool>> {
+    match error {
+        TransactWriteItemsError::TransactionCanceledException(cancelled) => Some(
+            cancelled.cancellation_reasons().iter().map(|r| r.code() == Some("ConditionalCheckFailed")).collect(),
+        ),
+        _ => None,
+    }
+}
+
+impl OrderStore for Dynamo {
+    async fn get(&self, order_id: &str) -> PortResult<Option<Order>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.tables.orders)
+            .key("orderId", s(order_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable("get order", e))?;
+        output.item.map(|item| from_item("read order", item)).transpose()
+    }
+
+    async fn create(&self, order: &Order, event: &OrderEvent) -> PortResult<CreateOutcome> {
+        let items = vec![
+            put(&self.tables.orders, to_item("write order", order)?, "attribute_not_exists(orderId)", None)?,
+            put(&self.tables.order_events, to_item("write event", event)?, "attribute_not_exists(orderId)", None)?,
+        ];
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(CreateOutcome::Created),
+            Err(e) if e.as_service_error().and_then(failed_conditions).is_some_and(|f| f.first() == Some(&true)) => {
+                let existing = self.get(&order.order_id).await?.ok_or(PortError::Conflict { operation: "create order" })?;
+                Ok(CreateOutcome::AlreadyExists(Box::new(existing)))
+            }
+            Err(e) => Err(unavailable("create order", e)),
+        }
+    }
+
+    async fn create_rejected(&self, order: &Order, event: &OrderEvent) -> PortResult<bool> {
+        Ok(matches!(self.create(order, event).await?, CreateOutcome::Created))
+    }
+
+    async fn transition(&self, current: &Order, next: &Order, event: &OrderEvent) -> PortResult<()> {
+        let version = HashMap::from([(":version".to_owned(), n(current.version))]);
+        let items = vec![
+            put(&self.tables.orders, to_item("write order", next)?, "version = :version", Some(version))?,
+            put(&self.tables.order_events, to_item("write event", event)?, "attribute_not_exists(orderId)", None)?,
+        ];
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().and_then(failed_conditions).is_some_and(|f| f.contains(&true)) => {
+                Err(PortError::Conflict { operation: "order transition" })
+            }
+            // Two writers racing on one item also cancel the transaction (TransactionConflict): a conflict.
+            Err(e) if format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&e)).contains("TransactionConflict") => {
+                Err(PortError::Conflict { operation: "order transition" })
+            }
+            Err(e) => Err(unavailable("order transition", e)),
+        }
+    }
+}
+
+impl EventLog for Dynamo {
+    async fn events(&self, order_id: &str) -> PortResult<Vec<OrderEvent>> {
+        let mut events = Vec::new();
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.tables.order_events)
+            .key_condition_expression("orderId = :id")
+            .expression_attribute_values(":id", s(order_id))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = pages.next().await {
+            events.push(from_item("read event", item.map_err(|e| unavailable("query events", e))?)?);
+        }
+        Ok(events)
+    }
+}
+
+/// One entry of the effects ledger (table key: orderId + entry).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LedgerEntry {
+    pub order_id: String,
+    /// `reservation`, `payment`, `shipment` or `notification#<eventId>`.
+    pub entry: String,
+    pub effect_id: String,
+    pub state: String,
+    pub lines: Vec<ReservedLine>,
+    pub amount_cents: u64,
+    pub currency: String,
+    pub email_hash: String,
+    pub at: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReservedLine {
+    pub sku: String,
+    pub quantity: u64,
+}
+
+const RESERVED: &str = "RESERVED";
+const RELEASED: &str = "RELEASED";
+const CHARGED: &str = "CHARGED";
+const REFUNDED: &str = "REFUNDED";
+const DISPATCHED: &str = "DISPATCHED";
+const SHIPMENT_CANCELLED: &str = "CANCELLED";
+/// How many times an undo re-reads after losing a race before reporting a conflict (the message retries).
+const UNDO_ATTEMPTS: usize = 5;
+
+enum Begin {
+    New,
+    Exists(LedgerEntry),
+}
+
+enum Undo {
+    Undone,
+    AlreadyUndone,
+    NothingToUndo,
+}
+
+impl Dynamo {
+    async fn ledger_entry(&self, order_id: &str, entry: &str) -> PortResult<Option<LedgerEntry>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.tables.ledger)
+            .key("orderId", s(order_id))
+            .key("entry", s(entry))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable("get ledger entry", e))?;
+        output.item.map(|item| from_item("read ledger entry", item)).transpose()
+    }
+
+    /// Puts `entry` unless one exists for the same order and kind.
+    async fn begin(&self, entry: &LedgerEntry) -> PortResult<Begin> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.tables.ledger)
+            .set_item(Some(to_item("write ledger entry", entry)?))
+            .condition_expression("attribute_not_exists(orderId)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Begin::New),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                let existing = self.ledger_entry(&entry.order_id, &entry.entry).await?;
+                existing.map(Begin::Exists).ok_or(PortError::Conflict { operation: "ledger entry" })
+            }
+            Err(e) => Err(unavailable("put ledger entry", e)),
+        }
+    }
+
+    /// Flips the entry from `active` to `undone`, or leaves an `undone` tombstone when there is none.
+    async fn undo(&self, order_id: &str, kind: &str, effect_id: &str, active: &str, undone: &str) -> PortResult<Undo> {
+        for _ in 0..UNDO_ATTEMPTS {
+            match self.ledger_entry(order_id, kind).await? {
+                Some(entry) if entry.state == undone => return Ok(Undo::AlreadyUndone),
+                Some(_) => {
+                    let result = self
+                        .client
+                        .update_item()
+                        .table_name(&self.tables.ledger)
+                        .key("orderId", s(order_id))
+                        .key("entry", s(kind))
+                        .update_expression("SET #state = :undone, #at = :at")
+                        .condition_expression("#state = :active")
+                        .expression_attribute_names("#state", "state")
+                        .expression_attribute_names("#at", "at")
+                        .expression_attribute_values(":undone", s(undone))
+                        .expression_attribute_values(":active", s(active))
+                        .expression_attribute_values(":at", s(&domain::now()))
+                        .send()
+                        .await;
+                    match result {
+                        Ok(_) => return Ok(Undo::Undone),
+                        Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => continue,
+                        Err(e) => return Err(unavailable("undo ledger entry", e)),
+                    }
+                }
+                None => {
+                    let tombstone = LedgerEntry {
+                        order_id: order_id.to_owned(),
+                        entry: kind.to_owned(),
+                        effect_id: effect_id.to_owned(),
+                        state: undone.to_owned(),
+                        at: domain::now(),
+                        ..LedgerEntry::default()
+                    };
+                    if let Begin::New = self.begin(&tombstone).await? {
+                        return Ok(Undo::NothingToUndo);
+                    }
+                }
+            }
+        }
+        Err(PortError::Conflict { operation: "undo ledger entry" })
+    }
+
+    fn entry(order_id: &str, kind: &str, effect_id: &str, state: &str) -> LedgerEntry {
+        LedgerEntry {
+            order_id: order_id.to_owned(),
+            entry: kind.to_owned(),
+            effect_id: effect_id.to_owned(),
+            state: state.to_owned(),
+            at: domain::now(),
+            ..LedgerEntry::default()
+        }
+    }
+
+    /// The ledger of one order (all its effects and notifications), for checks and tools.
+    pub async fn ledger(&self, order_id: &str) -> PortResult<Vec<LedgerEntry>> {
+        let mut entries = Vec::new();
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.tables.ledger)
+            .key_condition_expression("orderId = :id")
+            .expression_attribute_values(":id", s(order_id))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = pages.next().await {
+            entries.push(from_item("read ledger entry", item.map_err(|e| unavailable("query ledger", e))?)?);
+        }
+        Ok(entries)
+    }
+}
+
+impl Inventory for Dynamo {
+    async fn reserve(&self, reservation_id: &str, order_id: &str, items: &[LineItem]) -> PortResult<ReserveOutcome> {
+        // One update per SKU: a transaction may not touch an item twice.
+        let mut quantities: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+        for item in items {
+            *quantities.entry(&item.sku).or_default() += u64::from(item.quantity);
+        }
+        let mut entry = Self::entry(order_id, "reservation", reservation_id, RESERVED);
+        entry.lines = quantities.iter().map(|(sku, quantity)| ReservedLine { sku: (*sku).to_owned(), quantity: *quantity }).collect();
+        // On a table keyed orderId + entry, attribute_not_exists(orderId) means "no item with this full key".
+        let mut writes = vec![put(&self.tables.ledger, to_item("write reservation", &entry)?, "attribute_not_exists(orderId)", None)?];
+        for (sku, quantity) in &quantities {
+            let update = Update::builder()
+                .table_name(&self.tables.inventory)
+                .key("sku", s(sku))
+                .update_expression("SET available = available - :q")
+                .condition_expression("attribute_exists(sku) AND available >= :q")
+                .expression_attribute_values(":q", n(*quantity))
+                .build()
+                .map_err(|e| PortError::Corrupt { operation: "build update", message: e.to_string() })?;
+            writes.push(TransactWriteItem::builder().update(update).build());
+        }
+        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
+            Ok(_) => Ok(ReserveOutcome::Reserved),
+            Err(e) => match e.as_service_error().and_then(failed_conditions) {
+                Some(failed) if failed.first() == Some(&true) => {
+                    match self.ledger_entry(order_id, "reservation").await?.map(|e| e.state) {
+                        Some(state) if state == RESERVED => Ok(ReserveOutcome::AlreadyReserved),
+                        _ => Ok(ReserveOutcome::AlreadyReleased),
+                    }
+                }
+                Some(failed) if failed.contains(&true) => Ok(ReserveOutcome::OutOfStock),
+                _ => Err(unavailable("reserve stock", e)),
+            },
+        }
+    }
+
+    async fn release(&self, reservation_id: &str, order_id: &str) -> PortResult<ReleaseOutcome> {
+        for _ in 0..UNDO_ATTEMPTS {
+            let Some(entry) = self.ledger_entry(order_id, "reservation").await? else {
+                // Nothing reserved: the tombstone stops a late reservation. If a reservation won the race,
+                // go round again and release it properly (with its stock).
+                match self.begin(&Self::entry(order_id, "reservation", reservation_id, RELEASED)).await? {
+                    Begin::New => return Ok(ReleaseOutcome::NothingReserved),
+                    Begin::Exists(_) => continue,
+                }
+            };
+            if entry.state == RELEASED {
+                return Ok(ReleaseOutcome::AlreadyReleased);
+            }
+            let mut writes = Vec::new();
+            let flip = Update::builder()
+                .table_name(&self.tables.ledger)
+                .key("orderId", s(order_id))
+                .key("entry", s("reservation"))
+                .update_expression("SET #state = :released, #at = :at")
+                .condition_expression("#state = :reserved")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_names("#at", "at")
+                .expression_attribute_values(":released", s(RELEASED))
+                .expression_attribute_values(":reserved", s(RESERVED))
+                .expression_attribute_values(":at", s(&domain::now()))
+                .build()
+                .map_err(|e| PortError::Corrupt { operation: "build update", message: e.to_string() })?;
+            writes.push(TransactWriteItem::builder().update(flip).build());
+            for line in &entry.lines {
+                let restock = Update::builder()
+                    .table_name(&self.tables.inventory)
+                    .key("sku", s(&line.sku))
+                    .update_expression("SET available = available + :q")
+                    .expression_attribute_values(":q", n(line.quantity))
+                    .build()
+                    .map_err(|e| PortError::Corrupt { operation: "build update", message: e.to_string() })?;
+                writes.push(TransactWriteItem::builder().update(restock).build());
+            }
+            match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
+                Ok(_) => return Ok(ReleaseOutcome::Released),
+                Err(e) if e.as_service_error().and_then(failed_conditions).is_some() => continue,
+                Err(e) => return Err(unavailable("release stock", e)),
+            }
+        }
+        Err(PortError::Conflict { operation: "release stock" })
+    }
+
+    async fn known_skus(&self, skus: &BTreeSet<String>) -> PortResult<BTreeSet<String>> {
+        let mut known = BTreeSet::new();
+        let all: Vec<&String> = skus.iter().collect();
+        for chunk in all.chunks(100) {
+            let keys = chunk.iter().map(|sku| HashMap::from([("sku".to_owned(), s(sku))])).collect();
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .projection_expression("sku")
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| PortError::Corrupt { operation: "build batch get", message: e.to_string() })?,
+            );
+            while let Some(keys) = request.take() {
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.tables.inventory, keys)
+                    .send()
+                    .await
+                    .map_err(|e| unavailable("look up SKUs", e))?;
+                for item in output.responses.unwrap_or_default().remove(&self.tables.inventory).unwrap_or_default() {
+                    if let Some(AttributeValue::S(sku)) = item.get("sku") {
+                        known.insert(sku.clone());
+                    }
+                }
+                request = output.unprocessed_keys.unwrap_or_default().remove(&self.tables.inventory);
+            }
+        }
+        Ok(known)
+    }
+}
+
+impl Payments for Dynamo {
+    async fn charge(&self, payment_id: &str, order_id: &str, amount_cents: u64, currency: &str) -> PortResult<ChargeOutcome> {
+        let mut entry = Self::entry(order_id, "payment", payment_id, CHARGED);
+        entry.amount_cents = amount_cents;
+        entry.currency = currency.to_owned();
+        Ok(match self.begin(&entry).await? {
+            Begin::New => ChargeOutcome::Charged,
+            Begin::Exists(existing) if existing.state == CHARGED => ChargeOutcome::AlreadyCharged,
+            Begin::Exists(_) => ChargeOutcome::AlreadyRefunded,
+        })
+    }
+
+    async fn refund(&self, payment_id: &str, order_id: &str) -> PortResult<RefundOutcome> {
+        Ok(match self.undo(order_id, "payment", payment_id, CHARGED, REFUNDED).await? {
+            Undo::Undone => RefundOutcome::Refunded,
+            Undo::AlreadyUndone => RefundOutcome::AlreadyRefunded,
+            Undo::NothingToUndo => RefundOutcome::NothingCharged,
+        })
+    }
+}
+
+impl Shipments for Dynamo {
+    async fn dispatch(&self, shipment_id: &str, order_id: &str, _address: &Address) -> PortResult<DispatchOutcome> {
+        Ok(match self.begin(&Self::entry(order_id, "shipment", shipment_id, DISPATCHED)).await? {
+            Begin::New => DispatchOutcome::Dispatched,
+            Begin::Exists(existing) if existing.state == DISPATCHED => DispatchOutcome::AlreadyDispatched,
+            Begin::Exists(_) => DispatchOutcome::AlreadyCancelled,
+        })
+    }
+
+    async fn cancel(&self, shipment_id: &str, order_id: &str) -> PortResult<CancelShipmentOutcome> {
+        Ok(match self.undo(order_id, "shipment", shipment_id, DISPATCHED, SHIPMENT_CANCELLED).await? {
+            Undo::Undone => CancelShipmentOutcome::Cancelled,
+            Undo::AlreadyUndone => CancelShipmentOutcome::AlreadyCancelled,
+            Undo::NothingToUndo => CancelShipmentOutcome::NothingDispatched,
+        })
+    }
+}
+
+impl Notifications for Dynamo {
+    async fn record(&self, event: &OrderEvent, email_hash: &str) -> PortResult<bool> {
+        let mut entry = Self::entry(&event.order_id, &format!("notification#{}", event.event_id), &event.event_id, event.status.as_str());
+        entry.email_hash = email_hash.to_owned();
+        Ok(matches!(self.begin(&entry).await?, Begin::New))
+    }
+}

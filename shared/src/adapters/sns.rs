@@ -1,0 +1,47 @@
+//! Publishes order events on the order-events topic, with message attributes for filter policies and
+//! correlation (orderId, status, correlationId).
+
+use aws_sdk_sns::Client;
+use aws_sdk_sns::types::MessageAttributeValue;
+
+use super::unavailable;
+use crate::domain::messages::OrderEvent;
+use crate::ports::{EventPublisher, PortError, PortResult};
+
+#[derive(Clone)]
+pub struct SnsEvents {
+    client: Client,
+    topic_arn: String,
+}
+
+impl SnsEvents {
+    pub fn new(client: Client, topic_arn: String) -> Self {
+        Self { client, topic_arn }
+    }
+}
+
+fn attribute(value: &str) -> PortResult<MessageAttributeValue> {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .map_err(|e| PortError::Corrupt { operation: "build message attribute", message: e.to_string() })
+}
+
+impl EventPublisher for SnsEvents {
+    async fn publish(&self, event: &OrderEvent) -> PortResult<()> {
+        let message = serde_json::to_string(event).map_err(|e| PortError::Corrupt { operation: "encode event", message: e.to_string() })?;
+        self.client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .message(message)
+            .message_attributes("orderId", attribute(&event.order_id)?)
+            .message_attributes("status", attribute(event.status.as_str())?)
+            .message_attributes("correlationId", attribute(&event.correlation_id)?)
+            .message_attributes("eventId", attribute(&event.event_id)?)
+            .send()
+            .await
+            .map_err(|e| unavailable("publish order event", e))?;
+        Ok(())
+    }
+}

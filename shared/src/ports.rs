@@ -1,0 +1,147 @@
+//! The ports: what the services need from the outside world, as traits. Each has a DynamoDB / SNS / SFN / SQS
+//! adapter in [`crate::adapters`] and an in-memory twin in [`crate::adapters::memory`] for unit tests.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+
+use crate::domain::messages::OrderEvent;
+use crate::domain::order::{Address, LineItem, Order};
+use crate::domain::submission::Rejection;
+
+/// Failures of an adapter. `Unavailable` is transient (retry); the others are not.
+#[derive(Debug, thiserror::Error)]
+pub enum PortError {
+    #[error("{operation}: version conflict (another writer changed the item first)")]
+    Conflict { operation: &'static str },
+    #[error("{operation}: service unavailable: {message}")]
+    Unavailable { operation: &'static str, message: String },
+    #[error("{operation}: stored data is not readable: {message}")]
+    Corrupt { operation: &'static str, message: String },
+    #[error("{operation}: rejected by the service: {message}")]
+    Rejected { operation: &'static str, message: String },
+}
+
+pub type PortResult<T> = Result<T, PortError>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateOutcome {
+    Created,
+    AlreadyExists(Box<Order>),
+}
+
+pub trait OrderStore: Send + Sync {
+    fn get(&self, order_id: &str) -> impl Future<Output = PortResult<Option<Order>>> + Send;
+    /// Puts a new PENDING order and its first event, unless the order id exists.
+    fn create(&self, order: &Order, event: &OrderEvent) -> impl Future<Output = PortResult<CreateOutcome>> + Send;
+    /// Records a rejected message as a REJECTED order; false when the order id already exists.
+    fn create_rejected(&self, order: &Order, event: &OrderEvent) -> impl Future<Output = PortResult<bool>> + Send;
+    /// Writes `next` (version = `current.version + 1`) and its event atomically, on condition that the stored
+    /// version is still `current.version`; `PortError::Conflict` otherwise.
+    fn transition(&self, current: &Order, next: &Order, event: &OrderEvent) -> impl Future<Output = PortResult<()>> + Send;
+}
+
+pub trait EventLog: Send + Sync {
+    /// The order's events in sequence order.
+    fn events(&self, order_id: &str) -> impl Future<Output = PortResult<Vec<OrderEvent>>> + Send;
+}
+
+pub trait EventPublisher: Send + Sync {
+    fn publish(&self, event: &OrderEvent) -> impl Future<Output = PortResult<()>> + Send;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReserveOutcome {
+    Reserved,
+    AlreadyReserved,
+    /// A release came first (the saga gave up on this step): nothing may be reserved any more.
+    AlreadyReleased,
+    OutOfStock,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleaseOutcome {
+    Released,
+    AlreadyReleased,
+    /// Nothing was reserved; a tombstone now stops a late reservation.
+    NothingReserved,
+}
+
+pub trait Inventory: Send + Sync {
+    /// Reserves every line item or none (stock never below zero).
+    fn reserve(&self, reservation_id: &str, order_id: &str, items: &[LineItem]) -> impl Future<Output = PortResult<ReserveOutcome>> + Send;
+    fn release(&self, reservation_id: &str, order_id: &str) -> impl Future<Output = PortResult<ReleaseOutcome>> + Send;
+    /// Which of `skus` exist in the catalog.
+    fn known_skus(&self, skus: &BTreeSet<String>) -> impl Future<Output = PortResult<BTreeSet<String>>> + Send;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChargeOutcome {
+    Charged,
+    AlreadyCharged,
+    AlreadyRefunded,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundOutcome {
+    Refunded,
+    AlreadyRefunded,
+    NothingCharged,
+}
+
+pub trait Payments: Send + Sync {
+    /// Records the charge with id `payment_id` (one per order at most).
+    fn charge(&self, payment_id: &str, order_id: &str, amount_cents: u64, currency: &str) -> impl Future<Output = PortResult<ChargeOutcome>> + Send;
+    fn refund(&self, payment_id: &str, order_id: &str) -> impl Future<Output = PortResult<RefundOutcome>> + Send;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DispatchOutcome {
+    Dispatched,
+    AlreadyDispatched,
+    AlreadyCancelled,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelShipmentOutcome {
+    Cancelled,
+    AlreadyCancelled,
+    NothingDispatched,
+}
+
+pub trait Shipments: Send + Sync {
+    fn dispatch(&self, shipment_id: &str, order_id: &str, address: &Address) -> impl Future<Output = PortResult<DispatchOutcome>> + Send;
+    fn cancel(&self, shipment_id: &str, order_id: &str) -> impl Future<Output = PortResult<CancelShipmentOutcome>> + Send;
+}
+
+pub trait Notifications: Send + Sync {
+    /// Records that the customer was told about `event`; false when it was recorded before.
+    fn record(&self, event: &OrderEvent, email_hash: &str) -> impl Future<Output = PortResult<bool>> + Send;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallbackOutcome {
+    Delivered,
+    /// The task already finished (answered, timed out, or its execution ended): nothing to do.
+    TaskAlreadyClosed,
+}
+
+pub trait TaskCallbacks: Send + Sync {
+    fn succeed(&self, task_token: &str, output: &serde_json::Value) -> impl Future<Output = PortResult<CallbackOutcome>> + Send;
+    fn fail(&self, task_token: &str, error: &str, cause: &str) -> impl Future<Output = PortResult<CallbackOutcome>> + Send;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartOutcome {
+    Started { execution_arn: String },
+    AlreadyStarted { execution_arn: String },
+}
+
+pub trait SagaStarter: Send + Sync {
+    /// Starts the saga execution named `order_id` (a name is never reused, so a repeat cannot start twice).
+    fn start(&self, order_id: &str, input: &serde_json::Value) -> impl Future<Output = PortResult<StartOutcome>> + Send;
+}
+
+pub trait DeadLetters: Send + Sync {
+    /// Parks a message that identifies no order, with the reason, in the intake DLQ.
+    fn park(&self, body: &str, rejection: &Rejection) -> impl Future<Output = PortResult<()>> + Send;
+}

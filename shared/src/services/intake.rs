@@ -1,0 +1,130 @@
+//! order-intake: validate a submission, dedupe it by idempotency key, record the order (or its rejection)
+//! and start its saga. A message that names no order is parked in the intake DLQ with its reason.
+
+use std::collections::BTreeSet;
+
+use serde_json::json;
+use tracing::Instrument;
+
+use super::ServiceError;
+use crate::domain::ids;
+use crate::domain::order::Order;
+use crate::domain::submission::{self, InvalidSubmission, Rejection, RejectionCode, ValidSubmission};
+use crate::domain::{self};
+use crate::ports::{CreateOutcome, DeadLetters, EventPublisher, Inventory, OrderStore, SagaStarter, StartOutcome};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IntakeOutcome {
+    /// The order exists (new or a replay) and its saga runs.
+    Accepted { order_id: String, new: bool },
+    /// Recorded as a REJECTED order.
+    Rejected { order_id: String, rejection: Rejection },
+    /// No order could be named: parked in the intake DLQ with the reason.
+    Parked { rejection: Rejection },
+}
+
+pub struct IntakeService<S, I, P, G, D> {
+    pub orders: S,
+    pub inventory: I,
+    pub publisher: P,
+    pub saga: G,
+    pub dead_letters: D,
+    /// `arn:aws:states:…:stateMachine:<name>`: execution ARNs are derived from it and the order id.
+    pub state_machine_arn: String,
+}
+
+impl<S, I, P, G, D> IntakeService<S, I, P, G, D>
+where
+    S: OrderStore,
+    I: Inventory,
+    P: EventPublisher,
+    G: SagaStarter,
+    D: DeadLetters,
+{
+    pub async fn handle(&self, body: &str, correlation_id: Option<&str>) -> Result<IntakeOutcome, ServiceError> {
+        let valid = match submission::validate(body.as_bytes()) {
+            Ok(valid) => valid,
+            Err(InvalidSubmission { order_id: Some(order_id), rejection }) => {
+                return self.reject(order_id, rejection, body, correlation_id).await;
+            }
+            Err(InvalidSubmission { order_id: None, rejection }) => {
+                tracing::warn!(reason = %rejection.reason(), detail = %rejection.detail, "unidentifiable message parked in the intake DLQ");
+                self.dead_letters.park(body, &rejection).await?;
+                return Ok(IntakeOutcome::Parked { rejection });
+            }
+        };
+        let order_id = valid.order_id.clone();
+        self.accept(valid, body, correlation_id).instrument(tracing::info_span!("order", orderId = %order_id)).await
+    }
+
+    async fn accept(&self, valid: ValidSubmission, body: &str, correlation_id: Option<&str>) -> Result<IntakeOutcome, ServiceError> {
+        let order_id = valid.order_id.clone();
+
+        let skus: BTreeSet<String> = valid.items.iter().map(|i| i.sku.clone()).collect();
+        let known = self.inventory.known_skus(&skus).await?;
+        if let Some(unknown) = skus.difference(&known).next() {
+            let rejection = Rejection::new(RejectionCode::UnknownSku, Some("items"), format!("{unknown} is not in the catalog"));
+            return self.reject(order_id, rejection, body, correlation_id).await;
+        }
+
+        let now = domain::now();
+        let correlation_id = correlation_id.map_or_else(|| order_id.clone(), str::to_owned);
+        let payload_hash = valid.payload_hash.clone();
+        let order = Order::from_submission(valid, correlation_id, self.execution_arn(&order_id), &now);
+        let event = order.event(None);
+        let (order, new) = match self.orders.create(&order, &event).await? {
+            CreateOutcome::Created => {
+                tracing::info!(customerEmailHash = %ids::email_hash(&order.customer_email), totalCents = order.total_cents, "order accepted");
+                self.publisher.publish(&event).await?;
+                (order, true)
+            }
+            CreateOutcome::AlreadyExists(existing) => {
+                if existing.payload_hash != payload_hash {
+                    // The key (or order id) already names a different order: never touch that one.
+                    let rejection = Rejection::new(
+                        RejectionCode::IdempotencyKeyReused,
+                        Some("idempotencyKey"),
+                        format!("already used by order {} with a different payload", existing.order_id),
+                    );
+                    tracing::warn!(reason = %rejection.reason(), "idempotency key reused; message parked in the intake DLQ");
+                    self.dead_letters.park(body, &rejection).await?;
+                    return Ok(IntakeOutcome::Parked { rejection });
+                }
+                tracing::info!(status = %existing.status, "duplicate submission; the first order stands");
+                (*existing, false)
+            }
+        };
+        if order.status == crate::domain::status::OrderStatus::Pending {
+            // Also on a replay: the first attempt may have died between the put and the start.
+            let input = json!({ "orderId": order.order_id, "correlationId": order.correlation_id });
+            match self.saga.start(&order.order_id, &input).await? {
+                StartOutcome::Started { execution_arn } => tracing::info!(executionArn = %execution_arn, "saga started"),
+                StartOutcome::AlreadyStarted { .. } => tracing::info!("saga already running"),
+            }
+        }
+        Ok(IntakeOutcome::Accepted { order_id: order.order_id, new })
+    }
+
+    async fn reject(
+        &self,
+        order_id: String,
+        rejection: Rejection,
+        body: &str,
+        correlation_id: Option<&str>,
+    ) -> Result<IntakeOutcome, ServiceError> {
+        let correlation_id = correlation_id.map_or_else(|| order_id.clone(), str::to_owned);
+        let order = Order::rejected(order_id.clone(), rejection.clone(), correlation_id, ids::sha256_hex(body.as_bytes()), &domain::now());
+        let event = order.event(None);
+        if self.orders.create_rejected(&order, &event).await? {
+            tracing::warn!(orderId = %order_id, reason = %rejection.reason(), detail = %rejection.detail, "order rejected");
+            self.publisher.publish(&event).await?;
+        } else {
+            tracing::info!(orderId = %order_id, reason = %rejection.reason(), "rejected message for an existing order id; nothing changed");
+        }
+        Ok(IntakeOutcome::Rejected { order_id, rejection })
+    }
+
+    fn execution_arn(&self, order_id: &str) -> String {
+        format!("{}:{order_id}", self.state_machine_arn.replacen(":stateMachine:", ":execution:", 1))
+    }
+}

@@ -1,0 +1,349 @@
+//! The order saga end to end on the local stack: every order is submitted through the orders SNS topic and
+//! checked in DynamoDB (order, stock, effects ledger, event log), in the execution history and in the
+//! notifications recorded.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use nexus_tests::{LocalStack, eventually, run_id};
+use serde_json::{Value, json};
+use shared::adapters::dynamodb::LedgerEntry;
+use shared::domain::messages::OrderEvent;
+use shared::domain::order::Order;
+use shared::domain::status::OrderStatus;
+
+const STACK: &str = "NEXUS_MAIN_STACK";
+const SAGA_WAIT: Duration = Duration::from_secs(90);
+
+struct Saga {
+    stack: LocalStack,
+    dynamo: aws_sdk_dynamodb::Client,
+    run: String,
+}
+
+impl Saga {
+    async fn connect() -> Self {
+        let stack = LocalStack::connect(STACK).await;
+        let dynamo = aws_sdk_dynamodb::Client::new(&stack.config);
+        Self { stack, dynamo, run: run_id() }
+    }
+
+    /// A SKU of this test alone, with `available` units.
+    async fn sku(&self, name: &str, available: u64) -> String {
+        let sku = format!("T-{}-{name}", self.run);
+        self.dynamo
+            .put_item()
+            .table_name(self.stack.output("InventoryTableName"))
+            .item("sku", AttributeValue::S(sku.clone()))
+            .item("available", AttributeValue::N(available.to_string()))
+            .item("initial", AttributeValue::N(available.to_string()))
+            .send()
+            .await
+            .expect("put stock");
+        sku
+    }
+
+    async fn stock(&self, sku: &str) -> u64 {
+        let item = self
+            .dynamo
+            .get_item()
+            .table_name(self.stack.output("InventoryTableName"))
+            .key("sku", AttributeValue::S(sku.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("get stock")
+            .item
+            .expect("sku exists");
+        match item.get("available") {
+            Some(AttributeValue::N(n)) => n.parse().expect("number"),
+            other => panic!("available is {other:?}"),
+        }
+    }
+
+    fn order(&self, key: &str, items: &[(&str, u32)]) -> Value {
+        json!({
+            "schemaVersion": 1,
+            "idempotencyKey": format!("{}-{key}", self.run),
+            "customerId": "c-42",
+            "customerEmail": "asha@example.com",
+            "tier": "STANDARD",
+            "currency": "INR",
+            "items": items.iter().map(|(sku, qty)| json!({"sku": sku, "quantity": qty, "unitPriceCents": 1999})).collect::<Vec<_>>(),
+            "payment": {"method": "card", "token": "tok_ok"},
+            "shippingAddress": {"line1": "1 MG Road", "city": "Indore", "postalCode": "452001", "country": "IN"}
+        })
+    }
+
+    /// Publishes to the orders topic, as `aws sns publish --topic-arn $ORDERS_TOPIC --message …` does.
+    async fn submit(&self, message: &str) {
+        aws_sdk_sns::Client::new(&self.stack.config)
+            .publish()
+            .topic_arn(self.stack.output("OrdersTopicArn"))
+            .message(message)
+            .send()
+            .await
+            .expect("publish order");
+    }
+
+    async fn get_order(&self, order_id: &str) -> Option<Order> {
+        let item = self
+            .dynamo
+            .get_item()
+            .table_name(self.stack.output("OrdersTableName"))
+            .key("orderId", AttributeValue::S(order_id.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("get order")
+            .item?;
+        Some(serde_dynamo::from_item(item).expect("order item"))
+    }
+
+    async fn wait_terminal(&self, order_id: &str) -> Order {
+        eventually(SAGA_WAIT, || async { self.get_order(order_id).await.filter(|o| o.status.is_terminal()) })
+            .await
+            .unwrap_or_else(|| panic!("order {order_id} did not finish: {:?}", self.get_order(order_id).await.map(|o| o.status)))
+    }
+
+    async fn query<T: for<'de> serde::Deserialize<'de>>(&self, table_output: &str, order_id: &str) -> Vec<T> {
+        let output = self
+            .dynamo
+            .query()
+            .table_name(self.stack.output(table_output))
+            .key_condition_expression("orderId = :id")
+            .expression_attribute_values(":id", AttributeValue::S(order_id.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("query");
+        output.items.unwrap_or_default().into_iter().map(|i| serde_dynamo::from_item(i).expect("item")).collect()
+    }
+
+    async fn ledger(&self, order_id: &str) -> HashMap<String, LedgerEntry> {
+        self.query::<LedgerEntry>("LedgerTableName", order_id).await.into_iter().map(|e| (e.entry.clone(), e)).collect()
+    }
+
+    async fn events(&self, order_id: &str) -> Vec<OrderEvent> {
+        self.query("OrderEventsTableName", order_id).await
+    }
+
+    async fn history(&self, order: &Order) -> (String, Vec<aws_sdk_sfn::types::HistoryEvent>) {
+        let sfn = aws_sdk_sfn::Client::new(&self.stack.config);
+        let arn = order.execution_arn.clone().expect("execution arn");
+        let status = sfn.describe_execution().execution_arn(&arn).send().await.expect("describe execution").status;
+        let mut events = Vec::new();
+        let mut pages = sfn.get_execution_history().execution_arn(&arn).into_paginator().items().send();
+        while let Some(event) = pages.next().await {
+            events.push(event.expect("history event"));
+        }
+        (status.as_str().to_owned(), events)
+    }
+}
+
+fn order_id_of(message: &Value) -> String {
+    shared::domain::ids::order_id_for_key(message["idempotencyKey"].as_str().expect("key"))
+}
+
+fn statuses(events: &[OrderEvent]) -> Vec<OrderStatus> {
+    events.iter().map(|e| e.status).collect()
+}
+
+fn assert_gap_free(events: &[OrderEvent]) {
+    let sequences: Vec<u64> = events.iter().map(|e| e.sequence).collect();
+    assert_eq!(sequences, (1..=events.len() as u64).collect::<Vec<_>>(), "event log gap-free and in order");
+}
+
+#[tokio::test]
+async fn happy_path_completes_with_one_charge_one_shipment_and_a_notification() {
+    let saga = Saga::connect().await;
+    let (a, b) = (saga.sku("A", 10).await, saga.sku("B", 10).await);
+    let message = saga.order("happy", &[(&a, 2), (&b, 1)]);
+    let order_id = order_id_of(&message);
+    saga.submit(&message.to_string()).await;
+
+    let order = saga.wait_terminal(&order_id).await;
+    assert_eq!(order.status, OrderStatus::Completed, "reason: {:?}", order.reason);
+    assert_eq!((saga.stock(&a).await, saga.stock(&b).await), (8, 9), "stock decremented");
+    let ledger = saga.ledger(&order_id).await;
+    assert_eq!(ledger["reservation"].state, "RESERVED");
+    assert_eq!((ledger["payment"].state.as_str(), ledger["payment"].amount_cents), ("CHARGED", 3 * 1999), "one charge");
+    assert_eq!(ledger["shipment"].state, "DISPATCHED", "one shipment");
+
+    let events = saga.events(&order_id).await;
+    assert_eq!(
+        statuses(&events),
+        [OrderStatus::Pending, OrderStatus::InventoryReserved, OrderStatus::PaymentCharged, OrderStatus::Shipped, OrderStatus::Completed]
+    );
+    assert_gap_free(&events);
+    let notified = eventually(Duration::from_secs(30), || async {
+        let ledger = saga.ledger(&order_id).await;
+        let completed = events.last().map(|e| format!("notification#{}", e.event_id)).unwrap_or_default();
+        ledger.get(&completed).map(|n| n.email_hash.clone())
+    })
+    .await
+    .expect("the customer was notified of the completion");
+    assert_eq!(notified, shared::domain::ids::email_hash("asha@example.com"), "hash, never the address");
+
+    let (status, history) = saga.history(&order).await;
+    assert_eq!(status, "SUCCEEDED");
+    let entered: Vec<String> = history
+        .iter()
+        .filter_map(|e| e.state_entered_event_details().map(|d| d.name().to_owned()))
+        .collect();
+    println!("happy path: {} state transitions: {}", entered.len(), entered.join(" → "));
+    assert_eq!(entered, ["ReserveInventory", "ChargePayment", "DispatchShipping", "CompleteOrder", "OrderCompleted"]);
+}
+
+#[tokio::test]
+async fn declined_payment_cancels_restores_stock_and_charges_nothing() {
+    let saga = Saga::connect().await;
+    let a = saga.sku("A", 10).await;
+    let mut message = saga.order("decline", &[(&a, 3)]);
+    message["payment"]["token"] = json!("tok_decline");
+    let order_id = order_id_of(&message);
+    saga.submit(&message.to_string()).await;
+
+    let order = saga.wait_terminal(&order_id).await;
+    assert_eq!((order.status, order.reason.as_deref()), (OrderStatus::Cancelled, Some("Payment.Declined")));
+    assert_eq!(saga.stock(&a).await, 10, "stock restored");
+    let ledger = saga.ledger(&order_id).await;
+    assert_eq!(ledger["reservation"].state, "RELEASED");
+    assert!(!ledger.get("payment").is_some_and(|p| p.state == "CHARGED"), "no charge");
+    let events = saga.events(&order_id).await;
+    assert_eq!(statuses(&events).last(), Some(&OrderStatus::Cancelled));
+    assert!(statuses(&events).contains(&OrderStatus::Compensating));
+    assert_gap_free(&events);
+}
+
+#[tokio::test]
+async fn unserved_postal_code_cancels_refunds_and_restores_stock() {
+    let saga = Saga::connect().await;
+    let a = saga.sku("A", 10).await;
+    let mut message = saga.order("ship", &[(&a, 4)]);
+    message["shippingAddress"]["postalCode"] = json!("00000");
+    let order_id = order_id_of(&message);
+    saga.submit(&message.to_string()).await;
+
+    let order = saga.wait_terminal(&order_id).await;
+    assert_eq!((order.status, order.reason.as_deref()), (OrderStatus::Cancelled, Some("Shipping.Unavailable")));
+    assert_eq!(saga.stock(&a).await, 10, "stock restored");
+    let ledger = saga.ledger(&order_id).await;
+    assert_eq!((ledger["payment"].state.as_str(), ledger["payment"].amount_cents), ("REFUNDED", 4 * 1999), "refund recorded");
+    assert!(!ledger.get("shipment").is_some_and(|s| s.state == "DISPATCHED"), "nothing shipped");
+    let (status, history) = saga.history(&order).await;
+    assert_eq!(status, "SUCCEEDED", "a cancellation is a handled outcome");
+    let entered: Vec<String> =
+        history.iter().filter_map(|e| e.state_entered_event_details().map(|d| d.name().to_owned())).collect();
+    let compensations: Vec<&str> =
+        entered.iter().map(String::as_str).filter(|s| ["RefundPayment", "ReleaseInventory", "CancelOrder"].contains(s)).collect();
+    assert_eq!(compensations, ["RefundPayment", "ReleaseInventory", "CancelOrder"], "compensations in reverse order");
+}
+
+#[tokio::test]
+async fn out_of_stock_cancels_with_nothing_reserved_and_no_charge() {
+    let saga = Saga::connect().await;
+    let a = saga.sku("A", 10).await;
+    let message = saga.order("oos", &[(&a, 11)]);
+    let order_id = order_id_of(&message);
+    saga.submit(&message.to_string()).await;
+
+    let order = saga.wait_terminal(&order_id).await;
+    assert_eq!((order.status, order.reason.as_deref()), (OrderStatus::Cancelled, Some("Inventory.OutOfStock")));
+    assert_eq!(saga.stock(&a).await, 10);
+    let ledger = saga.ledger(&order_id).await;
+    assert!(!ledger.contains_key("reservation") && !ledger.contains_key("payment"), "{ledger:?}");
+}
+
+#[tokio::test]
+async fn a_two_item_order_short_of_one_item_reserves_nothing() {
+    let saga = Saga::connect().await;
+    let (a, b) = (saga.sku("A", 5).await, saga.sku("B", 1).await);
+    let message = saga.order("partial", &[(&a, 2), (&b, 3)]);
+    let order_id = order_id_of(&message);
+    saga.submit(&message.to_string()).await;
+
+    let order = saga.wait_terminal(&order_id).await;
+    assert_eq!((order.status, order.reason.as_deref()), (OrderStatus::Cancelled, Some("Inventory.OutOfStock")));
+    assert_eq!((saga.stock(&a).await, saga.stock(&b).await), (5, 1), "nothing reserved");
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_twice_makes_one_order_and_one_execution() {
+    let saga = Saga::connect().await;
+    let a = saga.sku("A", 10).await;
+    let message = saga.order("dup", &[(&a, 1)]).to_string();
+    let order_id = order_id_of(&serde_json::from_str(&message).expect("json"));
+    saga.submit(&message).await;
+    saga.submit(&message).await;
+    let order = saga.wait_terminal(&order_id).await;
+    saga.submit(&message).await; // and once more after it finished
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    assert_eq!(order.status, OrderStatus::Completed);
+    assert_eq!(saga.stock(&a).await, 9, "reserved once");
+    let sfn = aws_sdk_sfn::Client::new(&saga.stack.config);
+    let executions = sfn
+        .list_executions()
+        .state_machine_arn(saga.stack.output("OrderSagaStateMachineArn"))
+        .max_results(1000)
+        .send()
+        .await
+        .expect("list executions");
+    let named = executions.executions().iter().filter(|e| e.name() == order_id).count();
+    assert_eq!(named, 1, "one execution");
+    assert_eq!(saga.events(&order_id).await.len(), 5, "one order, one history");
+}
+
+#[tokio::test]
+async fn invalid_orders_are_rejected_with_a_reason_and_nothing_is_lost() {
+    let saga = Saga::connect().await;
+    let a = saga.sku("A", 10).await;
+
+    let mut zero = saga.order("zero", &[(&a, 1)]);
+    zero["items"][0]["quantity"] = json!(0);
+    let unknown = saga.order("unknown", &[("NO-SUCH-SKU", 1)]);
+    let mut too_many = saga.order("many", &[(&a, 1)]);
+    too_many["items"] = json!((0..51).map(|_| json!({"sku": a, "quantity": 1, "unitPriceCents": 1})).collect::<Vec<_>>());
+    let mut version = saga.order("version", &[(&a, 1)]);
+    version["schemaVersion"] = json!(99);
+    let malformed = format!("{{\"schemaVersion\": 1, \"idempotencyKey\": \"{}-broken\", oops", saga.run);
+    let valid = saga.order("after", &[(&a, 1)]);
+    for message in [&zero, &unknown, &too_many, &version] {
+        saga.submit(&message.to_string()).await;
+    }
+    saga.submit(&malformed).await;
+    saga.submit(&valid.to_string()).await;
+
+    for (message, reason) in [
+        (&zero, "NonPositiveQuantity:items[0].quantity"),
+        (&unknown, "UnknownSku:items"),
+        (&too_many, "TooManyItems:items"),
+        (&version, "UnsupportedSchemaVersion:schemaVersion"),
+    ] {
+        let order = saga.wait_terminal(&order_id_of(message)).await;
+        assert_eq!((order.status, order.reason.as_deref()), (OrderStatus::Rejected, Some(reason)));
+        assert!(order.rejection.is_some(), "machine-readable rejection recorded");
+    }
+    // Not even an idempotency key can be read from the malformed message: it is parked in the intake DLQ.
+    let sqs = saga.stack.sqs();
+    let parked = eventually(Duration::from_secs(30), || async {
+        let received = sqs
+            .receive_message()
+            .queue_url(saga.stack.output("OrderIntakeDlqUrl"))
+            .max_number_of_messages(10)
+            .message_attribute_names("All")
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive DLQ");
+        received.messages().iter().find(|m| m.body().is_some_and(|b| b.contains(&saga.run))).cloned()
+    })
+    .await
+    .expect("malformed message in the intake DLQ");
+    let code = parked.message_attributes().and_then(|a| a.get("rejectionCode")).and_then(|v| v.string_value());
+    assert_eq!(code, Some("MalformedJson"));
+    // The function survived all of it: the valid order behind them completes.
+    assert_eq!(saga.wait_terminal(&order_id_of(&valid)).await.status, OrderStatus::Completed);
+}
