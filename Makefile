@@ -19,6 +19,9 @@ reset: ## stop and delete the local environment's data
 test: ## lint, unit tests, integration tests on an isolated local stack (torn down afterwards)
 	@bash localstack/test.sh
 
+build: ## the AWS deploy artifacts: arm64 bootstrap per function (cargo-lambda)
+	@bash localstack/install.sh && bash localstack/build-aws.sh
+
 build-local: ## release build of the functions and the function host for this machine
 	@bash localstack/install.sh && bash localstack/build-local.sh
 

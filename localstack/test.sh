@@ -17,6 +17,8 @@ log "unit tests"
 cargo nextest run --workspace --locked -E 'not package(nexus-tests)'
 
 bash "$ROOT/localstack/build-local.sh"
+# The AWS deploy artifacts (arm64), so they can never silently break.
+bash "$ROOT/localstack/build-aws.sh"
 
 # The isolated environment: the first free port from 4566 up, and a data folder of its own.
 port="${NEXUS_TEST_PORT:-}"

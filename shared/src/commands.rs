@@ -13,7 +13,11 @@ use crate::services::{ServiceError, StepReply, answer, parse_command};
 use crate::sqs_batch::{BatchError, process_batch};
 
 /// Runs `handle` on every command of the batch and answers each task.
-pub async fn handle_commands<C, F, Fut>(event: SqsEvent, callbacks: &C, handle: F) -> Result<SqsBatchResponse, BatchError>
+pub async fn handle_commands<C, F, Fut>(
+    event: SqsEvent,
+    callbacks: &C,
+    handle: F,
+) -> Result<SqsBatchResponse, BatchError>
 where
     C: TaskCallbacks,
     F: Fn(ServiceCommand) -> Fut,
@@ -34,7 +38,9 @@ where
                 let (command, reply) = handle(command).await?;
                 match &reply {
                     StepReply::Success(_) => tracing::info!("step succeeded"),
-                    StepReply::Failure { error, cause } => tracing::info!(error = %error, cause = %cause, "step failed"),
+                    StepReply::Failure { error, cause } => {
+                        tracing::info!(error = %error, cause = %cause, "step failed")
+                    }
                 }
                 answer(callbacks, &command, &reply).await
             }

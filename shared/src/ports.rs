@@ -37,7 +37,12 @@ pub trait OrderStore: Send + Sync {
     fn create_rejected(&self, order: &Order, event: &OrderEvent) -> impl Future<Output = PortResult<bool>> + Send;
     /// Writes `next` (version = `current.version + 1`) and its event atomically, on condition that the stored
     /// version is still `current.version`; `PortError::Conflict` otherwise.
-    fn transition(&self, current: &Order, next: &Order, event: &OrderEvent) -> impl Future<Output = PortResult<()>> + Send;
+    fn transition(
+        &self,
+        current: &Order,
+        next: &Order,
+        event: &OrderEvent,
+    ) -> impl Future<Output = PortResult<()>> + Send;
 }
 
 pub trait EventLog: Send + Sync {
@@ -68,7 +73,12 @@ pub enum ReleaseOutcome {
 
 pub trait Inventory: Send + Sync {
     /// Reserves every line item or none (stock never below zero).
-    fn reserve(&self, reservation_id: &str, order_id: &str, items: &[LineItem]) -> impl Future<Output = PortResult<ReserveOutcome>> + Send;
+    fn reserve(
+        &self,
+        reservation_id: &str,
+        order_id: &str,
+        items: &[LineItem],
+    ) -> impl Future<Output = PortResult<ReserveOutcome>> + Send;
     fn release(&self, reservation_id: &str, order_id: &str) -> impl Future<Output = PortResult<ReleaseOutcome>> + Send;
     /// Which of `skus` exist in the catalog.
     fn known_skus(&self, skus: &BTreeSet<String>) -> impl Future<Output = PortResult<BTreeSet<String>>> + Send;
@@ -90,7 +100,13 @@ pub enum RefundOutcome {
 
 pub trait Payments: Send + Sync {
     /// Records the charge with id `payment_id` (one per order at most).
-    fn charge(&self, payment_id: &str, order_id: &str, amount_cents: u64, currency: &str) -> impl Future<Output = PortResult<ChargeOutcome>> + Send;
+    fn charge(
+        &self,
+        payment_id: &str,
+        order_id: &str,
+        amount_cents: u64,
+        currency: &str,
+    ) -> impl Future<Output = PortResult<ChargeOutcome>> + Send;
     fn refund(&self, payment_id: &str, order_id: &str) -> impl Future<Output = PortResult<RefundOutcome>> + Send;
 }
 
@@ -109,8 +125,17 @@ pub enum CancelShipmentOutcome {
 }
 
 pub trait Shipments: Send + Sync {
-    fn dispatch(&self, shipment_id: &str, order_id: &str, address: &Address) -> impl Future<Output = PortResult<DispatchOutcome>> + Send;
-    fn cancel(&self, shipment_id: &str, order_id: &str) -> impl Future<Output = PortResult<CancelShipmentOutcome>> + Send;
+    fn dispatch(
+        &self,
+        shipment_id: &str,
+        order_id: &str,
+        address: &Address,
+    ) -> impl Future<Output = PortResult<DispatchOutcome>> + Send;
+    fn cancel(
+        &self,
+        shipment_id: &str,
+        order_id: &str,
+    ) -> impl Future<Output = PortResult<CancelShipmentOutcome>> + Send;
 }
 
 pub trait Notifications: Send + Sync {
@@ -126,8 +151,17 @@ pub enum CallbackOutcome {
 }
 
 pub trait TaskCallbacks: Send + Sync {
-    fn succeed(&self, task_token: &str, output: &serde_json::Value) -> impl Future<Output = PortResult<CallbackOutcome>> + Send;
-    fn fail(&self, task_token: &str, error: &str, cause: &str) -> impl Future<Output = PortResult<CallbackOutcome>> + Send;
+    fn succeed(
+        &self,
+        task_token: &str,
+        output: &serde_json::Value,
+    ) -> impl Future<Output = PortResult<CallbackOutcome>> + Send;
+    fn fail(
+        &self,
+        task_token: &str,
+        error: &str,
+        cause: &str,
+    ) -> impl Future<Output = PortResult<CallbackOutcome>> + Send;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,10 +172,32 @@ pub enum StartOutcome {
 
 pub trait SagaStarter: Send + Sync {
     /// Starts the saga execution named `order_id` (a name is never reused, so a repeat cannot start twice).
-    fn start(&self, order_id: &str, input: &serde_json::Value) -> impl Future<Output = PortResult<StartOutcome>> + Send;
+    fn start(&self, order_id: &str, input: &serde_json::Value)
+    -> impl Future<Output = PortResult<StartOutcome>> + Send;
 }
 
 pub trait DeadLetters: Send + Sync {
     /// Parks a message that identifies no order, with the reason, in the intake DLQ.
     fn park(&self, body: &str, rejection: &Rejection) -> impl Future<Output = PortResult<()>> + Send;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The key is new (or its record expired): this message owns it.
+    Claimed,
+    /// The key was claimed before, for this order and payload.
+    Existing { order_id: String, payload_hash: String },
+}
+
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims `key` for `order_id` and the payload's hash until `expires_at` (epoch seconds, DynamoDB TTL).
+    fn claim(
+        &self,
+        key: &str,
+        order_id: &str,
+        payload_hash: &str,
+        expires_at: i64,
+    ) -> impl Future<Output = PortResult<Claim>> + Send;
+    /// Marks the key's order as created and its saga started.
+    fn complete(&self, key: &str) -> impl Future<Output = PortResult<()>> + Send;
 }

@@ -102,9 +102,12 @@ impl Saga {
     }
 
     async fn wait_terminal(&self, order_id: &str) -> Order {
-        eventually(SAGA_WAIT, || async { self.get_order(order_id).await.filter(|o| o.status.is_terminal()) })
-            .await
-            .unwrap_or_else(|| panic!("order {order_id} did not finish: {:?}", self.get_order(order_id).await.map(|o| o.status)))
+        let finished =
+            eventually(SAGA_WAIT, || async { self.get_order(order_id).await.filter(|o| o.status.is_terminal()) }).await;
+        match finished {
+            Some(order) => order,
+            None => panic!("order {order_id} did not finish: {:?}", self.get_order(order_id).await.map(|o| o.status)),
+        }
     }
 
     async fn query<T: for<'de> serde::Deserialize<'de>>(&self, table_output: &str, order_id: &str) -> Vec<T> {
@@ -132,7 +135,13 @@ impl Saga {
     async fn history(&self, order: &Order) -> (String, Vec<aws_sdk_sfn::types::HistoryEvent>) {
         let sfn = aws_sdk_sfn::Client::new(&self.stack.config);
         let arn = order.execution_arn.clone().expect("execution arn");
-        let status = sfn.describe_execution().execution_arn(&arn).send().await.expect("describe execution").status;
+        // The order reaches its final status a moment before the execution's last state finishes.
+        let status = eventually(Duration::from_secs(30), || async {
+            let status = sfn.describe_execution().execution_arn(&arn).send().await.expect("describe execution").status;
+            (status != aws_sdk_sfn::types::ExecutionStatus::Running).then_some(status)
+        })
+        .await
+        .expect("execution finished");
         let mut events = Vec::new();
         let mut pages = sfn.get_execution_history().execution_arn(&arn).into_paginator().items().send();
         while let Some(event) = pages.next().await {
@@ -174,7 +183,13 @@ async fn happy_path_completes_with_one_charge_one_shipment_and_a_notification() 
     let events = saga.events(&order_id).await;
     assert_eq!(
         statuses(&events),
-        [OrderStatus::Pending, OrderStatus::InventoryReserved, OrderStatus::PaymentCharged, OrderStatus::Shipped, OrderStatus::Completed]
+        [
+            OrderStatus::Pending,
+            OrderStatus::InventoryReserved,
+            OrderStatus::PaymentCharged,
+            OrderStatus::Shipped,
+            OrderStatus::Completed
+        ]
     );
     assert_gap_free(&events);
     let notified = eventually(Duration::from_secs(30), || async {
@@ -188,10 +203,8 @@ async fn happy_path_completes_with_one_charge_one_shipment_and_a_notification() 
 
     let (status, history) = saga.history(&order).await;
     assert_eq!(status, "SUCCEEDED");
-    let entered: Vec<String> = history
-        .iter()
-        .filter_map(|e| e.state_entered_event_details().map(|d| d.name().to_owned()))
-        .collect();
+    let entered: Vec<String> =
+        history.iter().filter_map(|e| e.state_entered_event_details().map(|d| d.name().to_owned())).collect();
     println!("happy path: {} state transitions: {}", entered.len(), entered.join(" → "));
     assert_eq!(entered, ["ReserveInventory", "ChargePayment", "DispatchShipping", "CompleteOrder", "OrderCompleted"]);
 }
@@ -210,7 +223,7 @@ async fn declined_payment_cancels_restores_stock_and_charges_nothing() {
     assert_eq!(saga.stock(&a).await, 10, "stock restored");
     let ledger = saga.ledger(&order_id).await;
     assert_eq!(ledger["reservation"].state, "RELEASED");
-    assert!(!ledger.get("payment").is_some_and(|p| p.state == "CHARGED"), "no charge");
+    assert!(ledger.get("payment").is_none_or(|p| p.state != "CHARGED"), "no charge");
     let events = saga.events(&order_id).await;
     assert_eq!(statuses(&events).last(), Some(&OrderStatus::Cancelled));
     assert!(statuses(&events).contains(&OrderStatus::Compensating));
@@ -230,14 +243,21 @@ async fn unserved_postal_code_cancels_refunds_and_restores_stock() {
     assert_eq!((order.status, order.reason.as_deref()), (OrderStatus::Cancelled, Some("Shipping.Unavailable")));
     assert_eq!(saga.stock(&a).await, 10, "stock restored");
     let ledger = saga.ledger(&order_id).await;
-    assert_eq!((ledger["payment"].state.as_str(), ledger["payment"].amount_cents), ("REFUNDED", 4 * 1999), "refund recorded");
-    assert!(!ledger.get("shipment").is_some_and(|s| s.state == "DISPATCHED"), "nothing shipped");
+    assert_eq!(
+        (ledger["payment"].state.as_str(), ledger["payment"].amount_cents),
+        ("REFUNDED", 4 * 1999),
+        "refund recorded"
+    );
+    assert!(ledger.get("shipment").is_none_or(|s| s.state != "DISPATCHED"), "nothing shipped");
     let (status, history) = saga.history(&order).await;
     assert_eq!(status, "SUCCEEDED", "a cancellation is a handled outcome");
     let entered: Vec<String> =
         history.iter().filter_map(|e| e.state_entered_event_details().map(|d| d.name().to_owned())).collect();
-    let compensations: Vec<&str> =
-        entered.iter().map(String::as_str).filter(|s| ["RefundPayment", "ReleaseInventory", "CancelOrder"].contains(s)).collect();
+    let compensations: Vec<&str> = entered
+        .iter()
+        .map(String::as_str)
+        .filter(|s| ["RefundPayment", "ReleaseInventory", "CancelOrder"].contains(s))
+        .collect();
     assert_eq!(compensations, ["RefundPayment", "ReleaseInventory", "CancelOrder"], "compensations in reverse order");
 }
 
@@ -305,7 +325,8 @@ async fn invalid_orders_are_rejected_with_a_reason_and_nothing_is_lost() {
     zero["items"][0]["quantity"] = json!(0);
     let unknown = saga.order("unknown", &[("NO-SUCH-SKU", 1)]);
     let mut too_many = saga.order("many", &[(&a, 1)]);
-    too_many["items"] = json!((0..51).map(|_| json!({"sku": a, "quantity": 1, "unitPriceCents": 1})).collect::<Vec<_>>());
+    too_many["items"] =
+        json!((0..51).map(|_| json!({"sku": a, "quantity": 1, "unitPriceCents": 1})).collect::<Vec<_>>());
     let mut version = saga.order("version", &[(&a, 1)]);
     version["schemaVersion"] = json!(99);
     let malformed = format!("{{\"schemaVersion\": 1, \"idempotencyKey\": \"{}-broken\", oops", saga.run);

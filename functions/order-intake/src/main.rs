@@ -26,6 +26,7 @@ async fn main() -> Result<(), Error> {
     let step_functions = StepFunctions::new(aws_sdk_sfn::Client::new(&aws), state_machine_arn.clone());
     let publisher = SnsEvents::new(aws_sdk_sns::Client::new(&aws), config::var("ORDER_EVENTS_TOPIC_ARN")?);
     let intake = IntakeService {
+        idempotency: dynamo.clone(),
         orders: dynamo.clone(),
         inventory: dynamo.clone(),
         publisher: publisher.clone(),
@@ -38,8 +39,8 @@ async fn main() -> Result<(), Error> {
 
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| async {
         // One invocation carries records of one event source: the submissions queue or the commands queue.
-        let from_commands_queue =
-            event.payload.records.first().and_then(|r| r.event_source_arn.as_deref()) == Some(commands_queue_arn.as_str());
+        let from_commands_queue = event.payload.records.first().and_then(|r| r.event_source_arn.as_deref())
+            == Some(commands_queue_arn.as_str());
         let response: SqsBatchResponse = if from_commands_queue {
             handle_commands(event.payload, &step_functions, |command| async {
                 let reply = order_commands.handle(&command).await?;
@@ -50,8 +51,10 @@ async fn main() -> Result<(), Error> {
             process_batch(event.payload, |record: SqsMessage| {
                 let intake = &intake;
                 async move {
-                    let correlation_id = record.message_attributes.get("correlationId").and_then(|a| a.string_value.clone());
-                    let span = tracing::info_span!("submission", messageId = record.message_id.as_deref().unwrap_or_default());
+                    let correlation_id =
+                        record.message_attributes.get("correlationId").and_then(|a| a.string_value.clone());
+                    let span =
+                        tracing::info_span!("submission", messageId = record.message_id.as_deref().unwrap_or_default());
                     let outcome = intake
                         .handle(record.body.as_deref().unwrap_or_default(), correlation_id.as_deref())
                         .instrument(span)

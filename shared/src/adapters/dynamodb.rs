@@ -20,6 +20,7 @@ use crate::ports::*;
 /// Table names, from the functions' environment.
 #[derive(Debug, Clone)]
 pub struct Tables {
+    pub idempotency: String,
     pub orders: String,
     pub order_events: String,
     pub inventory: String,
@@ -70,9 +71,9 @@ fn put(table: &str, item: Item, condition: &str, values: Option<Item>) -> PortRe
 /// Which items of a cancelled transaction failed their condition (None: cancelled for another reason).
 fn failed_conditions(error: &TransactWriteItemsError) -> Option<Vec<bool>> {
     match error {
-        TransactWriteItemsError::TransactionCanceledException(cancelled) => Some(
-            cancelled.cancellation_reasons().iter().map(|r| r.code() == Some("ConditionalCheckFailed")).collect(),
-        ),
+        TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+            Some(cancelled.cancellation_reasons().iter().map(|r| r.code() == Some("ConditionalCheckFailed")).collect())
+        }
         _ => None,
     }
 }
@@ -99,7 +100,8 @@ impl OrderStore for Dynamo {
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(CreateOutcome::Created),
             Err(e) if e.as_service_error().and_then(failed_conditions).is_some_and(|f| f.first() == Some(&true)) => {
-                let existing = self.get(&order.order_id).await?.ok_or(PortError::Conflict { operation: "create order" })?;
+                let existing =
+                    self.get(&order.order_id).await?.ok_or(PortError::Conflict { operation: "create order" })?;
                 Ok(CreateOutcome::AlreadyExists(Box::new(existing)))
             }
             Err(e) => Err(unavailable("create order", e)),
@@ -122,11 +124,70 @@ impl OrderStore for Dynamo {
                 Err(PortError::Conflict { operation: "order transition" })
             }
             // Two writers racing on one item also cancel the transaction (TransactionConflict): a conflict.
-            Err(e) if format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&e)).contains("TransactionConflict") => {
+            Err(e)
+                if format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&e))
+                    .contains("TransactionConflict") =>
+            {
                 Err(PortError::Conflict { operation: "order transition" })
             }
             Err(e) => Err(unavailable("order transition", e)),
         }
+    }
+}
+
+impl IdempotencyStore for Dynamo {
+    async fn claim(&self, key: &str, order_id: &str, payload_hash: &str, expires_at: i64) -> PortResult<Claim> {
+        let now = chrono::Utc::now().timestamp();
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.tables.idempotency)
+            .item("idempotencyKey", s(key))
+            .item("orderId", s(order_id))
+            .item("payloadHash", s(payload_hash))
+            .item("status", s("IN_PROGRESS"))
+            .item("expiresAt", AttributeValue::N(expires_at.to_string()))
+            // TTL deletes lazily: an expired record still present counts as absent.
+            .condition_expression("attribute_not_exists(idempotencyKey) OR expiresAt < :now")
+            .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Claim::Claimed),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                let item = self
+                    .client
+                    .get_item()
+                    .table_name(&self.tables.idempotency)
+                    .key("idempotencyKey", s(key))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(|e| unavailable("read idempotency record", e))?
+                    .item
+                    .ok_or(PortError::Conflict { operation: "idempotency claim" })?;
+                let text = |name: &str| match item.get(name) {
+                    Some(AttributeValue::S(v)) => v.clone(),
+                    _ => String::new(),
+                };
+                Ok(Claim::Existing { order_id: text("orderId"), payload_hash: text("payloadHash") })
+            }
+            Err(e) => Err(unavailable("claim idempotency key", e)),
+        }
+    }
+
+    async fn complete(&self, key: &str) -> PortResult<()> {
+        self.client
+            .update_item()
+            .table_name(&self.tables.idempotency)
+            .key("idempotencyKey", s(key))
+            .update_expression("SET #status = :completed")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":completed", s("COMPLETED"))
+            .send()
+            .await
+            .map_err(|e| unavailable("complete idempotency record", e))?;
+        Ok(())
     }
 }
 
@@ -190,7 +251,7 @@ enum Begin {
 enum Undo {
     Undone,
     AlreadyUndone,
-    NothingToUndo,
+    Nothing,
 }
 
 impl Dynamo {
@@ -251,7 +312,9 @@ impl Dynamo {
                         .await;
                     match result {
                         Ok(_) => return Ok(Undo::Undone),
-                        Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => continue,
+                        Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                            continue;
+                        }
                         Err(e) => return Err(unavailable("undo ledger entry", e)),
                     }
                 }
@@ -265,7 +328,7 @@ impl Dynamo {
                         ..LedgerEntry::default()
                     };
                     if let Begin::New = self.begin(&tombstone).await? {
-                        return Ok(Undo::NothingToUndo);
+                        return Ok(Undo::Nothing);
                     }
                 }
             }
@@ -312,9 +375,17 @@ impl Inventory for Dynamo {
             *quantities.entry(&item.sku).or_default() += u64::from(item.quantity);
         }
         let mut entry = Self::entry(order_id, "reservation", reservation_id, RESERVED);
-        entry.lines = quantities.iter().map(|(sku, quantity)| ReservedLine { sku: (*sku).to_owned(), quantity: *quantity }).collect();
+        entry.lines = quantities
+            .iter()
+            .map(|(sku, quantity)| ReservedLine { sku: (*sku).to_owned(), quantity: *quantity })
+            .collect();
         // On a table keyed orderId + entry, attribute_not_exists(orderId) means "no item with this full key".
-        let mut writes = vec![put(&self.tables.ledger, to_item("write reservation", &entry)?, "attribute_not_exists(orderId)", None)?];
+        let mut writes = vec![put(
+            &self.tables.ledger,
+            to_item("write reservation", &entry)?,
+            "attribute_not_exists(orderId)",
+            None,
+        )?];
         for (sku, quantity) in &quantities {
             let update = Update::builder()
                 .table_name(&self.tables.inventory)
@@ -422,7 +493,13 @@ impl Inventory for Dynamo {
 }
 
 impl Payments for Dynamo {
-    async fn charge(&self, payment_id: &str, order_id: &str, amount_cents: u64, currency: &str) -> PortResult<ChargeOutcome> {
+    async fn charge(
+        &self,
+        payment_id: &str,
+        order_id: &str,
+        amount_cents: u64,
+        currency: &str,
+    ) -> PortResult<ChargeOutcome> {
         let mut entry = Self::entry(order_id, "payment", payment_id, CHARGED);
         entry.amount_cents = amount_cents;
         entry.currency = currency.to_owned();
@@ -437,7 +514,7 @@ impl Payments for Dynamo {
         Ok(match self.undo(order_id, "payment", payment_id, CHARGED, REFUNDED).await? {
             Undo::Undone => RefundOutcome::Refunded,
             Undo::AlreadyUndone => RefundOutcome::AlreadyRefunded,
-            Undo::NothingToUndo => RefundOutcome::NothingCharged,
+            Undo::Nothing => RefundOutcome::NothingCharged,
         })
     }
 }
@@ -455,15 +532,79 @@ impl Shipments for Dynamo {
         Ok(match self.undo(order_id, "shipment", shipment_id, DISPATCHED, SHIPMENT_CANCELLED).await? {
             Undo::Undone => CancelShipmentOutcome::Cancelled,
             Undo::AlreadyUndone => CancelShipmentOutcome::AlreadyCancelled,
-            Undo::NothingToUndo => CancelShipmentOutcome::NothingDispatched,
+            Undo::Nothing => CancelShipmentOutcome::NothingDispatched,
         })
     }
 }
 
 impl Notifications for Dynamo {
     async fn record(&self, event: &OrderEvent, email_hash: &str) -> PortResult<bool> {
-        let mut entry = Self::entry(&event.order_id, &format!("notification#{}", event.event_id), &event.event_id, event.status.as_str());
+        let mut entry = Self::entry(
+            &event.order_id,
+            &format!("notification#{}", event.event_id),
+            &event.event_id,
+            event.status.as_str(),
+        );
         entry.email_hash = email_hash.to_owned();
         Ok(matches!(self.begin(&entry).await?, Begin::New))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput;
+    use aws_sdk_dynamodb::types::CancellationReason;
+    use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+    use aws_smithy_mocks::{mock, mock_client};
+
+    use super::*;
+
+    fn tables() -> Tables {
+        Tables {
+            idempotency: "idempotency".into(),
+            orders: "orders".into(),
+            order_events: "events".into(),
+            inventory: "inventory".into(),
+            ledger: "ledger".into(),
+        }
+    }
+
+    fn cancelled(codes: &'static [&'static str]) -> TransactWriteItemsError {
+        let reasons = codes.iter().map(|code| CancellationReason::builder().code(*code).build()).collect();
+        TransactWriteItemsError::TransactionCanceledException(
+            TransactionCanceledException::builder()
+                .set_cancellation_reasons(Some(reasons))
+                .message("cancelled")
+                .build(),
+        )
+    }
+
+    fn order(version: u64) -> Order {
+        Order { order_id: "o-1".into(), version, ..Order::default() }
+    }
+
+    #[tokio::test]
+    async fn a_failed_version_condition_is_a_conflict() {
+        let rule = mock!(Client::transact_write_items).then_error(|| cancelled(&["ConditionalCheckFailed", "None"]));
+        let dynamo = Dynamo::new(mock_client!(aws_sdk_dynamodb, [&rule]), tables());
+        let (current, next) = (order(3), order(4));
+        let result = dynamo.transition(&current, &next, &next.event(None)).await;
+        assert!(matches!(result, Err(PortError::Conflict { .. })), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn a_short_sku_is_out_of_stock_and_a_taken_reservation_is_a_replay() {
+        let short =
+            mock!(Client::transact_write_items).then_error(|| cancelled(&["None", "None", "ConditionalCheckFailed"]));
+        let dynamo = Dynamo::new(mock_client!(aws_sdk_dynamodb, [&short]), tables());
+        let items = [
+            LineItem { sku: "A".into(), quantity: 1, unit_price_cents: 1 },
+            LineItem { sku: "B".into(), quantity: 9, unit_price_cents: 1 },
+        ];
+        assert_eq!(dynamo.reserve("r", "o-1", &items).await.expect("handled"), ReserveOutcome::OutOfStock);
+
+        let ok = mock!(Client::transact_write_items).then_output(|| TransactWriteItemsOutput::builder().build());
+        let dynamo = Dynamo::new(mock_client!(aws_sdk_dynamodb, [&ok]), tables());
+        assert_eq!(dynamo.reserve("r", "o-1", &items).await.expect("handled"), ReserveOutcome::Reserved);
     }
 }

@@ -40,6 +40,8 @@ pub struct World {
     pub executions: BTreeMap<String, Value>,
     pub parked: Vec<(String, Rejection)>,
     pub notified: BTreeSet<String>,
+    /// idempotency key → (order id, payload hash, completed).
+    pub idempotency: HashMap<String, (String, String, bool)>,
     /// Makes the next N order transitions fail with a version conflict (as a concurrent writer would).
     pub conflicts_to_inject: usize,
 }
@@ -136,7 +138,9 @@ impl Inventory for Memory {
                 *available -= qty;
             }
         }
-        world.effects.insert((order_id.to_owned(), "reservation".into()), EffectState::Reserved(wanted.into_iter().collect()));
+        world
+            .effects
+            .insert((order_id.to_owned(), "reservation".into()), EffectState::Reserved(wanted.into_iter().collect()));
         Ok(ReserveOutcome::Reserved)
     }
 
@@ -165,7 +169,13 @@ impl Inventory for Memory {
 }
 
 impl Payments for Memory {
-    async fn charge(&self, _payment_id: &str, order_id: &str, amount_cents: u64, _currency: &str) -> PortResult<ChargeOutcome> {
+    async fn charge(
+        &self,
+        _payment_id: &str,
+        order_id: &str,
+        amount_cents: u64,
+        _currency: &str,
+    ) -> PortResult<ChargeOutcome> {
         Ok(match self.effect(order_id, "payment") {
             Some(EffectState::Charged(_)) => ChargeOutcome::AlreadyCharged,
             Some(_) => ChargeOutcome::AlreadyRefunded,
@@ -259,6 +269,24 @@ impl SagaStarter for Memory {
 impl DeadLetters for Memory {
     async fn park(&self, body: &str, rejection: &Rejection) -> PortResult<()> {
         self.world().parked.push((body.to_owned(), rejection.clone()));
+        Ok(())
+    }
+}
+
+impl IdempotencyStore for Memory {
+    async fn claim(&self, key: &str, order_id: &str, payload_hash: &str, _expires_at: i64) -> PortResult<Claim> {
+        let mut world = self.world();
+        if let Some((order_id, payload_hash, _)) = world.idempotency.get(key) {
+            return Ok(Claim::Existing { order_id: order_id.clone(), payload_hash: payload_hash.clone() });
+        }
+        world.idempotency.insert(key.to_owned(), (order_id.to_owned(), payload_hash.to_owned(), false));
+        Ok(Claim::Claimed)
+    }
+
+    async fn complete(&self, key: &str) -> PortResult<()> {
+        if let Some(record) = self.world().idempotency.get_mut(key) {
+            record.2 = true;
+        }
         Ok(())
     }
 }

@@ -14,5 +14,8 @@ pub(crate) fn unavailable<E>(operation: &'static str, error: E) -> PortError
 where
     E: std::error::Error + 'static,
 {
-    PortError::Unavailable { operation, message: aws_smithy_types::error::display::DisplayErrorContext(error).to_string() }
+    PortError::Unavailable {
+        operation,
+        message: aws_smithy_types::error::display::DisplayErrorContext(error).to_string(),
+    }
 }

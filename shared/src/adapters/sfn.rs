@@ -42,30 +42,90 @@ impl SagaStarter for StepFunctions {
     }
 }
 
-/// Errors meaning the task is over: answering again can never succeed, and need not.
-fn task_closed(code: Option<&str>) -> bool {
-    matches!(code, Some("TaskDoesNotExist" | "TaskTimedOut" | "InvalidToken"))
-}
-
 impl TaskCallbacks for StepFunctions {
     async fn succeed(&self, task_token: &str, output: &Value) -> PortResult<CallbackOutcome> {
         let result = self.client.send_task_success().task_token(task_token).output(output.to_string()).send().await;
         match result {
             Ok(_) => Ok(CallbackOutcome::Delivered),
-            Err(e) if task_closed(aws_sdk_sfn::error::ProvideErrorMetadata::code(&e)) => Ok(CallbackOutcome::TaskAlreadyClosed),
+            // The task is over (answered, timed out, execution gone): answering again can never succeed, and need not.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_task_does_not_exist() || s.is_task_timed_out() || s.is_invalid_token()) =>
+            {
+                Ok(CallbackOutcome::TaskAlreadyClosed)
+            }
             Err(e) => Err(unavailable("send task success", e)),
         }
     }
 
     async fn fail(&self, task_token: &str, error: &str, cause: &str) -> PortResult<CallbackOutcome> {
         if error.len() > 256 {
-            return Err(PortError::Rejected { operation: "send task failure", message: format!("error name too long: {error}") });
+            return Err(PortError::Rejected {
+                operation: "send task failure",
+                message: format!("error name too long: {error}"),
+            });
         }
         let result = self.client.send_task_failure().task_token(task_token).error(error).cause(cause).send().await;
         match result {
             Ok(_) => Ok(CallbackOutcome::Delivered),
-            Err(e) if task_closed(aws_sdk_sfn::error::ProvideErrorMetadata::code(&e)) => Ok(CallbackOutcome::TaskAlreadyClosed),
+            // The task is over (answered, timed out, execution gone): answering again can never succeed, and need not.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_task_does_not_exist() || s.is_task_timed_out() || s.is_invalid_token()) =>
+            {
+                Ok(CallbackOutcome::TaskAlreadyClosed)
+            }
             Err(e) => Err(unavailable("send task failure", e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_sfn::error::ErrorMetadata;
+    use aws_sdk_sfn::operation::send_task_success::{SendTaskSuccessError, SendTaskSuccessOutput};
+    use aws_sdk_sfn::operation::start_execution::StartExecutionError;
+    use aws_sdk_sfn::types::error::{ExecutionAlreadyExists, TaskTimedOut};
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use serde_json::json;
+
+    use super::*;
+
+    const MACHINE: &str = "arn:aws:states:us-east-1:000000000000:stateMachine:saga";
+
+    #[tokio::test]
+    async fn a_timed_out_task_is_already_closed_not_an_error() {
+        let timed_out = mock!(Client::send_task_success)
+            .then_error(|| SendTaskSuccessError::TaskTimedOut(TaskTimedOut::builder().message("gone").build()));
+        let sfn = StepFunctions::new(mock_client!(aws_sdk_sfn, [&timed_out]), MACHINE.into());
+        let outcome = sfn.succeed("token", &json!({})).await.expect("not an error");
+        assert_eq!(outcome, CallbackOutcome::TaskAlreadyClosed);
+    }
+
+    #[tokio::test]
+    async fn throttling_is_transient() {
+        let throttled = mock!(Client::send_task_success).then_error(|| {
+            SendTaskSuccessError::generic(ErrorMetadata::builder().code("ThrottlingException").message("slow").build())
+        });
+        let ok = mock!(Client::send_task_success).then_output(|| SendTaskSuccessOutput::builder().build());
+        let sfn =
+            StepFunctions::new(mock_client!(aws_sdk_sfn, RuleMode::Sequential, [&throttled, &ok]), MACHINE.into());
+        assert!(matches!(sfn.succeed("token", &json!({})).await, Err(PortError::Unavailable { .. })));
+        assert_eq!(sfn.succeed("token", &json!({})).await.expect("delivered"), CallbackOutcome::Delivered);
+    }
+
+    #[tokio::test]
+    async fn starting_a_saga_twice_finds_the_first_execution() {
+        let exists = mock!(Client::start_execution).then_error(|| {
+            StartExecutionError::ExecutionAlreadyExists(ExecutionAlreadyExists::builder().message("dup").build())
+        });
+        let sfn = StepFunctions::new(mock_client!(aws_sdk_sfn, [&exists]), MACHINE.into());
+        let outcome = sfn.start("order-1", &json!({"orderId": "order-1"})).await.expect("not an error");
+        assert_eq!(
+            outcome,
+            StartOutcome::AlreadyStarted {
+                execution_arn: "arn:aws:states:us-east-1:000000000000:execution:saga:order-1".into()
+            }
+        );
     }
 }

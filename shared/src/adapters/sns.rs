@@ -30,7 +30,8 @@ fn attribute(value: &str) -> PortResult<MessageAttributeValue> {
 
 impl EventPublisher for SnsEvents {
     async fn publish(&self, event: &OrderEvent) -> PortResult<()> {
-        let message = serde_json::to_string(event).map_err(|e| PortError::Corrupt { operation: "encode event", message: e.to_string() })?;
+        let message = serde_json::to_string(event)
+            .map_err(|e| PortError::Corrupt { operation: "encode event", message: e.to_string() })?;
         self.client
             .publish()
             .topic_arn(&self.topic_arn)

@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::status::OrderStatus;
 use super::ids;
 use super::messages::{EVENT_SCHEMA_VERSION, OrderEvent};
+use super::status::OrderStatus;
 use super::submission::{Rejection, ValidSubmission};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,7 +108,12 @@ impl Default for Order {
 
 impl Order {
     /// The order a valid submission creates: PENDING, version 1.
-    pub fn from_submission(submission: ValidSubmission, correlation_id: String, execution_arn: String, now: &str) -> Self {
+    pub fn from_submission(
+        submission: ValidSubmission,
+        correlation_id: String,
+        execution_arn: String,
+        now: &str,
+    ) -> Self {
         Self {
             total_cents: total_cents(&submission.items),
             order_id: submission.order_id,
@@ -133,7 +138,13 @@ impl Order {
     }
 
     /// The record of a rejected message that names an order.
-    pub fn rejected(order_id: String, rejection: Rejection, correlation_id: String, payload_hash: String, now: &str) -> Self {
+    pub fn rejected(
+        order_id: String,
+        rejection: Rejection,
+        correlation_id: String,
+        payload_hash: String,
+        now: &str,
+    ) -> Self {
         Self {
             order_id,
             status: OrderStatus::Rejected,

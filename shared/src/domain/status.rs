@@ -57,14 +57,16 @@ impl OrderStatus {
     /// done yet (PENDING); compensations end in CANCELLED, or NEEDS_ATTENTION when they could not finish.
     pub fn can_become(self, next: Self) -> bool {
         use OrderStatus::*;
-        match (self, next) {
-            (Pending, InventoryReserved) | (InventoryReserved, PaymentCharged) | (PaymentCharged, Shipped) => true,
-            (Shipped, Completed) => true,
-            (Pending | InventoryReserved | PaymentCharged | Shipped, Compensating) => true,
-            (Pending | Compensating, Cancelled) => true,
-            (Pending | InventoryReserved | PaymentCharged | Shipped | Compensating, NeedsAttention) => true,
-            _ => false,
-        }
+        matches!(
+            (self, next),
+            (Pending, InventoryReserved)
+                | (InventoryReserved, PaymentCharged)
+                | (PaymentCharged, Shipped)
+                | (Shipped, Completed)
+                | (Pending | InventoryReserved | PaymentCharged | Shipped, Compensating)
+                | (Pending | Compensating, Cancelled)
+                | (Pending | InventoryReserved | PaymentCharged | Shipped | Compensating, NeedsAttention)
+        )
     }
 }
 

@@ -165,7 +165,8 @@ fn derive_order_id(message: &serde_json::Map<String, Value>) -> Result<Option<St
 }
 
 pub fn is_valid_order_id(id: &str) -> bool {
-    (1..=MAX_ORDER_ID_LEN).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    (1..=MAX_ORDER_ID_LEN).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn line_items(value: Option<&Value>) -> Result<Vec<LineItem>, Rejection> {
@@ -333,7 +334,8 @@ mod tests {
     #[test]
     fn more_than_fifty_items_are_rejected() {
         let mut message = sample();
-        message["items"] = json!((0..51).map(|_| json!({"sku": "SKU-1", "quantity": 1, "unitPriceCents": 1})).collect::<Vec<_>>());
+        message["items"] =
+            json!((0..51).map(|_| json!({"sku": "SKU-1", "quantity": 1, "unitPriceCents": 1})).collect::<Vec<_>>());
         assert_eq!(code_of(&message).0, RejectionCode::TooManyItems);
     }
 

@@ -11,7 +11,10 @@ use crate::domain::ids;
 use crate::domain::order::Order;
 use crate::domain::submission::{self, InvalidSubmission, Rejection, RejectionCode, ValidSubmission};
 use crate::domain::{self};
-use crate::ports::{CreateOutcome, DeadLetters, EventPublisher, Inventory, OrderStore, SagaStarter, StartOutcome};
+use crate::ports::{
+    Claim, CreateOutcome, DeadLetters, EventPublisher, IdempotencyStore, Inventory, OrderStore, SagaStarter,
+    StartOutcome,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IntakeOutcome {
@@ -23,7 +26,11 @@ pub enum IntakeOutcome {
     Parked { rejection: Rejection },
 }
 
-pub struct IntakeService<S, I, P, G, D> {
+/// How long an idempotency key is remembered (DynamoDB TTL on the record).
+pub const IDEMPOTENCY_TTL_SECONDS: i64 = 7 * 24 * 3600;
+
+pub struct IntakeService<S, I, P, G, D, K> {
+    pub idempotency: K,
     pub orders: S,
     pub inventory: I,
     pub publisher: P,
@@ -33,8 +40,9 @@ pub struct IntakeService<S, I, P, G, D> {
     pub state_machine_arn: String,
 }
 
-impl<S, I, P, G, D> IntakeService<S, I, P, G, D>
+impl<S, I, P, G, D, K> IntakeService<S, I, P, G, D, K>
 where
+    K: IdempotencyStore,
     S: OrderStore,
     I: Inventory,
     P: EventPublisher,
@@ -57,19 +65,44 @@ where
         self.accept(valid, body, correlation_id).instrument(tracing::info_span!("order", orderId = %order_id)).await
     }
 
-    async fn accept(&self, valid: ValidSubmission, body: &str, correlation_id: Option<&str>) -> Result<IntakeOutcome, ServiceError> {
+    async fn accept(
+        &self,
+        valid: ValidSubmission,
+        body: &str,
+        correlation_id: Option<&str>,
+    ) -> Result<IntakeOutcome, ServiceError> {
         let order_id = valid.order_id.clone();
 
         let skus: BTreeSet<String> = valid.items.iter().map(|i| i.sku.clone()).collect();
         let known = self.inventory.known_skus(&skus).await?;
         if let Some(unknown) = skus.difference(&known).next() {
-            let rejection = Rejection::new(RejectionCode::UnknownSku, Some("items"), format!("{unknown} is not in the catalog"));
+            let rejection =
+                Rejection::new(RejectionCode::UnknownSku, Some("items"), format!("{unknown} is not in the catalog"));
             return self.reject(order_id, rejection, body, correlation_id).await;
+        }
+
+        let payload_hash = valid.payload_hash.clone();
+        let idempotency_key = valid.idempotency_key.clone();
+        let expires_at = chrono::Utc::now().timestamp() + IDEMPOTENCY_TTL_SECONDS;
+        match self.idempotency.claim(&idempotency_key, &order_id, &payload_hash, expires_at).await? {
+            Claim::Claimed => {}
+            Claim::Existing { payload_hash: first, .. } if first == payload_hash => {
+                tracing::info!("idempotency key seen before with the same payload; continuing the first order");
+            }
+            Claim::Existing { order_id: first_order, .. } => {
+                let rejection = Rejection::new(
+                    RejectionCode::IdempotencyKeyReused,
+                    Some("idempotencyKey"),
+                    format!("already used by order {first_order} with a different payload"),
+                );
+                tracing::warn!(reason = %rejection.reason(), "idempotency key reused; message parked in the intake DLQ");
+                self.dead_letters.park(body, &rejection).await?;
+                return Ok(IntakeOutcome::Parked { rejection });
+            }
         }
 
         let now = domain::now();
         let correlation_id = correlation_id.map_or_else(|| order_id.clone(), str::to_owned);
-        let payload_hash = valid.payload_hash.clone();
         let order = Order::from_submission(valid, correlation_id, self.execution_arn(&order_id), &now);
         let event = order.event(None);
         let (order, new) = match self.orders.create(&order, &event).await? {
@@ -98,10 +131,13 @@ where
             // Also on a replay: the first attempt may have died between the put and the start.
             let input = json!({ "orderId": order.order_id, "correlationId": order.correlation_id });
             match self.saga.start(&order.order_id, &input).await? {
-                StartOutcome::Started { execution_arn } => tracing::info!(executionArn = %execution_arn, "saga started"),
+                StartOutcome::Started { execution_arn } => {
+                    tracing::info!(executionArn = %execution_arn, "saga started")
+                }
                 StartOutcome::AlreadyStarted { .. } => tracing::info!("saga already running"),
             }
         }
+        self.idempotency.complete(&idempotency_key).await?;
         Ok(IntakeOutcome::Accepted { order_id: order.order_id, new })
     }
 
@@ -113,7 +149,13 @@ where
         correlation_id: Option<&str>,
     ) -> Result<IntakeOutcome, ServiceError> {
         let correlation_id = correlation_id.map_or_else(|| order_id.clone(), str::to_owned);
-        let order = Order::rejected(order_id.clone(), rejection.clone(), correlation_id, ids::sha256_hex(body.as_bytes()), &domain::now());
+        let order = Order::rejected(
+            order_id.clone(),
+            rejection.clone(),
+            correlation_id,
+            ids::sha256_hex(body.as_bytes()),
+            &domain::now(),
+        );
         let event = order.event(None);
         if self.orders.create_rejected(&order, &event).await? {
             tracing::warn!(orderId = %order_id, reason = %rejection.reason(), detail = %rejection.detail, "order rejected");

@@ -25,7 +25,15 @@ impl<S: OrderStore, I: Inventory, P: EventPublisher> InventoryService<S, I, P> {
                 }
                 match self.inventory.reserve(&reservation_id, &order.order_id, &order.items).await? {
                     ReserveOutcome::Reserved | ReserveOutcome::AlreadyReserved => {
-                        match advance(&self.orders, &self.publisher, &order.order_id, OrderStatus::InventoryReserved, None).await? {
+                        match advance(
+                            &self.orders,
+                            &self.publisher,
+                            &order.order_id,
+                            OrderStatus::InventoryReserved,
+                            None,
+                        )
+                        .await?
+                        {
                             Ok(_) => Ok(success(json!({ "reservationId": reservation_id }))),
                             // Compensation overtook us; the release will undo the reservation.
                             Err(order) => Ok(invalid_state(command, &order)),
@@ -35,7 +43,9 @@ impl<S: OrderStore, I: Inventory, P: EventPublisher> InventoryService<S, I, P> {
                         tracing::info!("not enough stock for every line item; nothing reserved");
                         Ok(StepReply::failure("Inventory.OutOfStock", "not enough stock for every line item"))
                     }
-                    ReserveOutcome::AlreadyReleased => Ok(StepReply::failure("Inventory.Released", "the reservation was released before it was made")),
+                    ReserveOutcome::AlreadyReleased => {
+                        Ok(StepReply::failure("Inventory.Released", "the reservation was released before it was made"))
+                    }
                 }
             }
             CommandName::ReleaseInventory => {

@@ -37,7 +37,10 @@ pub enum ServiceError {
 pub enum StepReply {
     Success(Value),
     /// A named business failure (`Inventory.OutOfStock`, …), caught by the state machine.
-    Failure { error: String, cause: String },
+    Failure {
+        error: String,
+        cause: String,
+    },
 }
 
 impl StepReply {
@@ -103,7 +106,11 @@ pub async fn enter_compensation<S: OrderStore, P: EventPublisher>(
 
 /// Answers the state machine. A task that is already closed (answered before, timed out, execution ended)
 /// is not an error: the command was a duplicate or came too late, and retrying would never succeed.
-pub async fn answer<C: TaskCallbacks>(callbacks: &C, command: &ServiceCommand, reply: &StepReply) -> Result<(), ServiceError> {
+pub async fn answer<C: TaskCallbacks>(
+    callbacks: &C,
+    command: &ServiceCommand,
+    reply: &StepReply,
+) -> Result<(), ServiceError> {
     let outcome = match reply {
         StepReply::Success(output) => callbacks.succeed(&command.task_token, output).await?,
         StepReply::Failure { error, cause } => callbacks.fail(&command.task_token, error, cause).await?,

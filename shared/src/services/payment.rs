@@ -43,19 +43,25 @@ impl<S: OrderStore, Y: Payments, P: EventPublisher> PaymentService<S, Y, P> {
                 }
                 match self.payments.charge(&payment_id, &order.order_id, order.total_cents, &order.currency).await? {
                     ChargeOutcome::Charged | ChargeOutcome::AlreadyCharged => {
-                        match advance(&self.orders, &self.publisher, &order.order_id, OrderStatus::PaymentCharged, None).await? {
+                        match advance(&self.orders, &self.publisher, &order.order_id, OrderStatus::PaymentCharged, None)
+                            .await?
+                        {
                             Ok(_) => Ok(success(json!({ "paymentId": payment_id, "amountCents": order.total_cents }))),
                             Err(order) => Ok(invalid_state(command, &order)),
                         }
                     }
-                    ChargeOutcome::AlreadyRefunded => Ok(StepReply::failure("Payment.Refunded", "the payment was refunded before it was charged")),
+                    ChargeOutcome::AlreadyRefunded => {
+                        Ok(StepReply::failure("Payment.Refunded", "the payment was refunded before it was charged"))
+                    }
                 }
             }
             CommandName::RefundPayment => {
                 enter_compensation(&self.orders, &self.publisher, command).await?;
                 let outcome = self.payments.refund(&payment_id, &command.order_id).await?;
                 tracing::info!(?outcome, "payment refunded");
-                Ok(success(json!({ "paymentId": payment_id, "refunded": outcome == RefundOutcome::Refunded || outcome == RefundOutcome::AlreadyRefunded })))
+                Ok(success(
+                    json!({ "paymentId": payment_id, "refunded": outcome == RefundOutcome::Refunded || outcome == RefundOutcome::AlreadyRefunded }),
+                ))
             }
             other => Err(ServiceError::WrongService { command: other }),
         }

@@ -42,19 +42,25 @@ impl<S: OrderStore, H: Shipments, P: EventPublisher> ShippingService<S, H, P> {
                 }
                 match self.shipments.dispatch(&shipment_id, &order.order_id, &order.shipping_address).await? {
                     DispatchOutcome::Dispatched | DispatchOutcome::AlreadyDispatched => {
-                        match advance(&self.orders, &self.publisher, &order.order_id, OrderStatus::Shipped, None).await? {
+                        match advance(&self.orders, &self.publisher, &order.order_id, OrderStatus::Shipped, None)
+                            .await?
+                        {
                             Ok(_) => Ok(success(json!({ "shipmentId": shipment_id }))),
                             Err(order) => Ok(invalid_state(command, &order)),
                         }
                     }
-                    DispatchOutcome::AlreadyCancelled => Ok(StepReply::failure("Shipping.Cancelled", "the shipment was cancelled before dispatch")),
+                    DispatchOutcome::AlreadyCancelled => {
+                        Ok(StepReply::failure("Shipping.Cancelled", "the shipment was cancelled before dispatch"))
+                    }
                 }
             }
             CommandName::CancelShipment => {
                 enter_compensation(&self.orders, &self.publisher, command).await?;
                 let outcome = self.shipments.cancel(&shipment_id, &command.order_id).await?;
                 tracing::info!(?outcome, "shipment cancelled");
-                Ok(success(json!({ "shipmentId": shipment_id, "cancelled": outcome != CancelShipmentOutcome::NothingDispatched })))
+                Ok(success(
+                    json!({ "shipmentId": shipment_id, "cancelled": outcome != CancelShipmentOutcome::NothingDispatched }),
+                ))
             }
             other => Err(ServiceError::WrongService { command: other }),
         }

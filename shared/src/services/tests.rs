@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
-use super::inventory::InventoryService;
 use super::intake::{IntakeOutcome, IntakeService};
+use super::inventory::InventoryService;
 use super::notification::NotificationService;
 use super::order_commands::OrderCommandService;
 use super::payment::PaymentService;
@@ -32,8 +32,9 @@ fn submission(key: &str) -> serde_json::Value {
     })
 }
 
-fn intake(memory: &Memory) -> IntakeService<Memory, Memory, Memory, Memory, Memory> {
+fn intake(memory: &Memory) -> IntakeService<Memory, Memory, Memory, Memory, Memory, Memory> {
     IntakeService {
+        idempotency: memory.clone(),
         orders: memory.clone(),
         inventory: memory.clone(),
         publisher: memory.clone(),
@@ -74,13 +75,19 @@ async fn run(memory: &Memory, name: CommandName, order_id: &str) -> StepReply {
     let cmd = command(name, order_id, &format!("token-{}", name.as_str()));
     match name {
         CommandName::ReserveInventory | CommandName::ReleaseInventory => {
-            InventoryService { orders: memory.clone(), inventory: memory.clone(), publisher: memory.clone() }.handle(&cmd).await
+            InventoryService { orders: memory.clone(), inventory: memory.clone(), publisher: memory.clone() }
+                .handle(&cmd)
+                .await
         }
         CommandName::ChargePayment | CommandName::RefundPayment => {
-            PaymentService { orders: memory.clone(), payments: memory.clone(), publisher: memory.clone() }.handle(&cmd).await
+            PaymentService { orders: memory.clone(), payments: memory.clone(), publisher: memory.clone() }
+                .handle(&cmd)
+                .await
         }
         CommandName::DispatchShipping | CommandName::CancelShipment => {
-            ShippingService { orders: memory.clone(), shipments: memory.clone(), publisher: memory.clone() }.handle(&cmd).await
+            ShippingService { orders: memory.clone(), shipments: memory.clone(), publisher: memory.clone() }
+                .handle(&cmd)
+                .await
         }
         _ => OrderCommandService { orders: memory.clone(), publisher: memory.clone() }.handle(&cmd).await,
     }
@@ -104,21 +111,31 @@ async fn happy_path_reserves_charges_ships_and_completes() {
     assert_eq!(status(&memory, &order_id), OrderStatus::Pending);
     assert_eq!(memory.world().executions[&order_id], json!({"orderId": order_id, "correlationId": order_id}));
 
-    for step in [CommandName::ReserveInventory, CommandName::ChargePayment, CommandName::DispatchShipping, CommandName::CompleteOrder] {
+    for step in [
+        CommandName::ReserveInventory,
+        CommandName::ChargePayment,
+        CommandName::DispatchShipping,
+        CommandName::CompleteOrder,
+    ] {
         assert!(matches!(run(&memory, step, &order_id).await, StepReply::Success(_)), "{step:?}");
     }
     assert_eq!(status(&memory, &order_id), OrderStatus::Completed);
     assert_eq!((stock(&memory, "SKU-1"), stock(&memory, "SKU-2")), (8, 9));
+    assert_gap_free_events(&memory, &order_id).await;
     let world = memory.world();
     assert_eq!(world.effects[&(order_id.clone(), "payment".into())], EffectState::Charged(2 * 1999 + 500));
     assert_eq!(world.effects[&(order_id.clone(), "shipment".into())], EffectState::Dispatched);
     let statuses: Vec<OrderStatus> = world.published.iter().map(|e| e.status).collect();
     assert_eq!(
         statuses,
-        [OrderStatus::Pending, OrderStatus::InventoryReserved, OrderStatus::PaymentCharged, OrderStatus::Shipped, OrderStatus::Completed]
+        [
+            OrderStatus::Pending,
+            OrderStatus::InventoryReserved,
+            OrderStatus::PaymentCharged,
+            OrderStatus::Shipped,
+            OrderStatus::Completed
+        ]
     );
-    drop(world);
-    assert_gap_free_events(&memory, &order_id).await;
 }
 
 #[tokio::test]
@@ -127,7 +144,12 @@ async fn every_step_applied_twice_changes_nothing_the_second_time() {
     let order_id = submit(&memory, &submission("k-twice")).await;
     assert_eq!(submit(&memory, &submission("k-twice")).await, order_id, "same key, same order");
     assert_eq!(memory.world().executions.len(), 1, "one saga");
-    for step in [CommandName::ReserveInventory, CommandName::ChargePayment, CommandName::DispatchShipping, CommandName::CompleteOrder] {
+    for step in [
+        CommandName::ReserveInventory,
+        CommandName::ChargePayment,
+        CommandName::DispatchShipping,
+        CommandName::CompleteOrder,
+    ] {
         for _ in 0..2 {
             assert!(matches!(run(&memory, step, &order_id).await, StepReply::Success(_)), "{step:?}");
         }
@@ -241,7 +263,10 @@ async fn invalid_submissions_are_rejected_or_parked_never_dropped() {
 
     let unknown = submission("k-unknown");
     let outcome = intake(&memory).handle(&unknown.to_string(), None).await.expect("handled");
-    assert!(matches!(outcome, IntakeOutcome::Rejected { ref rejection, .. } if rejection.code == RejectionCode::UnknownSku), "{outcome:?}");
+    assert!(
+        matches!(outcome, IntakeOutcome::Rejected { ref rejection, .. } if rejection.code == RejectionCode::UnknownSku),
+        "{outcome:?}"
+    );
 
     let outcome = intake(&memory).handle("{not json", None).await.expect("handled");
     assert!(matches!(outcome, IntakeOutcome::Parked { .. }));
@@ -256,7 +281,9 @@ async fn a_reused_idempotency_key_with_another_payload_is_parked_and_the_first_o
     let mut other = submission("k-reuse");
     other["items"][0]["quantity"] = json!(7);
     let outcome = intake(&memory).handle(&other.to_string(), None).await.expect("handled");
-    assert!(matches!(outcome, IntakeOutcome::Parked { ref rejection } if rejection.code == RejectionCode::IdempotencyKeyReused));
+    assert!(
+        matches!(outcome, IntakeOutcome::Parked { ref rejection } if rejection.code == RejectionCode::IdempotencyKeyReused)
+    );
     assert_eq!(memory.world().orders[&order_id].items[0].quantity, 2);
     assert_eq!(memory.world().orders[&order_id].status, OrderStatus::Pending);
 }
