@@ -307,3 +307,42 @@ async fn crashing_and_timing_out_handlers_are_redelivered_then_dead_lettered() {
     assert!(events.iter().any(|e| e.message.contains("Runtime exited with error: signal: 6")), "Lambda's crash line");
     assert_eq!(queue_depth(&stack, "CrashQueueUrl").await, 0);
 }
+
+#[tokio::test]
+async fn messages_that_keep_failing_reach_the_dlq_and_a_redrive_brings_them_back_once() {
+    let stack = LocalStack::connect(STACK).await;
+    let run = run_id();
+    // Fails on every delivery for the next 12 s: long enough to exhaust maxReceiveCount (2) and be dead-lettered.
+    let until = chrono_now_ms() + 12_000;
+    let bodies: Vec<Value> =
+        (0..3).map(|i| json!({"id": format!("{run}-r{i}"), "action": "fail-until", "untilEpochMs": until})).collect();
+    send(&stack, "RedriveQueueUrl", &run, &bodies).await;
+
+    let sqs = stack.sqs();
+    let dlq = stack.output("RedriveDlqUrl");
+    let parked =
+        eventually(WAIT, || async { (shared::dlq::depth(&sqs, &dlq).await.expect("depth") >= 3).then_some(()) }).await;
+    assert!(parked.is_some(), "the failing messages are dead-lettered after maxReceiveCount");
+    let wait = until.saturating_sub(chrono_now_ms());
+    tokio::time::sleep(Duration::from_millis(wait.max(0) as u64 + 500)).await;
+
+    let report = shared::dlq::redrive(&sqs, &dlq, Duration::from_secs(60)).await.expect("redrive");
+    assert_eq!((report.before, report.after), (3, 0), "{report:?}");
+    assert_eq!(report.moved, 3);
+
+    let processed = eventually(WAIT, || async {
+        let lines = fixture_lines(&stack).await;
+        let ids = processed_ids(&lines, &run);
+        (ids.len() >= 3).then_some(ids)
+    })
+    .await
+    .expect("redriven messages are processed");
+    let mut ids: Vec<String> = processed.into_iter().map(|(id, _)| id).collect();
+    ids.sort();
+    assert_eq!(ids, [format!("{run}-r0"), format!("{run}-r1"), format!("{run}-r2")], "each processed exactly once");
+    assert_eq!(shared::dlq::depth(&sqs, &dlq).await.expect("depth"), 0, "nothing left behind");
+}
+
+fn chrono_now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}

@@ -347,6 +347,27 @@ impl Dynamo {
         }
     }
 
+    /// Every item of `table`, read with a paginated consistent scan.
+    async fn scan_all<T: for<'de> Deserialize<'de>>(&self, table: &str) -> PortResult<Vec<T>> {
+        let mut items = Vec::new();
+        let mut pages = self.client.scan().table_name(table).consistent_read(true).into_paginator().items().send();
+        while let Some(item) = pages.next().await {
+            items.push(from_item("read scanned item", item.map_err(|e| unavailable("scan", e))?)?);
+        }
+        Ok(items)
+    }
+
+    /// All orders, events, stock and ledger entries, for the invariant checker. Not atomic across tables:
+    /// check a quiet system, or read in-flight orders' findings with that in mind.
+    pub async fn snapshot(&self) -> PortResult<crate::invariants::Snapshot> {
+        Ok(crate::invariants::Snapshot {
+            orders: self.scan_all(&self.tables.orders).await?,
+            events: self.scan_all(&self.tables.order_events).await?,
+            stock: self.scan_all(&self.tables.inventory).await?,
+            ledger: self.scan_all(&self.tables.ledger).await?,
+        })
+    }
+
     /// The ledger of one order (all its effects and notifications), for checks and tools.
     pub async fn ledger(&self, order_id: &str) -> PortResult<Vec<LedgerEntry>> {
         let mut entries = Vec::new();

@@ -1,5 +1,6 @@
 //! Test-only Lambda for the function-host integration tests. Each record's body says what to do:
-//! `{"id": "...", "action": "ok" | "fail" | "fail-once" | "error" | "crash" | "sleep", "sleepMs": 5000}`.
+//! `{"id": "...", "action": "ok" | "fail" | "fail-once" | "fail-until" | "error" | "crash" | "sleep", "sleepMs": 5000,
+//! "untilEpochMs": …}`.
 //! It logs every batch it receives as JSON (the tests read those lines back from CloudWatch Logs) and
 //! reports `fail` records through `ReportBatchItemFailures`.
 
@@ -14,6 +15,8 @@ struct Instruction {
     action: String,
     #[serde(default)]
     sleep_ms: u64,
+    #[serde(default)]
+    until_epoch_ms: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,10 +41,17 @@ async fn handle_record(record: SqsMessage) -> Result<(), RecordError> {
     match instruction.action.as_str() {
         "fail" => return Err(RecordError::AskedToFail(instruction.id)),
         "fail-once" if receive_count == "1" => return Err(RecordError::AskedToFail(instruction.id)),
+        "fail-until" if now_epoch_ms() < instruction.until_epoch_ms => {
+            return Err(RecordError::AskedToFail(instruction.id));
+        }
         _ => {}
     }
     tracing::info!(id = %instruction.id, receiveCount = %receive_count, "record processed");
     Ok(())
+}
+
+fn now_epoch_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 async fn handler(event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error> {

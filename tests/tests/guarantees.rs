@@ -1,0 +1,250 @@
+//! The guarantees under contention, on the local stack: optimistic concurrency loses no update and writes no
+//! illegal transition; concurrent orders never oversell; overlapping multi-item orders never end with a
+//! partial reservation; and the invariant checker finds nothing wrong afterwards.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use nexus_tests::{LocalStack, run_id};
+use serde_json::json;
+use shared::adapters::dynamodb::{Dynamo, Tables};
+use shared::adapters::memory::Memory;
+use shared::domain::order::Order;
+use shared::domain::status::OrderStatus;
+use shared::invariants::{self, Snapshot, StockItem};
+use shared::ports::{CreateOutcome, EventLog, OrderStore};
+use shared::services::advance;
+
+const STACK: &str = "NEXUS_MAIN_STACK";
+
+fn dynamo(stack: &LocalStack) -> Dynamo {
+    Dynamo::new(
+        aws_sdk_dynamodb::Client::new(&stack.config),
+        Tables {
+            idempotency: stack.output("IdempotencyTableName"),
+            orders: stack.output("OrdersTableName"),
+            order_events: stack.output("OrderEventsTableName"),
+            inventory: stack.output("InventoryTableName"),
+            ledger: stack.output("LedgerTableName"),
+        },
+    )
+}
+
+#[tokio::test]
+async fn concurrent_conflicting_updates_lose_nothing_and_stay_legal() {
+    let stack = LocalStack::connect(STACK).await;
+    let store = dynamo(&stack);
+    let order_id = format!("conc-{}", run_id());
+    let order = Order { order_id: order_id.clone(), version: 1, correlation_id: order_id.clone(), ..Order::default() };
+    assert_eq!(store.create(&order, &order.event(None)).await.expect("create"), CreateOutcome::Created);
+
+    let targets = [
+        OrderStatus::InventoryReserved,
+        OrderStatus::Compensating,
+        OrderStatus::PaymentCharged,
+        OrderStatus::Cancelled,
+    ];
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let store = store.clone();
+        let order_id = order_id.clone();
+        let to = targets[i % targets.len()];
+        tasks.push(tokio::spawn(async move { (to, advance(&store, &Memory::default(), &order_id, to, None).await) }));
+    }
+    let mut applied = BTreeSet::new();
+    for task in tasks {
+        let (to, result) = task.await.expect("task");
+        match result.expect("no transient failure") {
+            Ok(order) => {
+                assert_eq!(order.status, to);
+                applied.insert(to);
+            }
+            Err(order) => assert!(!order.status.can_become(to), "refused only when illegal"),
+        }
+    }
+    let final_order = store.get(&order_id).await.expect("get").expect("order");
+    let events = store.events(&order_id).await.expect("events");
+    let sequences: Vec<u64> = events.iter().map(|e| e.sequence).collect();
+    assert_eq!(sequences, (1..=final_order.version).collect::<Vec<_>>(), "one event per version, no gap");
+    for pair in events.windows(2) {
+        assert!(pair[0].status.can_become(pair[1].status), "{} -> {}", pair[0].status, pair[1].status);
+    }
+    let logged: BTreeSet<OrderStatus> = events.iter().map(|e| e.status).collect();
+    assert!(applied.is_subset(&logged), "every applied update is in the log: {applied:?} vs {logged:?}");
+    assert!(final_order.status.is_terminal() || applied.len() > 1, "the contention really happened");
+    println!("concurrent updates applied {applied:?}, final {} at version {}", final_order.status, final_order.version);
+}
+
+struct Shop {
+    stack: LocalStack,
+    dynamo: aws_sdk_dynamodb::Client,
+    store: Dynamo,
+    run: String,
+}
+
+impl Shop {
+    async fn open() -> Self {
+        let stack = LocalStack::connect(STACK).await;
+        let dynamo = aws_sdk_dynamodb::Client::new(&stack.config);
+        let store = self::dynamo(&stack);
+        Self { stack, dynamo, store, run: run_id() }
+    }
+
+    async fn sku(&self, name: &str, units: u64) -> String {
+        let sku = format!("G-{}-{name}", self.run);
+        self.dynamo
+            .put_item()
+            .table_name(self.stack.output("InventoryTableName"))
+            .item("sku", AttributeValue::S(sku.clone()))
+            .item("available", AttributeValue::N(units.to_string()))
+            .item("initial", AttributeValue::N(units.to_string()))
+            .send()
+            .await
+            .expect("put stock");
+        sku
+    }
+
+    /// Publishes all orders at once (concurrently) and returns their ids.
+    async fn submit_all(&self, orders: Vec<Vec<(String, u32)>>) -> Vec<String> {
+        let sns = aws_sdk_sns::Client::new(&self.stack.config);
+        let topic = self.stack.output("OrdersTopicArn");
+        let mut ids = Vec::new();
+        let mut sends = Vec::new();
+        for (i, items) in orders.into_iter().enumerate() {
+            let key = format!("{}-{i}", self.run);
+            ids.push(shared::domain::ids::order_id_for_key(&key));
+            let message = json!({
+                "schemaVersion": 1, "idempotencyKey": key, "customerId": format!("c-{i}"),
+                "customerEmail": "load@example.com", "tier": if i % 3 == 0 { "VIP" } else { "STANDARD" }, "currency": "INR",
+                "items": items.iter().map(|(sku, qty)| json!({"sku": sku, "quantity": qty, "unitPriceCents": 1000})).collect::<Vec<_>>(),
+                "payment": {"method": "card", "token": "tok_ok"},
+                "shippingAddress": {"line1": "1 MG Road", "city": "Indore", "postalCode": "452001", "country": "IN"}
+            });
+            let (sns, topic) = (sns.clone(), topic.clone());
+            sends.push(tokio::spawn(async move {
+                sns.publish().topic_arn(topic).message(message.to_string()).send().await
+            }));
+        }
+        for send in sends {
+            send.await.expect("task").expect("publish");
+        }
+        ids
+    }
+
+    /// Polls only the orders still running, gently: LocalStack runs the sagas on the same two cores.
+    async fn wait_all_terminal(&self, ids: &[String]) -> Vec<Order> {
+        let give_up = std::time::Instant::now() + Duration::from_secs(300);
+        let mut remaining: Vec<String> = ids.to_vec();
+        let mut finished = BTreeMap::new();
+        while !remaining.is_empty() && std::time::Instant::now() < give_up {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let mut still = Vec::new();
+            for id in remaining {
+                match self.store.get(&id).await.expect("get") {
+                    Some(order) if order.status.is_terminal() => {
+                        finished.insert(id, order);
+                    }
+                    _ => still.push(id),
+                }
+            }
+            remaining = still;
+        }
+        assert!(remaining.is_empty(), "orders never finished: {remaining:?}");
+        ids.iter().filter_map(|id| finished.remove(id)).collect()
+    }
+
+    async fn stock(&self, sku: &str) -> StockItem {
+        let item = self
+            .dynamo
+            .get_item()
+            .table_name(self.stack.output("InventoryTableName"))
+            .key("sku", AttributeValue::S(sku.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("get stock")
+            .item
+            .expect("sku");
+        serde_dynamo::from_item(item).expect("stock item")
+    }
+
+    /// The invariant checker over this test's orders and SKUs.
+    async fn verify(&self, orders: Vec<Order>, skus: &[String]) -> invariants::Report {
+        let mut snapshot = Snapshot { orders, ..Snapshot::default() };
+        for order in &snapshot.orders {
+            snapshot.events.extend(self.store.events(&order.order_id).await.expect("events"));
+            snapshot.ledger.extend(self.store.ledger(&order.order_id).await.expect("ledger"));
+        }
+        for sku in skus {
+            snapshot.stock.push(self.stock(sku).await);
+        }
+        invariants::check(&snapshot, chrono::Utc::now().timestamp())
+    }
+}
+
+fn count(orders: &[Order], status: OrderStatus, reason: Option<&str>) -> usize {
+    orders.iter().filter(|o| o.status == status && (reason.is_none() || o.reason.as_deref() == reason)).count()
+}
+
+#[tokio::test]
+async fn fifty_concurrent_orders_for_ten_units_never_oversell() {
+    let shop = Shop::open().await;
+    let sku = shop.sku("hot", 10).await;
+    let ids = shop.submit_all((0..50).map(|_| vec![(sku.clone(), 1)]).collect()).await;
+    let orders = shop.wait_all_terminal(&ids).await;
+
+    let (completed, out_of_stock) = (
+        count(&orders, OrderStatus::Completed, None),
+        count(&orders, OrderStatus::Cancelled, Some("Inventory.OutOfStock")),
+    );
+    println!("50 orders for 10 units: {completed} completed, {out_of_stock} cancelled out of stock");
+    assert_eq!(completed, 10, "exactly the stock is sold");
+    assert_eq!(out_of_stock, 40, "everyone else is told it is out of stock");
+    assert_eq!(shop.stock(&sku).await.available, 0, "stock ends at zero, never below");
+    let report = shop.verify(orders, &[sku]).await;
+    assert!(report.is_clean(), "{:#?}", report.violations);
+}
+
+#[tokio::test]
+async fn overlapping_multi_item_orders_never_end_partially_reserved() {
+    let shop = Shop::open().await;
+    let (x, y, z) = (shop.sku("x", 6).await, shop.sku("y", 6).await, shop.sku("z", 4).await);
+    let shapes = [
+        vec![(x.clone(), 1), (y.clone(), 1)],
+        vec![(y.clone(), 2), (z.clone(), 1)],
+        vec![(x.clone(), 2), (z.clone(), 1)],
+    ];
+    let ids = shop.submit_all((0..24).map(|i| shapes[i % 3].clone()).collect()).await;
+    let orders = shop.wait_all_terminal(&ids).await;
+
+    let mut sold: BTreeMap<String, u64> = BTreeMap::new();
+    for order in orders.iter().filter(|o| o.status == OrderStatus::Completed) {
+        for item in &order.items {
+            *sold.entry(item.sku.clone()).or_default() += u64::from(item.quantity);
+        }
+    }
+    for sku in [&x, &y, &z] {
+        let stock = shop.stock(sku).await;
+        assert_eq!(
+            stock.initial - stock.available,
+            sold.get(sku).copied().unwrap_or(0),
+            "{sku}: only completed orders hold stock"
+        );
+    }
+    for order in orders.iter().filter(|o| o.status != OrderStatus::Completed) {
+        let ledger = shop.store.ledger(&order.order_id).await.expect("ledger");
+        assert!(
+            !ledger.iter().any(|e| e.entry == "reservation" && e.state == "RESERVED"),
+            "{} holds a reservation",
+            order.order_id
+        );
+    }
+    println!(
+        "24 overlapping orders: {} completed, {} cancelled",
+        count(&orders, OrderStatus::Completed, None),
+        count(&orders, OrderStatus::Cancelled, None)
+    );
+    let report = shop.verify(orders, &[x, y, z]).await;
+    assert!(report.is_clean(), "{:#?}", report.violations);
+}
