@@ -50,7 +50,8 @@ NEXUS_STACK="$fixture_stack" NEXUS_TEMPLATE="$ROOT/tests/fixture-template.yaml" 
 bash "$ROOT/localstack/deploy.sh"
 bash "$ROOT/localstack/seed.sh"
 start_function_host "$fixture_stack" "$ROOT/tests/fixture-template.yaml"
-start_function_host "$NEXUS_STACK" "$NEXUS_TEMPLATE"
+# The saga runs with every batch delivered twice: the e2e tests then also prove every handler idempotent.
+NEXUS_FAULT_DUPLICATE_DELIVERY=true start_function_host "$NEXUS_STACK" "$NEXUS_TEMPLATE"
 
 log "integration tests against $(endpoint)"
 NEXUS_TEST_ENDPOINT="$(endpoint)" NEXUS_FIXTURE_STACK="$fixture_stack" NEXUS_MAIN_STACK="$NEXUS_STACK" \

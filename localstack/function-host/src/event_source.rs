@@ -13,6 +13,7 @@ use axum::body::Bytes;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::faults::Faults;
 use crate::instance::{Instance, Outcome};
 
 #[derive(Debug)]
@@ -31,6 +32,8 @@ pub struct SqsSource {
 /// whose client has gone (a restarted host), and a message handed to that ghost waits out the visibility
 /// timeout before anyone sees it.
 const MAX_WAIT_SECONDS: i32 = 5;
+/// Injected kills land within this much of an invocation's start (about as long as a handler runs).
+const KILL_WINDOW: Duration = Duration::from_millis(300);
 /// Pause after a failed receive so an unreachable queue is not hammered.
 const RECEIVE_ERROR_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -39,8 +42,10 @@ pub async fn run_worker(
     sqs: aws_sdk_sqs::Client,
     source: Arc<SqsSource>,
     mut instance: Instance,
+    faults: Faults,
     stop: CancellationToken,
 ) {
+    let mut rng = fastrand::Rng::new();
     while !stop.is_cancelled() {
         let batch = tokio::select! {
             batch = collect_batch(&sqs, &source) => batch,
@@ -63,8 +68,15 @@ pub async fn run_worker(
                 continue;
             }
         };
-        let outcome = instance.invoke(payload).await;
-        let failed = failed_message_ids(&outcome, &messages, source.report_batch_item_failures);
+        if let Some(delay) = faults.delay() {
+            tokio::time::sleep(delay).await;
+        }
+        let outcome = instance.invoke(payload.clone(), faults.kill_point(KILL_WINDOW, &mut rng)).await;
+        let mut failed = failed_message_ids(&outcome, &messages, source.report_batch_item_failures);
+        if faults.duplicate_delivery {
+            let again = instance.invoke(payload, faults.kill_point(KILL_WINDOW, &mut rng)).await;
+            failed.extend(failed_message_ids(&again, &messages, source.report_batch_item_failures));
+        }
         let (outcome_name, detail) = describe(&outcome);
         tracing::info!(
             function = %source.function,

@@ -100,8 +100,9 @@ impl Instance {
         Ok(())
     }
 
-    /// Runs one invocation to its end: response, error, timeout or crash.
-    pub async fn invoke(&mut self, payload: Bytes) -> Outcome {
+    /// Runs one invocation to its end: response, error, timeout or crash. With `kill_after`, the process is
+    /// killed that long into the invocation (fault injection), as if the sandbox had died.
+    pub async fn invoke(&mut self, payload: Bytes, kill_after: Option<Duration>) -> Outcome {
         if self.process.is_none()
             && let Err(e) = self.spawn()
         {
@@ -126,6 +127,9 @@ impl Instance {
 
         let timeout = tokio::time::sleep(self.config.timeout);
         tokio::pin!(timeout);
+        let kill = tokio::time::sleep(kill_after.unwrap_or(self.config.timeout * 2));
+        tokio::pin!(kill);
+        let mut killed = false;
         let outcome = loop {
             tokio::select! {
                 report = self.api.next_report() => match report {
@@ -139,6 +143,12 @@ impl Instance {
                 },
                 status = process.child.wait() => break Outcome::Crashed(describe_exit(status)),
                 () = &mut timeout => break Outcome::TimedOut,
+                () = &mut kill, if kill_after.is_some() && !killed => {
+                    tracing::warn!(function = %self.config.name, pid = process.pid, "fault injection: killing the function process");
+                    killed = true;
+                    // The wait arm reports the exit (signal 9) as a crash.
+                    let _ = process.child.start_kill();
+                }
             }
         };
         self.api.withdraw();

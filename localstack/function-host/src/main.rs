@@ -13,6 +13,7 @@
 
 mod cloudwatch_logs;
 mod event_source;
+mod faults;
 mod instance;
 mod runtime_api;
 mod stack;
@@ -56,6 +57,8 @@ struct Args {
     /// Also print every function output line on this process's stdout.
     #[arg(long)]
     echo: bool,
+    #[command(flatten)]
+    faults: faults::Faults,
 }
 
 #[tokio::main]
@@ -65,7 +68,12 @@ async fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     let args = Args::parse();
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(&args.endpoint).load().await;
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).endpoint_url(&args.endpoint);
+    if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+        // LocalStack accepts any credentials; without these the default chain would end at IMDS and fail.
+        loader = loader.test_credentials();
+    }
+    let config = loader.load().await;
     let region = config.region().map_or_else(|| "us-east-1".to_owned(), ToString::to_string);
     let cfn = aws_sdk_cloudformation::Client::new(&config);
     let sqs = aws_sdk_sqs::Client::new(&config);
@@ -117,6 +125,7 @@ async fn main() -> anyhow::Result<()> {
                     sqs.clone(),
                     source.clone(),
                     instance,
+                    args.faults.clone(),
                     stop.clone(),
                 )));
             }
@@ -125,6 +134,9 @@ async fn main() -> anyhow::Result<()> {
     if let Some(ready_file) = &args.ready_file {
         std::fs::write(ready_file, format!("{}\n", workers.len()))
             .with_context(|| format!("writing {}", ready_file.display()))?;
+    }
+    if args.faults.any() {
+        tracing::warn!(faults = ?args.faults, "fault injection is on");
     }
     tracing::info!(pollers = workers.len(), "function host ready");
 
