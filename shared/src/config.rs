@@ -18,6 +18,7 @@ pub async fn aws() -> aws_config::SdkConfig {
 pub fn tables() -> Result<Tables, MissingVariable> {
     Ok(Tables {
         idempotency: var("IDEMPOTENCY_TABLE")?,
+        settings: var("SETTINGS_TABLE")?,
         orders: var("ORDERS_TABLE")?,
         order_events: var("ORDER_EVENTS_TABLE")?,
         inventory: var("INVENTORY_TABLE")?,

@@ -3,11 +3,13 @@
 //! - [`domain`]: orders, statuses and transitions, the submission contract, the saga's messages (no AWS).
 //! - [`ports`]: the traits the services need; [`adapters`]: DynamoDB / SNS / SFN / SQS and in-memory twins.
 //! - [`services`]: what each function does, against the ports.
+//! - [`chaos`]: run-time fault settings the services honour.
 //! - [`invariants`]: the invariant checker; [`dlq`]: DLQ depth and redrive for operators.
 //! - [`observability`]: JSON log lines with the contract's fields; [`sqs_batch`] and [`commands`]: the
 //!   Lambda plumbing shared by every function; [`config`]: environment and AWS clients.
 
 pub mod adapters;
+pub mod chaos;
 pub mod commands;
 pub mod config;
 pub mod dlq;

@@ -6,10 +6,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use nexus_tests::{LocalStack, run_id};
+use nexus_tests::{LocalStack, json_lines, read_log_group, run_id};
 use serde_json::json;
 use shared::adapters::dynamodb::{Dynamo, Tables};
 use shared::adapters::memory::Memory;
+use shared::chaos::{ChaosSettings, ServiceChaos};
 use shared::domain::order::Order;
 use shared::domain::status::OrderStatus;
 use shared::invariants::{self, Snapshot, StockItem};
@@ -23,6 +24,7 @@ fn dynamo(stack: &LocalStack) -> Dynamo {
         aws_sdk_dynamodb::Client::new(&stack.config),
         Tables {
             idempotency: stack.output("IdempotencyTableName"),
+            settings: stack.output("SettingsTableName"),
             orders: stack.output("OrdersTableName"),
             order_events: stack.output("OrderEventsTableName"),
             inventory: stack.output("InventoryTableName"),
@@ -247,4 +249,32 @@ async fn overlapping_multi_item_orders_never_end_partially_reserved() {
     );
     let report = shop.verify(orders, &[x, y, z]).await;
     assert!(report.is_clean(), "{:#?}", report.violations);
+}
+
+#[tokio::test]
+async fn chaos_settings_are_honoured_at_run_time_and_logged() {
+    let shop = Shop::open().await;
+    let sku = shop.sku("slow", 5).await;
+    // Latency only: harmless to the tests running beside this one.
+    let mut settings = ChaosSettings::default();
+    settings.services.insert("inventory".into(), ServiceChaos { latency_ms: 1_200, ..ServiceChaos::default() });
+    shop.store.save_chaos(&settings).await.expect("save chaos");
+    tokio::time::sleep(shared::chaos::CACHE_TTL + Duration::from_millis(500)).await;
+
+    let ids = shop.submit_all(vec![vec![(sku.clone(), 1)]]).await;
+    let orders = shop.wait_all_terminal(&ids).await;
+    shop.store.save_chaos(&ChaosSettings::default()).await.expect("clear chaos");
+    assert_eq!(orders[0].status, OrderStatus::Completed, "latency slows an order down, never breaks it");
+
+    let logged = nexus_tests::eventually(Duration::from_secs(20), || async {
+        let lines = json_lines(&read_log_group(&shop.stack.logs(), &shop.stack.output("InventoryLogGroupName")).await);
+        lines
+            .iter()
+            .any(|(_, l)| {
+                l["message"] == "chaos: added latency" && l["orderId"] == ids[0].as_str() && l["latencyMs"] == 1_200
+            })
+            .then_some(())
+    })
+    .await;
+    assert!(logged.is_some(), "the injected latency is visible in the inventory function's logs");
 }

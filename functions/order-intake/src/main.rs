@@ -10,6 +10,7 @@ use lambda_runtime::{Error, LambdaEvent, service_fn};
 use shared::adapters::sfn::StepFunctions;
 use shared::adapters::sns::SnsEvents;
 use shared::adapters::sqs::SqsDeadLetters;
+use shared::chaos::Chaos;
 use shared::commands::handle_commands;
 use shared::config;
 use shared::services::intake::{IntakeOutcome, IntakeService};
@@ -34,6 +35,7 @@ async fn main() -> Result<(), Error> {
         dead_letters: SqsDeadLetters::new(aws_sdk_sqs::Client::new(&aws), config::var("INTAKE_DLQ_URL")?),
         state_machine_arn,
     };
+    let chaos = Chaos::new(dynamo.clone(), "order");
     let order_commands = OrderCommandService { orders: dynamo, publisher };
     let commands_queue_arn = config::var("ORDER_COMMANDS_QUEUE_ARN")?;
 
@@ -43,6 +45,7 @@ async fn main() -> Result<(), Error> {
             == Some(commands_queue_arn.as_str());
         let response: SqsBatchResponse = if from_commands_queue {
             handle_commands(event.payload, &step_functions, |command| async {
+                chaos.before_command().await.map_err(shared::services::ServiceError::from)?;
                 let reply = order_commands.handle(&command).await?;
                 Ok((command, reply))
             })

@@ -21,6 +21,7 @@ use crate::ports::*;
 #[derive(Debug, Clone)]
 pub struct Tables {
     pub idempotency: String,
+    pub settings: String,
     pub orders: String,
     pub order_events: String,
     pub inventory: String,
@@ -187,6 +188,41 @@ impl IdempotencyStore for Dynamo {
             .send()
             .await
             .map_err(|e| unavailable("complete idempotency record", e))?;
+        Ok(())
+    }
+}
+
+/// The chaos settings live in one item of the settings table.
+const CHAOS_ITEM: &str = "chaos";
+
+impl crate::chaos::ChaosSource for Dynamo {
+    async fn load(&self) -> PortResult<crate::chaos::ChaosSettings> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.tables.settings)
+            .key("name", s(CHAOS_ITEM))
+            .send()
+            .await
+            .map_err(|e| unavailable("read chaos settings", e))?;
+        output
+            .item
+            .map_or_else(|| Ok(crate::chaos::ChaosSettings::default()), |item| from_item("read chaos settings", item))
+    }
+}
+
+impl Dynamo {
+    /// Replaces the chaos settings (an empty set clears them).
+    pub async fn save_chaos(&self, settings: &crate::chaos::ChaosSettings) -> PortResult<()> {
+        let mut item = to_item("write chaos settings", settings)?;
+        item.insert("name".into(), s(CHAOS_ITEM));
+        self.client
+            .put_item()
+            .table_name(&self.tables.settings)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| unavailable("write chaos settings", e))?;
         Ok(())
     }
 }
@@ -583,6 +619,7 @@ mod tests {
     fn tables() -> Tables {
         Tables {
             idempotency: "idempotency".into(),
+            settings: "settings".into(),
             orders: "orders".into(),
             order_events: "events".into(),
             inventory: "inventory".into(),

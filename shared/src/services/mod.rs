@@ -28,6 +28,8 @@ pub enum ServiceError {
     Contended { order_id: String },
     #[error("command is not readable: {0}")]
     BadCommand(String),
+    #[error(transparent)]
+    Chaos(#[from] crate::chaos::InjectedFailure),
     #[error("{command:?} is not handled by this service")]
     WrongService { command: CommandName },
 }
