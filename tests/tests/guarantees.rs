@@ -14,7 +14,7 @@ use shared::chaos::{ChaosSettings, ServiceChaos};
 use shared::domain::order::Order;
 use shared::domain::status::OrderStatus;
 use shared::invariants::{self, Snapshot, StockItem};
-use shared::ports::{CreateOutcome, EventLog, OrderStore};
+use shared::ports::{CreateOutcome, EventLog, OrderStore, PortError};
 use shared::services::advance;
 
 const STACK: &str = "NEXUS_MAIN_STACK";
@@ -31,6 +31,40 @@ fn dynamo(stack: &LocalStack) -> Dynamo {
             ledger: stack.output("LedgerTableName"),
         },
     )
+}
+
+/// Two writers that read the same version race to change the order: DynamoDB's condition refuses the
+/// second, and `advance` re-reads and re-decides (a transition no longer legal is refused, not forced).
+/// The interleaving is driven step by step, so this runs the same way every time; the next test races.
+#[tokio::test]
+async fn conflicting_updates_lose_nothing_and_stay_legal() {
+    let stack = LocalStack::connect(STACK).await;
+    let store = dynamo(&stack);
+    let order_id = format!("conc-{}", run_id());
+    let order = Order { order_id: order_id.clone(), version: 1, correlation_id: order_id.clone(), ..Order::default() };
+    assert_eq!(store.create(&order, &order.event(None)).await.expect("create"), CreateOutcome::Created);
+
+    // Both writers read version 1.
+    let stale = store.get(&order_id).await.expect("get").expect("order");
+    let (reserved, reserved_event) = stale.advanced(OrderStatus::InventoryReserved, None, "t1");
+    let (cancelled, cancelled_event) = stale.advanced(OrderStatus::Cancelled, Some("late".into()), "t2");
+    store.transition(&stale, &reserved, &reserved_event).await.expect("first writer wins");
+    let second = store.transition(&stale, &cancelled, &cancelled_event).await;
+    assert!(matches!(second, Err(PortError::Conflict { .. })), "the stale writer is refused: {second:?}");
+
+    // The loser re-reads: CANCELLED is not legal from INVENTORY_RESERVED any more, so nothing is written.
+    let retried = advance(&store, &Memory::default(), &order_id, OrderStatus::Cancelled, None).await.expect("advance");
+    assert_eq!(retried.expect_err("refused").status, OrderStatus::InventoryReserved);
+    // A legal change made from a stale read goes through after its re-read.
+    let compensating =
+        advance(&store, &Memory::default(), &order_id, OrderStatus::Compensating, None).await.expect("advance");
+    assert_eq!(compensating.expect("applied").version, 3);
+
+    let events = store.events(&order_id).await.expect("events");
+    let statuses: Vec<OrderStatus> = events.iter().map(|e| e.status).collect();
+    assert_eq!(statuses, [OrderStatus::Pending, OrderStatus::InventoryReserved, OrderStatus::Compensating]);
+    let sequences: Vec<u64> = events.iter().map(|e| e.sequence).collect();
+    assert_eq!(sequences, [1, 2, 3], "one event per version, no gap, nothing lost");
 }
 
 #[tokio::test]

@@ -116,8 +116,8 @@ impl OrderStore for Dynamo {
     async fn transition(&self, current: &Order, next: &Order, event: &OrderEvent) -> PortResult<()> {
         let version = HashMap::from([(":version".to_owned(), n(current.version))]);
         let items = vec![
-            put(&self.tables.orders, to_item("write order", next)?, ":version = :version", Some(version))?,
-            put(&self.tables.order_events, to_item("write event", event)?, "attribute_not_exists(nothing)", None)?,
+            put(&self.tables.orders, to_item("write order", next)?, "version = :version", Some(version))?,
+            put(&self.tables.order_events, to_item("write event", event)?, "attribute_not_exists(orderId)", None)?,
         ];
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(()),
