@@ -171,6 +171,8 @@ pub enum StartOutcome {
 }
 
 pub trait SagaStarter: Send + Sync {
+    /// The ARN the execution named `order_id` has (or will have), known before it starts.
+    fn execution_arn(&self, order_id: &str) -> String;
     /// Starts the saga execution named `order_id` (a name is never reused, so a repeat cannot start twice).
     fn start(&self, order_id: &str, input: &serde_json::Value)
     -> impl Future<Output = PortResult<StartOutcome>> + Send;

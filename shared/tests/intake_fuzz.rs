@@ -159,7 +159,6 @@ fn service(memory: &Memory) -> IntakeService<Memory, Memory, Memory, Memory, Mem
         publisher: memory.clone(),
         saga: memory.clone(),
         dead_letters: memory.clone(),
-        state_machine_arn: "arn:aws:states:us-east-1:000000000000:stateMachine:saga".into(),
     }
 }
 

@@ -23,8 +23,7 @@ async fn main() -> Result<(), Error> {
     shared::observability::init("order-intake");
     let aws = config::aws().await;
     let dynamo = config::dynamo(&aws)?;
-    let state_machine_arn = config::var("STATE_MACHINE_ARN")?;
-    let step_functions = StepFunctions::new(aws_sdk_sfn::Client::new(&aws), state_machine_arn.clone());
+    let step_functions = StepFunctions::new(aws_sdk_sfn::Client::new(&aws), config::var("STATE_MACHINE_ARN")?);
     let publisher = SnsEvents::new(aws_sdk_sns::Client::new(&aws), config::var("ORDER_EVENTS_TOPIC_ARN")?);
     let intake = IntakeService {
         idempotency: dynamo.clone(),
@@ -33,7 +32,6 @@ async fn main() -> Result<(), Error> {
         publisher: publisher.clone(),
         saga: step_functions.clone(),
         dead_letters: SqsDeadLetters::new(aws_sdk_sqs::Client::new(&aws), config::var("INTAKE_DLQ_URL")?),
-        state_machine_arn,
     };
     let chaos = Chaos::new(dynamo.clone(), "order");
     let order_commands = OrderCommandService { orders: dynamo, publisher };

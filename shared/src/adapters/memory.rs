@@ -255,8 +255,12 @@ impl TaskCallbacks for Memory {
 }
 
 impl SagaStarter for Memory {
+    fn execution_arn(&self, order_id: &str) -> String {
+        format!("arn:aws:states:us-east-1:000000000000:execution:saga:{order_id}")
+    }
+
     async fn start(&self, order_id: &str, input: &Value) -> PortResult<StartOutcome> {
-        let execution_arn = format!("arn:aws:states:us-east-1:000000000000:execution:saga:{order_id}");
+        let execution_arn = self.execution_arn(order_id);
         let mut world = self.world();
         if world.executions.contains_key(order_id) {
             return Ok(StartOutcome::AlreadyStarted { execution_arn });

@@ -16,13 +16,13 @@ impl StepFunctions {
     pub fn new(client: Client, state_machine_arn: String) -> Self {
         Self { client, state_machine_arn }
     }
-
-    fn execution_arn(&self, name: &str) -> String {
-        format!("{}:{name}", self.state_machine_arn.replacen(":stateMachine:", ":execution:", 1))
-    }
 }
 
 impl SagaStarter for StepFunctions {
+    fn execution_arn(&self, name: &str) -> String {
+        format!("{}:{name}", self.state_machine_arn.replacen(":stateMachine:", ":execution:", 1))
+    }
+
     async fn start(&self, order_id: &str, input: &Value) -> PortResult<StartOutcome> {
         let result = self
             .client
@@ -42,20 +42,29 @@ impl SagaStarter for StepFunctions {
     }
 }
 
+/// A task that is over (answered, timed out, execution gone) is not an error: answering it again can never
+/// succeed, and need not. `is_closed` names those errors (the success and failure calls have their own types).
+fn callback_outcome<T, E>(
+    result: Result<T, aws_sdk_sfn::error::SdkError<E, aws_sdk_sfn::config::http::HttpResponse>>,
+    operation: &'static str,
+    is_closed: impl Fn(&E) -> bool,
+) -> PortResult<CallbackOutcome>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(CallbackOutcome::Delivered),
+        Err(e) if e.as_service_error().is_some_and(&is_closed) => Ok(CallbackOutcome::TaskAlreadyClosed),
+        Err(e) => Err(unavailable(operation, e)),
+    }
+}
+
 impl TaskCallbacks for StepFunctions {
     async fn succeed(&self, task_token: &str, output: &Value) -> PortResult<CallbackOutcome> {
         let result = self.client.send_task_success().task_token(task_token).output(output.to_string()).send().await;
-        match result {
-            Ok(_) => Ok(CallbackOutcome::Delivered),
-            // The task is over (answered, timed out, execution gone): answering again can never succeed, and need not.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_task_does_not_exist() || s.is_task_timed_out() || s.is_invalid_token()) =>
-            {
-                Ok(CallbackOutcome::TaskAlreadyClosed)
-            }
-            Err(e) => Err(unavailable("send task success", e)),
-        }
+        callback_outcome(result, "send task success", |e| {
+            e.is_task_does_not_exist() || e.is_task_timed_out() || e.is_invalid_token()
+        })
     }
 
     async fn fail(&self, task_token: &str, error: &str, cause: &str) -> PortResult<CallbackOutcome> {
@@ -66,17 +75,9 @@ impl TaskCallbacks for StepFunctions {
             });
         }
         let result = self.client.send_task_failure().task_token(task_token).error(error).cause(cause).send().await;
-        match result {
-            Ok(_) => Ok(CallbackOutcome::Delivered),
-            // The task is over (answered, timed out, execution gone): answering again can never succeed, and need not.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_task_does_not_exist() || s.is_task_timed_out() || s.is_invalid_token()) =>
-            {
-                Ok(CallbackOutcome::TaskAlreadyClosed)
-            }
-            Err(e) => Err(unavailable("send task failure", e)),
-        }
+        callback_outcome(result, "send task failure", |e| {
+            e.is_task_does_not_exist() || e.is_task_timed_out() || e.is_invalid_token()
+        })
     }
 }
 

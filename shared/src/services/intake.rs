@@ -36,8 +36,6 @@ pub struct IntakeService<S, I, P, G, D, K> {
     pub publisher: P,
     pub saga: G,
     pub dead_letters: D,
-    /// `arn:aws:states:…:stateMachine:<name>`: execution ARNs are derived from it and the order id.
-    pub state_machine_arn: String,
 }
 
 impl<S, I, P, G, D, K> IntakeService<S, I, P, G, D, K>
@@ -103,7 +101,7 @@ where
 
         let now = domain::now();
         let correlation_id = correlation_id.map_or_else(|| order_id.clone(), str::to_owned);
-        let order = Order::from_submission(valid, correlation_id, self.execution_arn(&order_id), &now);
+        let order = Order::from_submission(valid, correlation_id, self.saga.execution_arn(&order_id), &now);
         let event = order.event(None);
         let (order, new) = match self.orders.create(&order, &event).await? {
             CreateOutcome::Created => {
@@ -164,9 +162,5 @@ where
             tracing::info!(orderId = %order_id, reason = %rejection.reason(), "rejected message for an existing order id; nothing changed");
         }
         Ok(IntakeOutcome::Rejected { order_id, rejection })
-    }
-
-    fn execution_arn(&self, order_id: &str) -> String {
-        format!("{}:{order_id}", self.state_machine_arn.replacen(":stateMachine:", ":execution:", 1))
     }
 }

@@ -40,7 +40,6 @@ fn intake(memory: &Memory) -> IntakeService<Memory, Memory, Memory, Memory, Memo
         publisher: memory.clone(),
         saga: memory.clone(),
         dead_letters: memory.clone(),
-        state_machine_arn: STATE_MACHINE.into(),
     }
 }
 
