@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help up down reset test build build-local lint fmt
+.PHONY: help up down reset test chaos build build-local lint fmt
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -18,6 +18,9 @@ reset: ## stop and delete the local environment's data
 
 test: ## lint, unit tests, integration tests on an isolated local stack (torn down afterwards)
 	@bash localstack/test.sh
+
+chaos: ## the large chaos run alone (ORDERS=1000 by default) on its own isolated local stack
+	@NEXUS_TEST_SUITE=chaos NEXUS_CHAOS_ORDERS=$(or $(ORDERS),1000) bash localstack/test.sh
 
 build: ## the AWS deploy artifacts: arm64 bootstrap per function (cargo-lambda)
 	@bash localstack/install.sh && bash localstack/build-aws.sh

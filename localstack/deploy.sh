@@ -2,6 +2,8 @@
 # Deploys $NEXUS_TEMPLATE as stack $NEXUS_STACK to the local endpoint: package (uploads CodeUri folders to a
 # local S3 bucket so the SAM transform accepts them), then create or update the stack and wait for it.
 # The functions are left out of the stack (FunctionsRuntime=host): the function host runs them.
+# NEXUS_STACK_PARAMETERS adds parameter overrides, as `sam deploy --parameter-overrides` takes them:
+# "FunctionTimeoutSeconds=5 QueueVisibilityTimeoutSeconds=10".
 source "$(dirname "$0")/lib.sh"
 
 runtime="${NEXUS_FUNCTIONS_RUNTIME:-host}"
@@ -34,8 +36,12 @@ if [[ "$status" == ROLLBACK_COMPLETE || "$status" == *FAILED ]]; then
   status=NONE
 fi
 
-args=(--stack-name "$NEXUS_STACK" --template-body "file://$packaged"
-  --parameters "ParameterKey=FunctionsRuntime,ParameterValue=$runtime"
+parameters=("ParameterKey=FunctionsRuntime,ParameterValue=$runtime")
+for override in ${NEXUS_STACK_PARAMETERS:-}; do
+  [[ "$override" == *=* ]] || die "NEXUS_STACK_PARAMETERS: '$override' is not Key=Value"
+  parameters+=("ParameterKey=${override%%=*},ParameterValue=${override#*=}")
+done
+args=(--stack-name "$NEXUS_STACK" --template-body "file://$packaged" --parameters "${parameters[@]}"
   --capabilities CAPABILITY_IAM CAPABILITY_NAMED_IAM CAPABILITY_AUTO_EXPAND)
 if [[ "$status" == NONE || "$status" == DELETE_COMPLETE ]]; then
   log "creating stack $NEXUS_STACK"
@@ -65,3 +71,14 @@ while :; do
   (( (SECONDS - start) % 10 == 0 && SECONDS > start )) && printf '   … %s (%ds)\n' "$status" $((SECONDS - start)) >&2
   sleep 1
 done
+
+# LocalStack's CloudFormation skips AWS::CloudWatch::Dashboard; its CloudWatch has PutDashboard. Put the
+# template's dashboards there, so they exist locally as on AWS.
+if [[ "$runtime" == host ]] && grep -q 'AWS::CloudWatch::Dashboard' "$NEXUS_TEMPLATE"; then
+  awsl cloudformation describe-stack-resources --stack-name "$NEXUS_STACK" --output json |
+    python "$ROOT/localstack/put-dashboard.py" "$NEXUS_TEMPLATE" "$NEXUS_STACK" "$AWS_REGION" |
+    while IFS=$'\t' read -r name body; do
+      awsl cloudwatch put-dashboard --dashboard-name "$name" --dashboard-body "$body" >/dev/null
+      log "dashboard $name put (LocalStack's CloudFormation skips dashboards)"
+    done
+fi

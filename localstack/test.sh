@@ -1,24 +1,33 @@
 #!/usr/bin/env bash
 # `make test`: lint, unit tests, then an isolated local environment (own data folder, own port when 4566 is
-# taken) with the stacks deployed and the function host running, the integration tests, and teardown (also
-# on failure). Never touches the environment of `make up`.
+# taken) with the stacks deployed and the function host running, the integration tests, the chaos test, and
+# teardown (also on failure). Never touches the environment of `make up`.
+# NEXUS_TEST_SUITE=chaos (`make chaos`) runs the chaos test alone, NEXUS_CHAOS_ORDERS orders.
 source "$(dirname "$0")/lib.sh"
 start=$SECONDS
+suite="${NEXUS_TEST_SUITE:-all}"
+# The tests that need the local stack: the nexus-tests package and the CLI's integration tests.
+STACK_TESTS='package(nexus-tests) or (package(nexus-cli) and kind(test))'
+[[ "$suite" == all || "$suite" == chaos ]] || die "NEXUS_TEST_SUITE is all or chaos, not '$suite'"
 
 bash "$ROOT/localstack/install.sh"
 
-log "lint: cargo fmt, cfn-lint, clippy"
-cargo fmt --all --check
-cfn-lint "$ROOT/template.yaml" "$ROOT/tests/fixture-template.yaml"
-with_progress "cargo clippy --all-targets -D warnings" "$LOCAL_DIR/logs/clippy.log" \
-  cargo clippy --workspace --all-targets --locked -- -D warnings
+if [[ "$suite" == all ]]; then
+  log "lint: cargo fmt, cfn-lint, clippy"
+  cargo fmt --all --check
+  cfn-lint "$ROOT/template.yaml" "$ROOT/tests/fixture-template.yaml"
+  with_progress "cargo clippy --all-targets -D warnings" "$LOCAL_DIR/logs/clippy.log" \
+    cargo clippy --workspace --all-targets --locked -- -D warnings
 
-log "unit tests"
-cargo nextest run --workspace --locked -E 'not package(nexus-tests)'
+  log "unit tests"
+  cargo nextest run --workspace --locked -E "not ($STACK_TESTS)"
+fi
 
 bash "$ROOT/localstack/build-local.sh"
-# The AWS deploy artifacts (arm64), so they can never silently break.
-bash "$ROOT/localstack/build-aws.sh"
+if [[ "$suite" == all ]]; then
+  # The AWS deploy artifacts (arm64), so they can never silently break.
+  bash "$ROOT/localstack/build-aws.sh"
+fi
 
 # The isolated environment: the first free port from 4566 up, and a data folder of its own.
 port="${NEXUS_TEST_PORT:-}"
@@ -45,15 +54,34 @@ rm -rf "$NEXUS_ENV_DIR"
 bash "$ROOT/localstack/start-localstack.sh"
 pid_alive "$NEXUS_ENV_DIR/localstack.pid" || die "port $port answered after all; refusing to test against a LocalStack we did not start"
 
-fixture_stack=nexus-fixture
-NEXUS_STACK="$fixture_stack" NEXUS_TEMPLATE="$ROOT/tests/fixture-template.yaml" bash "$ROOT/localstack/deploy.sh"
-bash "$ROOT/localstack/deploy.sh"
-bash "$ROOT/localstack/seed.sh"
-start_function_host "$fixture_stack" "$ROOT/tests/fixture-template.yaml"
-# The saga runs with every batch delivered twice: the e2e tests then also prove every handler idempotent.
-NEXUS_FAULT_DUPLICATE_DELIVERY=true start_function_host "$NEXUS_STACK" "$NEXUS_TEMPLATE"
+# The chaos stack: the same template with short timeouts (an injected fault is retried after 15 s, not after
+# 3 minutes), run by a host that delivers every batch twice and kills 3 % of the invocations at random.
+chaos_stack=nexus-chaos
+NEXUS_STACK="$chaos_stack" NEXUS_STACK_PARAMETERS="FunctionTimeoutSeconds=8 QueueVisibilityTimeoutSeconds=15" \
+  bash "$ROOT/localstack/deploy.sh"
+NEXUS_FAULT_DUPLICATE_DELIVERY=true NEXUS_FAULT_KILL_PROBABILITY=0.03 \
+  start_function_host "$chaos_stack" "$NEXUS_TEMPLATE"
+NEXUS_TEST_ENDPOINT="$(endpoint)"
+export NEXUS_TEST_ENDPOINT NEXUS_CHAOS_STACK="$chaos_stack"
 
-log "integration tests against $(endpoint)"
-NEXUS_TEST_ENDPOINT="$(endpoint)" NEXUS_FIXTURE_STACK="$fixture_stack" NEXUS_MAIN_STACK="$NEXUS_STACK" \
-  cargo nextest run --workspace --locked --profile integration -E 'package(nexus-tests)'
-log "make test passed in $((SECONDS - start)) s"
+if [[ "$suite" == all ]]; then
+  fixture_stack=nexus-fixture
+  NEXUS_STACK="$fixture_stack" NEXUS_TEMPLATE="$ROOT/tests/fixture-template.yaml" bash "$ROOT/localstack/deploy.sh"
+  bash "$ROOT/localstack/deploy.sh"
+  bash "$ROOT/localstack/seed.sh"
+  start_function_host "$fixture_stack" "$ROOT/tests/fixture-template.yaml"
+  # The saga runs with every batch delivered twice: the e2e tests then also prove every handler idempotent.
+  NEXUS_FAULT_DUPLICATE_DELIVERY=true start_function_host "$NEXUS_STACK" "$NEXUS_TEMPLATE"
+
+  log "integration tests against $(endpoint)"
+  NEXUS_FIXTURE_STACK="$fixture_stack" NEXUS_MAIN_STACK="$NEXUS_STACK" \
+    cargo nextest run --workspace --locked --profile integration -E "($STACK_TESTS) and not (binary(chaos) or binary(observability))"
+fi
+
+# After the others: the chaos run, so its load does not slow them down (nor theirs its sagas), and the
+# scan of everything the suite logged and measured on the main stack.
+last='binary(chaos)'
+[[ "$suite" == all ]] && last='binary(chaos) or binary(observability)'
+log "chaos test: ${NEXUS_CHAOS_ORDERS:-300} orders under injected faults"
+cargo nextest run --workspace --locked --profile integration --no-capture -E "package(nexus-tests) and ($last)"
+log "make ${suite/all/test} passed in $((SECONDS - start)) s"

@@ -35,6 +35,8 @@ where
                 correlationId = %command.correlation_id,
             );
             async move {
+                let started = std::time::Instant::now();
+                let name = command.command.as_str();
                 let (command, reply) = handle(command).await?;
                 match &reply {
                     StepReply::Success(_) => tracing::info!("step succeeded"),
@@ -42,7 +44,15 @@ where
                         tracing::info!(error = %error, cause = %cause, "step failed")
                     }
                 }
-                answer(callbacks, &command, &reply).await
+                answer(callbacks, &command, &reply).await?;
+                let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+                crate::metrics::emit(
+                    "HandlerDuration",
+                    elapsed_ms,
+                    crate::metrics::Unit::Milliseconds,
+                    &[("Command", name)],
+                );
+                Ok::<(), ServiceError>(())
             }
             .instrument(span)
             .await

@@ -29,3 +29,8 @@ pub fn tables() -> Result<Tables, MissingVariable> {
 pub fn dynamo(config: &aws_config::SdkConfig) -> Result<Dynamo, MissingVariable> {
     Ok(Dynamo::new(aws_sdk_dynamodb::Client::new(config), tables()?))
 }
+
+/// The order-events topic publisher every service uses.
+pub fn event_publisher(config: &aws_config::SdkConfig) -> Result<crate::adapters::sns::SnsEvents, MissingVariable> {
+    Ok(crate::adapters::sns::SnsEvents::new(aws_sdk_sns::Client::new(config), var("ORDER_EVENTS_TOPIC_ARN")?))
+}

@@ -5,7 +5,8 @@
 //! - [`services`]: what each function does, against the ports.
 //! - [`chaos`]: run-time fault settings the services honour.
 //! - [`invariants`]: the invariant checker; [`dlq`]: DLQ depth and redrive for operators.
-//! - [`observability`]: JSON log lines with the contract's fields; [`sqs_batch`] and [`commands`]: the
+//! - [`entry`]: the shared `main` of the saga step functions.
+//! - [`observability`]: JSON log lines with the contract's fields; [`metrics`]: EMF metrics in them; [`sqs_batch`] and [`commands`]: the
 //!   Lambda plumbing shared by every function; [`config`]: environment and AWS clients.
 
 pub mod adapters;
@@ -14,7 +15,9 @@ pub mod commands;
 pub mod config;
 pub mod dlq;
 pub mod domain;
+pub mod entry;
 pub mod invariants;
+pub mod metrics;
 pub mod observability;
 pub mod ports;
 pub mod services;

@@ -66,6 +66,13 @@ where
         }
         let mut visitor = JsonVisitor(&mut line);
         event.record(&mut visitor);
+        // A metric (crate::metrics): its EMF document goes onto the line's top level, where CloudWatch
+        // looks for `_aws`.
+        if let Some(Value::String(emf)) = line.remove("emf")
+            && let Ok(Value::Object(document)) = serde_json::from_str::<Value>(&emf)
+        {
+            line.extend(document);
+        }
         line.entry("message").or_insert_with(|| Value::String(String::new()));
         let text = serde_json::to_string(&line).map_err(|_| fmt::Error)?;
         writeln!(writer, "{text}")
@@ -155,5 +162,28 @@ mod tests {
         assert_eq!(line["correlationId"], "c-1");
         assert_eq!(line["attempt"], 2);
         assert!(line["timestamp"].as_str().is_some_and(|t| t.ends_with('Z')));
+    }
+
+    #[test]
+    fn metric_lines_are_contract_lines_with_an_emf_block() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::registry().with(
+            tracing_subscriber::fmt::layer()
+                .fmt_fields(JsonFields::new())
+                .event_format(ContractJsonFormat::new("payment"))
+                .with_writer(move || writer.clone()),
+        );
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("command", orderId = "o-9");
+            let _guard = span.enter();
+            crate::metrics::count("OrdersCompleted", &[]);
+        });
+        let text = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf8");
+        let line: Value = serde_json::from_str(text.trim()).expect("one JSON line");
+        assert_eq!((line["function"].as_str(), line["orderId"].as_str()), (Some("payment"), Some("o-9")));
+        assert_eq!(line["OrdersCompleted"], 1.0);
+        assert!(line["_aws"]["CloudWatchMetrics"].is_array(), "{line}");
+        assert!(line.get("emf").is_none());
     }
 }

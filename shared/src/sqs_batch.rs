@@ -31,6 +31,16 @@ where
     let outcomes: Vec<(usize, Option<String>, Result<(), E>)> = stream::iter(event.records.into_iter().enumerate())
         .map(|(index, record)| {
             let message_id = record.message_id.clone();
+            let receive_count = receive_count(&record);
+            if receive_count > 1 {
+                // A previous delivery failed, timed out or died with its process: worth seeing in the logs.
+                tracing::info!(
+                    messageId = message_id.as_deref().unwrap_or_default(),
+                    receiveCount = receive_count,
+                    "message redelivered"
+                );
+                crate::metrics::count("Redeliveries", &[]);
+            }
             let handled = handler(record);
             async move { (index, message_id, handled.await) }
         })
@@ -45,6 +55,7 @@ where
                 return Err(BatchError::UnidentifiableRecord { index, cause });
             };
             tracing::warn!(messageId = %message_id, error = %cause, "record failed; reported for redelivery");
+            crate::metrics::count("RecordsRetried", &[]);
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = message_id;
             failures.push(failure);
@@ -54,6 +65,11 @@ where
     let mut response = SqsBatchResponse::default();
     response.batch_item_failures = failures;
     Ok(response)
+}
+
+/// How many times SQS has delivered the record (1 on the first delivery).
+pub fn receive_count(record: &SqsMessage) -> u64 {
+    record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1)
 }
 
 #[cfg(test)]
@@ -86,6 +102,14 @@ mod tests {
                 .expect("batch handled");
         let ids: Vec<_> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
         assert_eq!(ids, ["b"]);
+    }
+
+    #[test]
+    fn receive_count_defaults_to_a_first_delivery() {
+        let mut redelivered = record(Some("a"), "ok");
+        redelivered.attributes.insert("ApproximateReceiveCount".into(), "3".into());
+        assert_eq!(receive_count(&redelivered), 3);
+        assert_eq!(receive_count(&record(Some("b"), "ok")), 1);
     }
 
     #[tokio::test]

@@ -58,6 +58,48 @@ impl LocalStack {
     pub fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
         aws_sdk_cloudwatchlogs::Client::new(&self.config)
     }
+
+    /// The stack's tables behind the domain's DynamoDB adapter.
+    pub fn dynamo(&self) -> shared::adapters::dynamodb::Dynamo {
+        shared::adapters::dynamodb::Dynamo::new(
+            aws_sdk_dynamodb::Client::new(&self.config),
+            shared::adapters::dynamodb::Tables {
+                idempotency: self.output("IdempotencyTableName"),
+                settings: self.output("SettingsTableName"),
+                orders: self.output("OrdersTableName"),
+                order_events: self.output("OrderEventsTableName"),
+                inventory: self.output("InventoryTableName"),
+                ledger: self.output("LedgerTableName"),
+            },
+        )
+    }
+
+    /// Every queue of the stack with its DLQ: (name, queue URL, DLQ URL), from the `…QueueUrl`/`…DlqUrl` outputs.
+    pub fn queues(&self) -> Vec<(String, String, String)> {
+        let mut queues: Vec<(String, String, String)> = self
+            .outputs
+            .iter()
+            .filter_map(|(key, url)| {
+                let name = key.strip_suffix("QueueUrl")?;
+                let dlq = self.outputs.get(&format!("{name}DlqUrl"))?;
+                Some((name.to_owned(), url.clone(), dlq.clone()))
+            })
+            .collect();
+        queues.sort();
+        queues
+    }
+
+    /// The functions' log groups, from the `…LogGroupName` outputs (the state machine's excluded).
+    pub fn function_log_groups(&self) -> Vec<String> {
+        let mut groups: Vec<String> = self
+            .outputs
+            .iter()
+            .filter(|(key, _)| key.ends_with("LogGroupName") && !key.starts_with("OrderSaga"))
+            .map(|(_, group)| group.clone())
+            .collect();
+        groups.sort();
+        groups
+    }
 }
 
 /// Polls `check` until it returns `Some` or `timeout` passes.

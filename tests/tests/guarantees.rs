@@ -8,7 +8,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use nexus_tests::{LocalStack, json_lines, read_log_group, run_id};
 use serde_json::json;
-use shared::adapters::dynamodb::{Dynamo, Tables};
+use shared::adapters::dynamodb::Dynamo;
 use shared::adapters::memory::Memory;
 use shared::chaos::{ChaosSettings, ServiceChaos};
 use shared::domain::order::Order;
@@ -19,27 +19,13 @@ use shared::services::advance;
 
 const STACK: &str = "NEXUS_MAIN_STACK";
 
-fn dynamo(stack: &LocalStack) -> Dynamo {
-    Dynamo::new(
-        aws_sdk_dynamodb::Client::new(&stack.config),
-        Tables {
-            idempotency: stack.output("IdempotencyTableName"),
-            settings: stack.output("SettingsTableName"),
-            orders: stack.output("OrdersTableName"),
-            order_events: stack.output("OrderEventsTableName"),
-            inventory: stack.output("InventoryTableName"),
-            ledger: stack.output("LedgerTableName"),
-        },
-    )
-}
-
 /// Two writers that read the same version race to change the order: DynamoDB's condition refuses the
 /// second, and `advance` re-reads and re-decides (a transition no longer legal is refused, not forced).
 /// The interleaving is driven step by step, so this runs the same way every time; the next test races.
 #[tokio::test]
 async fn conflicting_updates_lose_nothing_and_stay_legal() {
     let stack = LocalStack::connect(STACK).await;
-    let store = dynamo(&stack);
+    let store = stack.dynamo();
     let order_id = format!("conc-{}", run_id());
     let order = Order { order_id: order_id.clone(), version: 1, correlation_id: order_id.clone(), ..Order::default() };
     assert_eq!(store.create(&order, &order.event(None)).await.expect("create"), CreateOutcome::Created);
@@ -70,7 +56,7 @@ async fn conflicting_updates_lose_nothing_and_stay_legal() {
 #[tokio::test]
 async fn concurrent_conflicting_updates_lose_nothing_and_stay_legal() {
     let stack = LocalStack::connect(STACK).await;
-    let store = dynamo(&stack);
+    let store = stack.dynamo();
     let order_id = format!("conc-{}", run_id());
     let order = Order { order_id: order_id.clone(), version: 1, correlation_id: order_id.clone(), ..Order::default() };
     assert_eq!(store.create(&order, &order.event(None)).await.expect("create"), CreateOutcome::Created);
@@ -123,7 +109,7 @@ impl Shop {
     async fn open() -> Self {
         let stack = LocalStack::connect(STACK).await;
         let dynamo = aws_sdk_dynamodb::Client::new(&stack.config);
-        let store = self::dynamo(&stack);
+        let store = stack.dynamo();
         Self { stack, dynamo, store, run: run_id() }
     }
 

@@ -6,6 +6,7 @@
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
+use shared::chaos::Chaos;
 use shared::config;
 use shared::services::notification::NotificationService;
 use shared::sqs_batch::process_batch;
@@ -16,15 +17,30 @@ async fn main() -> Result<(), Error> {
     shared::observability::init("notification");
     let aws = config::aws().await;
     let dynamo = config::dynamo(&aws)?;
+    let chaos = Chaos::new(dynamo.clone(), "notification");
     let service = NotificationService { orders: dynamo.clone(), notifications: dynamo };
     lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| async {
         let response: SqsBatchResponse = process_batch(event.payload, |record: SqsMessage| {
-            let service = &service;
+            let (service, chaos) = (&service, &chaos);
             async move {
                 let order_id = attribute(&record, "orderId");
                 let correlation_id = attribute(&record, "correlationId");
-                let span = tracing::info_span!("event", orderId = %order_id, correlationId = %correlation_id);
-                service.handle(record.body.as_deref().unwrap_or_default()).instrument(span).await.map(|_| ())
+                let span = tracing::info_span!(
+                    "event",
+                    orderId = %order_id,
+                    correlationId = %correlation_id,
+                    executionArn = tracing::field::Empty
+                );
+                let execution_arn = attribute(&record, "executionArn");
+                if !execution_arn.is_empty() {
+                    span.record("executionArn", execution_arn.as_str());
+                }
+                async {
+                    chaos.before_command().await?;
+                    service.handle(record.body.as_deref().unwrap_or_default()).await.map(|_| ())
+                }
+                .instrument(span)
+                .await
             }
         })
         .await?;

@@ -13,7 +13,7 @@ use shared::adapters::sqs::SqsDeadLetters;
 use shared::chaos::Chaos;
 use shared::commands::handle_commands;
 use shared::config;
-use shared::services::intake::{IntakeOutcome, IntakeService};
+use shared::services::intake::IntakeService;
 use shared::services::order_commands::OrderCommandService;
 use shared::sqs_batch::process_batch;
 use tracing::Instrument;
@@ -50,20 +50,19 @@ async fn main() -> Result<(), Error> {
             .await?
         } else {
             process_batch(event.payload, |record: SqsMessage| {
-                let intake = &intake;
+                let (intake, chaos) = (&intake, &chaos);
                 async move {
                     let correlation_id =
                         record.message_attributes.get("correlationId").and_then(|a| a.string_value.clone());
                     let span =
                         tracing::info_span!("submission", messageId = record.message_id.as_deref().unwrap_or_default());
-                    let outcome = intake
-                        .handle(record.body.as_deref().unwrap_or_default(), correlation_id.as_deref())
-                        .instrument(span)
-                        .await?;
-                    if let IntakeOutcome::Accepted { order_id, new: false } = &outcome {
-                        tracing::info!(orderId = %order_id, "duplicate submission acknowledged");
+                    async {
+                        chaos.before_command().await?;
+                        intake.handle(record.body.as_deref().unwrap_or_default(), correlation_id.as_deref()).await
                     }
-                    Ok::<_, shared::services::ServiceError>(())
+                    .instrument(span)
+                    .await
+                    .map(|_outcome| ())
                 }
             })
             .await?

@@ -3,36 +3,14 @@
 // The saga handlers nest deep async state machines; the default limit is too low to lay them out.
 #![recursion_limit = "256"]
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use lambda_runtime::{Error, LambdaEvent, service_fn};
-use shared::adapters::sfn::StepFunctions;
-use shared::adapters::sns::SnsEvents;
-use shared::chaos::Chaos;
-use shared::commands::handle_commands;
 use shared::config;
-use shared::services::ServiceError;
+use shared::entry::run_saga_step;
 use shared::services::payment::PaymentService;
 
 #[tokio::main]
-async fn main() -> Result<(), Error> {
-    shared::observability::init("payment");
-    let aws = config::aws().await;
-    let dynamo = config::dynamo(&aws)?;
-    let chaos = Chaos::new(dynamo.clone(), "payment");
-    let service = PaymentService {
-        orders: dynamo.clone(),
-        payments: dynamo,
-        publisher: SnsEvents::new(aws_sdk_sns::Client::new(&aws), config::var("ORDER_EVENTS_TOPIC_ARN")?),
-    };
-    let callbacks = StepFunctions::new(aws_sdk_sfn::Client::new(&aws), config::var("STATE_MACHINE_ARN")?);
-    lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| async {
-        let response: SqsBatchResponse = handle_commands(event.payload, &callbacks, |command| async {
-            chaos.before_command().await.map_err(ServiceError::from)?;
-            let reply = service.handle(&command).await?;
-            Ok((command, reply))
-        })
-        .await?;
-        Ok::<_, Error>(response)
-    }))
+async fn main() -> Result<(), lambda_runtime::Error> {
+    run_saga_step("payment", "payment", |aws, dynamo| {
+        Ok(PaymentService { orders: dynamo.clone(), payments: dynamo, publisher: config::event_publisher(aws)? })
+    })
     .await
 }

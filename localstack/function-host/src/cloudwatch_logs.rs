@@ -19,6 +19,7 @@ pub struct LogLine {
 #[derive(Clone)]
 pub struct LogSink {
     tx: mpsc::UnboundedSender<LogLine>,
+    metrics: crate::emf::MetricSink,
     echo: bool,
 }
 
@@ -27,6 +28,7 @@ impl LogSink {
         if self.echo {
             println!("{group} {message}");
         }
+        self.metrics.line(&message);
         let line = LogLine {
             group: group.to_owned(),
             stream: stream.to_owned(),
@@ -39,10 +41,14 @@ impl LogSink {
 }
 
 /// Starts the shipper; it drains and flushes everything once every sink is dropped.
-pub fn start(client: aws_sdk_cloudwatchlogs::Client, echo: bool) -> (LogSink, tokio::task::JoinHandle<()>) {
+pub fn start(
+    client: aws_sdk_cloudwatchlogs::Client,
+    metrics: crate::emf::MetricSink,
+    echo: bool,
+) -> (LogSink, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let task = tokio::spawn(ship(client, rx));
-    (LogSink { tx, echo }, task)
+    (LogSink { tx, metrics, echo }, task)
 }
 
 const FLUSH_EVERY: Duration = Duration::from_millis(500);

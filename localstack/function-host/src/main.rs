@@ -12,6 +12,7 @@
 //! second long-running tool to start, supervise and stop.
 
 mod cloudwatch_logs;
+mod emf;
 mod event_source;
 mod faults;
 mod instance;
@@ -77,7 +78,8 @@ async fn main() -> anyhow::Result<()> {
     let region = config.region().map_or_else(|| "us-east-1".to_owned(), ToString::to_string);
     let cfn = aws_sdk_cloudformation::Client::new(&config);
     let sqs = aws_sdk_sqs::Client::new(&config);
-    let (logs, shipper) = cloudwatch_logs::start(aws_sdk_cloudwatchlogs::Client::new(&config), args.echo);
+    let (metrics, metric_shipper) = emf::start(aws_sdk_cloudwatch::Client::new(&config));
+    let (logs, shipper) = cloudwatch_logs::start(aws_sdk_cloudwatchlogs::Client::new(&config), metrics, args.echo);
 
     let functions = template::load(&args.template)?;
     let stack = StackContext::describe(&cfn, &args.stack, &region).await?;
@@ -148,6 +150,8 @@ async fn main() -> anyhow::Result<()> {
     }
     drop(logs);
     let _ = tokio::time::timeout(Duration::from_secs(10), shipper).await;
+    // The log shipper held the last metric sink; with it gone the metric shipper flushes and ends.
+    let _ = tokio::time::timeout(Duration::from_secs(5), metric_shipper).await;
     Ok(())
 }
 
@@ -209,11 +213,16 @@ fn function_config(spec: &FunctionSpec, stack: &StackContext, args: &Args) -> an
     if let Ok(filter) = std::env::var("RUST_LOG") {
         environment.entry("RUST_LOG".into()).or_insert(filter);
     }
+    let timeout_seconds: u64 = stack
+        .resolve_string(&spec.timeout)
+        .with_context(|| format!("{}: Timeout", spec.logical_id))?
+        .parse()
+        .with_context(|| format!("{}: Timeout is not a whole number of seconds", spec.logical_id))?;
     Ok(FunctionConfig {
         arn: format!("arn:aws:lambda:{}:{}:function:{name}", stack.region, stack.account_id),
         name,
         binary,
-        timeout: Duration::from_secs(spec.timeout_seconds),
+        timeout: Duration::from_secs(timeout_seconds),
         memory_mb: spec.memory_mb,
         environment,
     })

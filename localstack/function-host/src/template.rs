@@ -26,7 +26,8 @@ pub struct FunctionSpec {
     /// Name of the cargo-lambda binary: `Metadata.BuildProperties.Binary`, else the last part of `CodeUri`.
     pub binary: String,
     pub handler: String,
-    pub timeout_seconds: u64,
+    /// `Timeout` (unresolved: a number, or a `Ref` to a parameter).
+    pub timeout: Value,
     pub memory_mb: u64,
     /// `Environment.Variables`, Globals first then the function's own (unresolved).
     pub environment: BTreeMap<String, Value>,
@@ -123,7 +124,7 @@ fn parse_function(logical_id: &str, resource: &Value, globals: &Value) -> Result
         function_name: Some(props["FunctionName"].clone()).filter(|v| !v.is_null()),
         binary,
         handler: property("Handler").as_str().unwrap_or("bootstrap").to_owned(),
-        timeout_seconds: property("Timeout").as_u64().unwrap_or(DEFAULT_TIMEOUT_SECONDS),
+        timeout: Some(property("Timeout").clone()).filter(|v| !v.is_null()).unwrap_or(DEFAULT_TIMEOUT_SECONDS.into()),
         memory_mb: property("MemorySize").as_u64().unwrap_or(DEFAULT_MEMORY_MB),
         environment,
         sqs_events,
@@ -228,7 +229,7 @@ Resources:
         assert_eq!(functions.len(), 2);
         let worker = &functions[1];
         assert_eq!(worker.binary, "worker-bin");
-        assert_eq!((worker.timeout_seconds, worker.memory_mb), (7, 256));
+        assert_eq!((worker.timeout.as_u64(), worker.memory_mb), (Some(7), 256));
         assert_eq!(worker.environment["SHARED"], serde_json::json!({"Ref": "AWS::Region"}));
         assert_eq!(worker.environment["OVERRIDDEN"], serde_json::json!({"Fn::Sub": "${AWS::StackName}-own"}));
         assert_eq!(worker.environment["QUEUE_ARN"], serde_json::json!({"Fn::GetAtt": ["Queue", "Arn"]}));
@@ -243,7 +244,7 @@ Resources:
     fn applies_lambda_defaults_and_binary_from_code_uri() {
         let plain = &functions()[0];
         assert_eq!(plain.binary, "plain");
-        assert_eq!((plain.timeout_seconds, plain.memory_mb), (7, 128));
+        assert_eq!((plain.timeout.as_u64(), plain.memory_mb), (Some(7), 128));
         assert_eq!(plain.handler, "bootstrap");
         assert!(plain.sqs_events.is_empty());
     }

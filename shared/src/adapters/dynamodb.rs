@@ -393,6 +393,83 @@ impl Dynamo {
         Ok(items)
     }
 
+    /// Every order (a scan: for tools and checks, not for the request path).
+    pub async fn all_orders(&self) -> PortResult<Vec<Order>> {
+        self.scan_all(&self.tables.orders).await
+    }
+
+    /// Every SKU's stock.
+    pub async fn all_stock(&self) -> PortResult<Vec<crate::invariants::StockItem>> {
+        self.scan_all(&self.tables.inventory).await
+    }
+
+    /// Sets a SKU's available units, creating the SKU when it is new. `initial` moves by the same amount,
+    /// so "initial = available + units sold" keeps holding; conditional on the value read, so a concurrent
+    /// reservation is never overwritten (a conflict re-reads).
+    pub async fn set_stock(&self, sku: &str, available: u64) -> PortResult<crate::invariants::StockItem> {
+        for _ in 0..8 {
+            let current = self
+                .client
+                .get_item()
+                .table_name(&self.tables.inventory)
+                .key("sku", s(sku))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| unavailable("get stock", e))?
+                .item
+                .map(|item| from_item::<crate::invariants::StockItem>("read stock", item))
+                .transpose()?;
+            let written = match current {
+                None => {
+                    let next = crate::invariants::StockItem { sku: sku.to_owned(), available, initial: available };
+                    let result = self
+                        .client
+                        .put_item()
+                        .table_name(&self.tables.inventory)
+                        .set_item(Some(to_item("write stock", &next)?))
+                        .condition_expression("attribute_not_exists(sku)")
+                        .send()
+                        .await;
+                    match result {
+                        Ok(_) => Some(next),
+                        Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                            None
+                        }
+                        Err(e) => return Err(unavailable("write stock", e)),
+                    }
+                }
+                Some(old) => {
+                    let initial = (old.initial + available).saturating_sub(old.available);
+                    let next = crate::invariants::StockItem { sku: sku.to_owned(), available, initial };
+                    let result = self
+                        .client
+                        .update_item()
+                        .table_name(&self.tables.inventory)
+                        .key("sku", s(sku))
+                        .update_expression("SET available = :available, initial = :initial")
+                        .condition_expression("available = :read")
+                        .expression_attribute_values(":available", n(available))
+                        .expression_attribute_values(":initial", n(initial))
+                        .expression_attribute_values(":read", n(old.available))
+                        .send()
+                        .await;
+                    match result {
+                        Ok(_) => Some(next),
+                        Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                            None
+                        }
+                        Err(e) => return Err(unavailable("write stock", e)),
+                    }
+                }
+            };
+            if let Some(stock) = written {
+                return Ok(stock);
+            }
+        }
+        Err(PortError::Conflict { operation: "set stock" })
+    }
+
     /// All orders, events, stock and ledger entries, for the invariant checker. Not atomic across tables:
     /// check a quiet system, or read in-flight orders' findings with that in mind.
     pub async fn snapshot(&self) -> PortResult<crate::invariants::Snapshot> {

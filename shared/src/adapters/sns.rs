@@ -1,5 +1,5 @@
 //! Publishes order events on the order-events topic, with message attributes for filter policies and
-//! correlation (orderId, status, correlationId).
+//! correlation (orderId, status, correlationId, executionArn).
 
 use aws_sdk_sns::Client;
 use aws_sdk_sns::types::MessageAttributeValue;
@@ -32,17 +32,19 @@ impl EventPublisher for SnsEvents {
     async fn publish(&self, event: &OrderEvent) -> PortResult<()> {
         let message = serde_json::to_string(event)
             .map_err(|e| PortError::Corrupt { operation: "encode event", message: e.to_string() })?;
-        self.client
+        let mut publish = self
+            .client
             .publish()
             .topic_arn(&self.topic_arn)
             .message(message)
             .message_attributes("orderId", attribute(&event.order_id)?)
             .message_attributes("status", attribute(event.status.as_str())?)
             .message_attributes("correlationId", attribute(&event.correlation_id)?)
-            .message_attributes("eventId", attribute(&event.event_id)?)
-            .send()
-            .await
-            .map_err(|e| unavailable("publish order event", e))?;
+            .message_attributes("eventId", attribute(&event.event_id)?);
+        if let Some(execution_arn) = &event.execution_arn {
+            publish = publish.message_attributes("executionArn", attribute(execution_arn)?);
+        }
+        publish.send().await.map_err(|e| unavailable("publish order event", e))?;
         Ok(())
     }
 }

@@ -69,5 +69,8 @@ pub struct OrderEvent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub correlation_id: String,
+    /// The order's saga execution, when it has one (a REJECTED order has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_arn: Option<String>,
     pub at: String,
 }

@@ -183,6 +183,7 @@ impl Order {
             previous_status,
             reason: self.reason.clone(),
             correlation_id: self.correlation_id.clone(),
+            execution_arn: self.execution_arn.clone(),
             at: self.updated_at.clone(),
         }
     }

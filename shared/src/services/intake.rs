@@ -51,7 +51,12 @@ where
         let valid = match submission::validate(body.as_bytes()) {
             Ok(valid) => valid,
             Err(InvalidSubmission { order_id: Some(order_id), rejection }) => {
-                return self.reject(order_id, rejection, body, correlation_id).await;
+                let span = tracing::info_span!(
+                    "order",
+                    orderId = %order_id,
+                    correlationId = %correlation_id.unwrap_or(&order_id),
+                );
+                return self.reject(order_id, rejection, body, correlation_id).instrument(span).await;
             }
             Err(InvalidSubmission { order_id: None, rejection }) => {
                 tracing::warn!(reason = %rejection.reason(), detail = %rejection.detail, "unidentifiable message parked in the intake DLQ");
@@ -60,7 +65,15 @@ where
             }
         };
         let order_id = valid.order_id.clone();
-        self.accept(valid, body, correlation_id).instrument(tracing::info_span!("order", orderId = %order_id)).await
+        // Every line about the order carries the contract's correlation fields (the execution's name is the
+        // order id, so its ARN is known before it starts).
+        let span = tracing::info_span!(
+            "order",
+            orderId = %order_id,
+            correlationId = %correlation_id.unwrap_or(&order_id),
+            executionArn = %self.saga.execution_arn(&order_id),
+        );
+        self.accept(valid, body, correlation_id).instrument(span).await
     }
 
     async fn accept(
@@ -106,6 +119,7 @@ where
         let (order, new) = match self.orders.create(&order, &event).await? {
             CreateOutcome::Created => {
                 tracing::info!(customerEmailHash = %ids::email_hash(&order.customer_email), totalCents = order.total_cents, "order accepted");
+                crate::metrics::count("OrdersSubmitted", &[]);
                 self.publisher.publish(&event).await?;
                 (order, true)
             }
@@ -157,6 +171,7 @@ where
         let event = order.event(None);
         if self.orders.create_rejected(&order, &event).await? {
             tracing::warn!(orderId = %order_id, reason = %rejection.reason(), detail = %rejection.detail, "order rejected");
+            crate::metrics::count("OrdersRejected", &[("Reason", &rejection.reason())]);
             self.publisher.publish(&event).await?;
         } else {
             tracing::info!(orderId = %order_id, reason = %rejection.reason(), "rejected message for an existing order id; nothing changed");

@@ -63,3 +63,12 @@ impl<S: OrderStore, I: Inventory, P: EventPublisher> InventoryService<S, I, P> {
         self.orders.get(&command.order_id).await?.ok_or_else(|| ServiceError::OrderNotFound(command.order_id.clone()))
     }
 }
+
+impl<S: OrderStore, I: Inventory, P: EventPublisher> crate::entry::SagaStep for InventoryService<S, I, P>
+where
+    Self: Send + Sync,
+{
+    async fn step(&self, command: &ServiceCommand) -> Result<StepReply, ServiceError> {
+        self.handle(command).await
+    }
+}

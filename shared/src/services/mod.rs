@@ -15,6 +15,7 @@ use crate::domain::messages::{CommandName, ServiceCommand};
 use crate::domain::order::Order;
 use crate::domain::status::OrderStatus;
 use crate::domain::{self};
+use crate::metrics;
 use crate::ports::{CallbackOutcome, EventPublisher, OrderStore, PortError, TaskCallbacks};
 
 /// Failures that leave the message to be delivered again (transient) or, once retries are spent, to the DLQ.
@@ -78,6 +79,7 @@ pub async fn advance<S: OrderStore, P: EventPublisher>(
         match store.transition(&current, &next, &event).await {
             Ok(()) => {
                 tracing::info!(from = %current.status, to = %to, version = next.version, "order status changed");
+                record_transition(&current, &next);
                 publisher.publish(&event).await?;
                 return Ok(Ok(next));
             }
@@ -88,6 +90,27 @@ pub async fn advance<S: OrderStore, P: EventPublisher>(
         }
     }
     Err(ServiceError::Contended { order_id: order_id.to_owned() })
+}
+
+/// Metrics of a change just written (once: only the writer whose conditional write won gets here): how long
+/// the order spent in its previous status, and the saga's outcomes.
+fn record_transition(previous: &Order, next: &Order) {
+    let step_ms = match (
+        chrono::DateTime::parse_from_rfc3339(&previous.updated_at),
+        chrono::DateTime::parse_from_rfc3339(&next.updated_at),
+    ) {
+        (Ok(from), Ok(to)) => (to - from).num_milliseconds().max(0) as f64,
+        _ => 0.0,
+    };
+    metrics::emit("StepLatency", step_ms, metrics::Unit::Milliseconds, &[("Step", next.status.as_str())]);
+    match next.status {
+        OrderStatus::Completed => metrics::count("OrdersCompleted", &[]),
+        OrderStatus::Cancelled => {
+            metrics::count("OrdersCancelled", &[("Reason", next.reason.as_deref().unwrap_or("unknown"))])
+        }
+        OrderStatus::NeedsAttention => metrics::count("OrdersNeedingAttention", &[]),
+        _ => {}
+    }
 }
 
 /// Compensations first mark the order COMPENSATING (so late forward commands are refused), unless it is

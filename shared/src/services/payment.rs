@@ -67,3 +67,12 @@ impl<S: OrderStore, Y: Payments, P: EventPublisher> PaymentService<S, Y, P> {
         }
     }
 }
+
+impl<S: OrderStore, Y: Payments, P: EventPublisher> crate::entry::SagaStep for PaymentService<S, Y, P>
+where
+    Self: Send + Sync,
+{
+    async fn step(&self, command: &ServiceCommand) -> Result<StepReply, ServiceError> {
+        self.handle(command).await
+    }
+}

@@ -66,3 +66,12 @@ impl<S: OrderStore, H: Shipments, P: EventPublisher> ShippingService<S, H, P> {
         }
     }
 }
+
+impl<S: OrderStore, H: Shipments, P: EventPublisher> crate::entry::SagaStep for ShippingService<S, H, P>
+where
+    Self: Send + Sync,
+{
+    async fn step(&self, command: &ServiceCommand) -> Result<StepReply, ServiceError> {
+        self.handle(command).await
+    }
+}

@@ -1,0 +1,151 @@
+//! `nexus`, the Vyapaar Nexus operator CLI. Works against the local stack (`AWS_ENDPOINT_URL` or
+//! `--endpoint`) and against AWS through the normal credential chain; the stack is found by name.
+
+mod chaos;
+mod dlq;
+mod exit;
+mod inventory;
+mod logs;
+mod orders;
+mod render;
+mod stack;
+mod submit;
+mod top;
+mod verify;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::render::Format;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  failure (an AWS call failed; the message says what to do next)
+  2  usage error (bad flag or argument, unreadable input)
+  3  not found (stack, order, queue or service)
+  4  nexus verify found invariant violations
+  5  submit --wait: the order ended in a status other than COMPLETED
+  6  submit --wait: the order did not end before --timeout";
+
+#[derive(Debug, Parser)]
+#[command(name = "nexus", version, about = "Operate Vyapaar Nexus: orders, logs, DLQs, chaos, invariants", after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Global {
+    /// AWS endpoint (LocalStack: http://localhost:4566). Unset: AWS itself, through the credential chain.
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
+    pub endpoint: Option<String>,
+    /// The deployed Nexus stack.
+    #[arg(long, global = true, env = "NEXUS_STACK", default_value = "vyapaar-nexus")]
+    pub stack: String,
+    /// AWS region (default: the credential chain's, or us-east-1 with --endpoint).
+    #[arg(long, global = true, env = "AWS_REGION")]
+    pub region: Option<String>,
+    /// How results are printed.
+    #[arg(long, short, global = true, value_enum, env = "NEXUS_OUTPUT", default_value_t = Format::Table)]
+    pub output: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Submit an order (JSON file, or - for stdin) through the orders topic; prints its order id.
+    Submit(submit::SubmitArgs),
+    /// An order's current state.
+    Status {
+        /// The order id (`nexus submit` prints it).
+        order_id: String,
+    },
+    /// An order's events and its saga execution's states, with timings.
+    Timeline { order_id: String },
+    /// List orders, newest first.
+    Orders(orders::ListArgs),
+    /// Read the functions' logs (CloudWatch Logs), filtered on the client.
+    Logs(logs::LogsArgs),
+    /// Stock: load a catalog, set one SKU, list.
+    #[command(subcommand)]
+    Inventory(inventory::InventoryCommand),
+    /// Dead-letter queues: depths, peek, redrive.
+    #[command(subcommand)]
+    Dlq(dlq::DlqCommand),
+    /// Run-time chaos settings of the services.
+    #[command(subcommand)]
+    Chaos(chaos::ChaosCommand),
+    /// Check every invariant over all orders and tables; exits 4 on any violation.
+    Verify(verify::VerifyArgs),
+    /// One screen: orders per status, active sagas, throughput, queue and DLQ depths, executions.
+    Top(top::TopArgs),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("nexus: {error:#}");
+            ExitCode::from(exit::code_of(&error))
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let format = cli.global.output;
+    let nexus = stack::Nexus::connect(&cli.global).await?;
+    match cli.command {
+        Command::Submit(args) => submit::run(&nexus, format, args).await,
+        Command::Status { order_id } => orders::status(&nexus, format, &order_id).await,
+        Command::Timeline { order_id } => orders::timeline(&nexus, format, &order_id).await,
+        Command::Orders(args) => orders::list(&nexus, format, args).await,
+        Command::Logs(args) => logs::run(&nexus, format, args).await,
+        Command::Inventory(command) => inventory::run(&nexus, format, command).await,
+        Command::Dlq(command) => dlq::run(&nexus, format, command).await,
+        Command::Chaos(command) => chaos::run(&nexus, format, command).await,
+        Command::Verify(args) => verify::run(&nexus, format, args).await,
+        Command::Top(args) => top::run(&nexus, format, args).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_verb_parses() {
+        for args in [
+            &["nexus", "submit", "order.json", "--wait"][..],
+            &["nexus", "status", "abc"],
+            &["nexus", "-o", "json", "timeline", "abc"],
+            &["nexus", "orders", "--status", "CANCELLED", "--since", "10m"],
+            &["nexus", "logs", "--function", "payment", "--order", "abc", "--level", "warn", "--follow"],
+            &["nexus", "inventory", "set", "SKU-1", "5"],
+            &["nexus", "dlq", "redrive", "payment"],
+            &["nexus", "chaos", "set", "payment", "--failure-rate", "0.2", "--latency-ms", "100"],
+            &["nexus", "verify"],
+            &["nexus", "top", "--watch", "2"],
+        ] {
+            Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        }
+    }
+
+    #[test]
+    fn bad_input_is_refused_by_the_parser() {
+        assert!(Cli::try_parse_from(["nexus", "orders", "--status", "LOST"]).is_err());
+        assert!(Cli::try_parse_from(["nexus", "chaos", "set", "payment", "--failure-rate", "1.5"]).is_err());
+        assert!(Cli::try_parse_from(["nexus", "inventory", "set", "SKU-1", "-3"]).is_err());
+    }
+}

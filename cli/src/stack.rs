@@ -1,0 +1,156 @@
+//! The deployed stack the CLI operates on: its outputs name every table, topic, queue and log group.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use aws_config::SdkConfig;
+use aws_sdk_cloudformation::error::{DisplayErrorContext, SdkError};
+use shared::adapters::dynamodb::{Dynamo, Tables};
+
+use crate::Global;
+use crate::exit::Failure;
+
+pub struct Nexus {
+    pub config: SdkConfig,
+    pub stack: String,
+    outputs: BTreeMap<String, String>,
+}
+
+/// A queue of the stack and its DLQ, named as the CLI accepts them (`order-intake`, `payment`, …).
+pub struct QueuePair {
+    pub name: String,
+    pub url: String,
+    pub dlq_url: String,
+}
+
+impl Nexus {
+    pub async fn connect(global: &Global) -> anyhow::Result<Self> {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(region) = &global.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        if let Some(endpoint) = &global.endpoint {
+            loader = loader.endpoint_url(endpoint);
+            // LocalStack accepts any credentials; a fresh laptop has none configured.
+            if std::env::var_os("AWS_ACCESS_KEY_ID").is_none() && std::env::var_os("AWS_PROFILE").is_none() {
+                loader = loader.test_credentials();
+            }
+        }
+        let mut config = loader.load().await;
+        if config.region().is_none() {
+            config = config.into_builder().region(aws_config::Region::new("us-east-1")).build();
+        }
+        let place = global.endpoint.clone().unwrap_or_else(|| "AWS".into());
+        let described =
+            aws_sdk_cloudformation::Client::new(&config).describe_stacks().stack_name(&global.stack).send().await;
+        let described = match described {
+            Ok(described) => described,
+            Err(SdkError::ServiceError(e))
+                if e.err().meta().message().is_some_and(|m| m.contains("does not exist")) =>
+            {
+                return Err(Failure::NotFound(format!(
+                    "stack {} not found at {place}: run `make up`, or name the stack with --stack / NEXUS_STACK",
+                    global.stack
+                ))
+                .into());
+            }
+            Err(e @ (SdkError::DispatchFailure(_) | SdkError::TimeoutError(_))) => {
+                anyhow::bail!(
+                    "cannot reach {place}: {}. Is LocalStack running? Start it with `make up` (or set AWS_ENDPOINT_URL)",
+                    DisplayErrorContext(e)
+                )
+            }
+            Err(e) => return Err(aws_error(e).context("describe the stack")),
+        };
+        let outputs = described
+            .stacks()
+            .first()
+            .map(|s| {
+                s.outputs()
+                    .iter()
+                    .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Self { config, stack: global.stack.clone(), outputs })
+    }
+
+    pub fn output(&self, key: &str) -> anyhow::Result<String> {
+        self.outputs.get(key).cloned().with_context(|| {
+            format!("stack {} has no output {key}: is it a Nexus stack? Redeploy it (`make up`)", self.stack)
+        })
+    }
+
+    pub fn dynamo(&self) -> anyhow::Result<Dynamo> {
+        Ok(Dynamo::new(
+            aws_sdk_dynamodb::Client::new(&self.config),
+            Tables {
+                idempotency: self.output("IdempotencyTableName")?,
+                settings: self.output("SettingsTableName")?,
+                orders: self.output("OrdersTableName")?,
+                order_events: self.output("OrderEventsTableName")?,
+                inventory: self.output("InventoryTableName")?,
+                ledger: self.output("LedgerTableName")?,
+            },
+        ))
+    }
+
+    /// Every queue with its DLQ, from the `<Name>QueueUrl` / `<Name>DlqUrl` outputs.
+    pub fn queues(&self) -> Vec<QueuePair> {
+        self.outputs
+            .iter()
+            .filter_map(|(key, url)| {
+                let name = key.strip_suffix("QueueUrl")?;
+                let dlq_url = self.outputs.get(&format!("{name}DlqUrl"))?;
+                Some(QueuePair { name: kebab(name), url: url.clone(), dlq_url: dlq_url.clone() })
+            })
+            .collect()
+    }
+
+    pub fn queue(&self, name: &str) -> anyhow::Result<QueuePair> {
+        let mut queues = self.queues();
+        let known: Vec<String> = queues.iter().map(|q| q.name.clone()).collect();
+        let wanted = if name == "intake" { "order-intake" } else { name };
+        match queues.iter().position(|q| q.name == wanted) {
+            Some(index) => Ok(queues.swap_remove(index)),
+            None => Err(Failure::NotFound(format!("no queue {name}; the queues are {}", known.join(", "))).into()),
+        }
+    }
+
+    /// Function name → log group, from the `<Name>LogGroupName` outputs (the state machine's left out).
+    pub fn function_log_groups(&self) -> BTreeMap<String, String> {
+        self.outputs
+            .iter()
+            .filter_map(|(key, group)| {
+                let name = key.strip_suffix("LogGroupName")?;
+                (name != "OrderSaga").then(|| (kebab(name), group.clone()))
+            })
+            .collect()
+    }
+}
+
+/// An SDK error with its whole chain of causes (the SDK's own Display names only the outermost).
+pub fn aws_error<E: std::error::Error>(error: E) -> anyhow::Error {
+    anyhow::anyhow!("{}", DisplayErrorContext(error))
+}
+
+/// `OrderIntake` → `order-intake`.
+fn kebab(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('-');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn output_names_become_cli_names() {
+        assert_eq!(super::kebab("OrderIntake"), "order-intake");
+        assert_eq!(super::kebab("Payment"), "payment");
+    }
+}

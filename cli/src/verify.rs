@@ -1,0 +1,55 @@
+//! `nexus verify`: the invariant checker over every order and table; exit 4 on any violation.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use shared::invariants;
+
+use crate::exit::Failure;
+use crate::render::{self, Format};
+use crate::stack::Nexus;
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// Orders still running after this long are listed as stuck.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub stuck_after: Duration,
+}
+
+pub async fn run(nexus: &Nexus, format: Format, args: VerifyArgs) -> anyhow::Result<()> {
+    render::progress("reading every order, event, stock item and ledger entry");
+    let snapshot = nexus.dynamo()?.snapshot().await.context("read the tables")?;
+    let report = invariants::check(&snapshot, chrono::Utc::now().timestamp());
+    let stuck_after = i64::try_from(args.stuck_after.as_secs()).unwrap_or(i64::MAX);
+    let stuck: Vec<_> = report.in_flight.iter().filter(|o| o.age_seconds >= stuck_after).collect();
+    match format {
+        Format::Json => render::json(&serde_json::json!({"report": report, "stuck": stuck}))?,
+        Format::Table => {
+            let by_status: Vec<String> = report.by_status.iter().map(|(s, n)| format!("{s} {n}")).collect();
+            println!("{} orders: {}", report.orders, by_status.join(", "));
+            println!(
+                "charged {} − refunded {} = completed {} (cents)",
+                report.charged_cents, report.refunded_cents, report.completed_total_cents
+            );
+            println!(
+                "{} in flight, {} stuck (running > {})",
+                report.in_flight.len(),
+                stuck.len(),
+                humantime::format_duration(args.stuck_after)
+            );
+            for order in &stuck {
+                println!("  stuck: {} {} for {} s", order.order_id, order.status, order.age_seconds);
+            }
+            if report.violations.is_empty() {
+                println!("no violations");
+            } else {
+                let mut table = render::table(["rule", "subject", "detail"]);
+                for v in &report.violations {
+                    table.add_row([v.rule.to_owned(), v.subject.clone(), v.detail.clone()]);
+                }
+                println!("{table}");
+            }
+        }
+    }
+    if report.violations.is_empty() { Ok(()) } else { Err(Failure::Violations(report.violations.len()).into()) }
+}

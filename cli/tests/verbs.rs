@@ -1,0 +1,250 @@
+//! Every `nexus` verb, run as the built binary against the local stack `make test` starts: what it prints
+//! (`--output json`) and its exit code.
+
+use std::process::Output;
+use std::time::Duration;
+
+use nexus_tests::{LocalStack, eventually, run_id};
+use serde_json::{Value, json};
+
+const MAIN: &str = "NEXUS_MAIN_STACK";
+/// Short visibility timeouts: a message that keeps failing reaches its DLQ in about a minute.
+const CHAOS: &str = "NEXUS_CHAOS_STACK";
+
+async fn nexus(stack_variable: &str, args: &[&str]) -> Output {
+    let endpoint = std::env::var("NEXUS_TEST_ENDPOINT").expect("NEXUS_TEST_ENDPOINT: run with `make test`");
+    let stack = std::env::var(stack_variable).expect("stack variable: run with `make test`");
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_nexus"))
+        .args(args)
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("NEXUS_STACK", stack)
+        .env_remove("NEXUS_OUTPUT")
+        .output()
+        .await
+        .expect("run nexus")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn parsed(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!("not JSON ({e}): {}\nstderr: {}", stdout(output), String::from_utf8_lossy(&output.stderr))
+    })
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().expect("exit code")
+}
+
+fn order_file(run: &str, key: &str, sku: &str, token: &str) -> tempfile_path::TempFile {
+    let order = json!({
+        "schemaVersion": 1, "idempotencyKey": format!("cli-{run}-{key}"), "customerId": "c-cli",
+        "customerEmail": "meera.cli@example.com", "tier": "VIP", "currency": "INR",
+        "items": [{"sku": sku, "quantity": 1, "unitPriceCents": 2500}],
+        "payment": {"method": "card", "token": token},
+        "shippingAddress": {"line1": "4 Park Street", "city": "Kolkata", "postalCode": "700016", "country": "IN"}
+    });
+    tempfile_path::TempFile::with(&order.to_string())
+}
+
+/// A file under the system temp dir, removed on drop (std only: no crate needed for this).
+mod tempfile_path {
+    pub struct TempFile(pub std::path::PathBuf);
+    impl TempFile {
+        pub fn with(contents: &str) -> Self {
+            let path = std::env::temp_dir().join(format!("nexus-cli-{}.json", uuid::Uuid::new_v4()));
+            std::fs::write(&path, contents).expect("write temp file");
+            Self(path)
+        }
+        pub fn path(&self) -> &str {
+            self.0.to_str().expect("utf-8 path")
+        }
+    }
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
+#[tokio::test]
+async fn submit_status_timeline_orders_and_logs_follow_one_order() {
+    let run = run_id();
+    let sku = format!("CLI-{run}");
+    let set = nexus(MAIN, &["-o", "json", "inventory", "set", &sku, "3"]).await;
+    assert_eq!(code(&set), 0, "{}", String::from_utf8_lossy(&set.stderr));
+
+    let file = order_file(&run, "ok", &sku, "tok_ok");
+    let submitted = nexus(MAIN, &["-o", "json", "submit", file.path(), "--wait", "--timeout", "150s"]).await;
+    assert_eq!(code(&submitted), 0, "completed: {}", String::from_utf8_lossy(&submitted.stderr));
+    let order = parsed(&submitted);
+    let order_id = order["orderId"].as_str().expect("order id").to_owned();
+    assert_eq!(order["status"], "COMPLETED");
+
+    let status = parsed(&nexus(MAIN, &["-o", "json", "status", &order_id]).await);
+    assert_eq!((status["status"].as_str(), status["version"].as_u64()), (Some("COMPLETED"), Some(5)));
+    assert!(status.get("customerEmail").is_none(), "no email in clear: {status}");
+    assert_eq!(status["customerEmailHash"].as_str().map(str::len), Some(64));
+    let table = stdout(&nexus(MAIN, &["status", &order_id]).await);
+    assert!(table.contains("COMPLETED") && table.contains("25.00 INR"), "{table}");
+
+    let timeline = parsed(&nexus(MAIN, &["-o", "json", "timeline", &order_id]).await);
+    let statuses: Vec<&str> =
+        timeline["events"].as_array().expect("events").iter().filter_map(|e| e["status"].as_str()).collect();
+    assert_eq!(statuses, ["PENDING", "INVENTORY_RESERVED", "PAYMENT_CHARGED", "SHIPPED", "COMPLETED"]);
+    let states: Vec<&str> =
+        timeline["states"].as_array().expect("states").iter().filter_map(|s| s["state"].as_str()).collect();
+    for state in ["ReserveInventory", "ChargePayment", "DispatchShipping", "CompleteOrder"] {
+        assert!(states.contains(&state), "{state} in {states:?}");
+    }
+    assert!(timeline["states"].as_array().expect("states").iter().all(|s| s["durationMs"].is_number()), "{timeline}");
+
+    let listed = parsed(
+        &nexus(MAIN, &["-o", "json", "orders", "--status", "completed", "--since", "10m", "--limit", "1000"]).await,
+    );
+    assert!(listed.as_array().expect("orders").iter().any(|o| o["orderId"] == order_id.as_str()), "listed");
+
+    // Every function that touched the order logged it, with the contract's fields, and never the email.
+    let functions = eventually(Duration::from_secs(30), || async {
+        let logs = nexus(MAIN, &["-o", "json", "logs", "--order", &order_id, "--since", "15m"]).await;
+        let text = stdout(&logs);
+        assert!(!text.contains("meera.cli@example.com"), "raw email in the logs");
+        let lines: Vec<Value> = text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        assert!(
+            lines
+                .iter()
+                .all(|l| l["orderId"] == order_id.as_str() && l["timestamp"].is_string() && l["level"].is_string())
+        );
+        let functions: std::collections::BTreeSet<String> =
+            lines.iter().filter_map(|l| l["function"].as_str().map(str::to_owned)).collect();
+        (functions.len() >= 5).then_some(functions)
+    })
+    .await;
+    assert!(functions.is_some(), "intake, inventory, payment, shipping and notification all logged the order");
+    let pretty = stdout(&nexus(MAIN, &["logs", "--order", &order_id, "--function", "payment", "--since", "15m"]).await);
+    assert!(pretty.lines().count() >= 1 && pretty.lines().all(|l| l.contains("payment")), "{pretty}");
+
+    let listed = parsed(&nexus(MAIN, &["-o", "json", "inventory", "list"]).await);
+    let stock =
+        listed.as_array().expect("stock").iter().find(|s| s["sku"] == sku.as_str()).cloned().expect("sku listed");
+    assert_eq!((stock["available"].as_u64(), stock["initial"].as_u64()), (Some(2), Some(3)), "one sold");
+}
+
+#[tokio::test]
+async fn submit_wait_reports_an_order_that_did_not_complete_and_unknown_things_exit_3() {
+    let run = run_id();
+    let file = order_file(&run, "declined", "SKU-1", "tok_decline");
+    let declined = nexus(MAIN, &["-o", "json", "submit", file.path(), "--wait", "--timeout", "150s"]).await;
+    assert_eq!(code(&declined), 5, "{}", String::from_utf8_lossy(&declined.stderr));
+    assert_eq!(parsed(&declined)["reason"], "Payment.Declined");
+
+    let missing = nexus(MAIN, &["status", "no-such-order"]).await;
+    assert_eq!(code(&missing), 3);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("nexus orders"), "says what to do next");
+
+    let endpoint = std::env::var("NEXUS_TEST_ENDPOINT").expect("endpoint");
+    let no_stack = tokio::process::Command::new(env!("CARGO_BIN_EXE_nexus"))
+        .args(["--stack", "no-such-stack", "verify"])
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .output()
+        .await
+        .expect("run nexus");
+    assert_eq!(code(&no_stack), 3);
+    assert!(String::from_utf8_lossy(&no_stack.stderr).contains("make up"), "says what to do next");
+
+    let unreadable = nexus(MAIN, &["submit", "/no/such/order.json"]).await;
+    assert_eq!(code(&unreadable), 2);
+    let bad_flag = nexus(MAIN, &["orders", "--status", "LOST"]).await;
+    assert_eq!(code(&bad_flag), 2);
+}
+
+#[tokio::test]
+async fn top_and_dlq_list_show_every_queue() {
+    let top = parsed(&nexus(MAIN, &["-o", "json", "top"]).await);
+    assert_eq!(top["queues"].as_array().map(Vec::len), Some(6), "{top}");
+    assert!(top["ordersByStatus"].is_object() && top["executionsByStatus"].is_object(), "{top}");
+    let table = stdout(&nexus(MAIN, &["top"]).await);
+    assert!(table.contains("active sagas") && table.contains("payment"), "{table}");
+
+    let queues = parsed(&nexus(MAIN, &["-o", "json", "dlq", "list"]).await);
+    let names: Vec<&str> = queues.as_array().expect("queues").iter().filter_map(|q| q["queue"].as_str()).collect();
+    assert_eq!(names, ["inventory", "notification", "order-commands", "order-intake", "payment", "shipping"]);
+}
+
+/// One operator's session on the chaos stack (short visibility timeouts), in order: break notifications with
+/// chaos, watch their messages reach the DLQ, clear the chaos, redrive, and verify; then corrupt the stock
+/// and see `nexus verify` fail, and repair it.
+#[tokio::test]
+async fn chaos_dlq_redrive_and_verify_on_a_quiet_stack() {
+    let stack = LocalStack::connect(CHAOS).await;
+    let run = run_id();
+    let sku = format!("CLI-{run}");
+    assert_eq!(code(&nexus(CHAOS, &["inventory", "set", &sku, "5"]).await), 0);
+
+    let set = parsed(
+        &nexus(CHAOS, &["-o", "json", "chaos", "set", "notification", "--failure-rate", "1", "--latency-ms", "10"])
+            .await,
+    );
+    assert_eq!(set["services"]["notification"]["failureRate"], 1.0);
+    let shown = parsed(&nexus(CHAOS, &["-o", "json", "chaos", "show"]).await);
+    assert_eq!(shown, set, "show reads what set wrote");
+    tokio::time::sleep(shared::chaos::CACHE_TTL + Duration::from_secs(1)).await;
+
+    // The order completes (notifications never block it), but its notifications keep failing.
+    let file = order_file(&run, "dlq", &sku, "tok_ok");
+    let submitted = nexus(CHAOS, &["-o", "json", "submit", file.path(), "--wait", "--timeout", "150s"]).await;
+    assert_eq!(code(&submitted), 0, "{}", String::from_utf8_lossy(&submitted.stderr));
+    let order_id = parsed(&submitted)["orderId"].as_str().expect("id").to_owned();
+
+    let dead = eventually(Duration::from_secs(200), || async {
+        let queues = parsed(&nexus(CHAOS, &["-o", "json", "dlq", "list"]).await);
+        let notification = queues.as_array()?.iter().find(|q| q["queue"] == "notification")?.clone();
+        (notification["dlqDepth"].as_u64()? >= 5 && notification["depth"].as_u64()? == 0).then_some(notification)
+    })
+    .await;
+    assert!(dead.is_some(), "the five status notifications reached the DLQ after maxReceiveCount deliveries");
+
+    let peeked = parsed(&nexus(CHAOS, &["-o", "json", "dlq", "peek", "notification"]).await);
+    let bodies: Vec<&str> = peeked.as_array().expect("messages").iter().filter_map(|m| m["body"].as_str()).collect();
+    assert!(!bodies.is_empty() && bodies.iter().all(|b| b.contains(&order_id)), "peek shows the order's events");
+
+    let cleared = parsed(&nexus(CHAOS, &["-o", "json", "chaos", "clear"]).await);
+    assert_eq!(cleared["services"], json!({}));
+    tokio::time::sleep(shared::chaos::CACHE_TTL + Duration::from_secs(1)).await;
+
+    let redriven = nexus(CHAOS, &["-o", "json", "dlq", "redrive", "notification"]).await;
+    assert_eq!(code(&redriven), 0, "{}", String::from_utf8_lossy(&redriven.stderr));
+    let report = parsed(&redriven);
+    assert!(report["moved"].as_u64() >= Some(5) && report["after"] == 0, "{report}");
+    let notified = eventually(Duration::from_secs(90), || async {
+        let ledger = stack.dynamo().ledger(&order_id).await.ok()?;
+        (ledger.iter().filter(|e| e.entry.starts_with("notification")).count() == 5).then_some(())
+    })
+    .await;
+    assert!(notified.is_some(), "every redriven notification was processed, once");
+
+    let clean = nexus(CHAOS, &["-o", "json", "verify"]).await;
+    assert_eq!(code(&clean), 0, "{}", stdout(&clean));
+    assert_eq!(parsed(&clean)["report"]["violations"], json!([]));
+
+    // Corrupt: a unit appears from nowhere (available up, initial not).
+    let dynamo = aws_sdk_dynamodb::Client::new(&stack.config);
+    let bump = |delta: i64| {
+        dynamo
+            .update_item()
+            .table_name(stack.output("InventoryTableName"))
+            .key("sku", aws_sdk_dynamodb::types::AttributeValue::S(sku.clone()))
+            .update_expression("ADD available :d")
+            .expression_attribute_values(":d", aws_sdk_dynamodb::types::AttributeValue::N(delta.to_string()))
+            .send()
+    };
+    bump(1).await.expect("corrupt");
+    let corrupted = nexus(CHAOS, &["-o", "json", "verify"]).await;
+    assert_eq!(code(&corrupted), 4, "verify fails on a violation");
+    let violations = parsed(&corrupted)["report"]["violations"].clone();
+    assert!(violations.as_array().is_some_and(|v| v.iter().any(|v| v["subject"] == sku.as_str())), "{violations}");
+    bump(-1).await.expect("repair");
+    assert_eq!(code(&nexus(CHAOS, &["verify"]).await), 0, "clean again");
+}
