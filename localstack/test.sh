@@ -73,13 +73,14 @@ if [[ "$suite" == all ]]; then
   # The saga runs with every batch delivered twice: the e2e tests then also prove every handler idempotent.
   NEXUS_FAULT_DUPLICATE_DELIVERY=true start_function_host "$NEXUS_STACK" "$NEXUS_TEMPLATE"
 
+  export NEXUS_FIXTURE_STACK="$fixture_stack" NEXUS_MAIN_STACK="$NEXUS_STACK"
   log "integration tests against $(endpoint)"
-  NEXUS_FIXTURE_STACK="$fixture_stack" NEXUS_MAIN_STACK="$NEXUS_STACK" \
-    cargo nextest run --workspace --locked --profile integration -E "($STACK_TESTS) and not (binary(chaos) or binary(observability))"
+  cargo nextest run --workspace --locked --profile integration -E "($STACK_TESTS) and not (binary(chaos) or binary(observability))"
 fi
 
-# After the others: the chaos run, so its load does not slow them down (nor theirs its sagas), and the
-# scan of everything the suite logged and measured on the main stack.
+# After the others (one at a time: --no-capture runs tests serially): the chaos run, so its load does not
+# slow them down (nor theirs its sagas), and the scan of everything the suite logged and measured on the
+# main stack.
 last='binary(chaos)'
 [[ "$suite" == all ]] && last='binary(chaos) or binary(observability)'
 log "chaos test: ${NEXUS_CHAOS_ORDERS:-300} orders under injected faults"

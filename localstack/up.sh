@@ -50,6 +50,10 @@ Try it (aws cli against the local stack):
   aws --endpoint-url $ep sqs get-queue-attributes --queue-url $(output OrderIntakeDlqUrl) --attribute-names ApproximateNumberOfMessages
   aws --endpoint-url $ep logs describe-log-groups --query 'logGroups[].logGroupName'
 
+Or with the operator CLI (cargo install --locked --path cli):
+  export AWS_ENDPOINT_URL=$ep NEXUS_STACK=$NEXUS_STACK
+  nexus submit examples/order.json --wait && nexus top && nexus verify
+
 Logs: LocalStack $NEXUS_ENV_DIR/logs/localstack.log, function host $NEXUS_ENV_DIR/logs/function-host-$NEXUS_STACK.log
 Stop with \`make down\`; start from scratch with \`make reset\`.
 MSG

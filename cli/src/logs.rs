@@ -189,7 +189,8 @@ pub fn pretty(line: &Line) -> String {
         }
     }
     // Shown already, or noise on a terminal (`--raw` and `-o json` keep everything).
-    const HIDDEN: [&str; 11] = [
+    const HIDDEN: [&str; 12] = [
+        "metric",
         "timestamp",
         "level",
         "function",

@@ -72,7 +72,7 @@ async fn gather(nexus: &Nexus) -> anyhow::Result<serde_json::Value> {
         }));
     }
     Ok(json!({
-        "at": Utc::now().to_rfc3339(),
+        "at": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         "orders": orders.len(),
         "ordersByStatus": by_status,
         "activeSagas": active,

@@ -130,6 +130,19 @@ async fn submit_status_timeline_orders_and_logs_follow_one_order() {
     let stock =
         listed.as_array().expect("stock").iter().find(|s| s["sku"] == sku.as_str()).cloned().expect("sku listed");
     assert_eq!((stock["available"].as_u64(), stock["initial"].as_u64()), (Some(2), Some(3)), "one sold");
+
+    // A catalog load sets stock the same way: the sold unit stays accounted for (initial moves with it).
+    let catalog = tempfile_path::TempFile::with(
+        &json!({"schemaVersion": 1, "items": [{"sku": sku, "available": 10}, {"sku": format!("{sku}-new"), "available": 4}]})
+            .to_string(),
+    );
+    let loaded = nexus(MAIN, &["-o", "json", "inventory", "load", catalog.path()]).await;
+    assert_eq!(code(&loaded), 0, "{}", String::from_utf8_lossy(&loaded.stderr));
+    let listed = parsed(&nexus(MAIN, &["-o", "json", "inventory", "list"]).await);
+    let find =
+        |name: &str| listed.as_array().and_then(|a| a.iter().find(|s| s["sku"] == name).cloned()).expect("listed");
+    assert_eq!((find(&sku)["available"].as_u64(), find(&sku)["initial"].as_u64()), (Some(10), Some(11)));
+    assert_eq!(find(&format!("{sku}-new"))["available"].as_u64(), Some(4));
 }
 
 #[tokio::test]

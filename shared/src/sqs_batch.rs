@@ -20,6 +20,14 @@ pub enum BatchError {
 /// handling them one after the other made a full batch outlast the function's timeout under load.
 pub const RECORD_CONCURRENCY: usize = 10;
 
+/// One record's delivery and what handling it gave.
+struct Handled<E> {
+    index: usize,
+    message_id: Option<String>,
+    receive_count: u64,
+    outcome: Result<(), E>,
+}
+
 /// Runs `handler` on every record (concurrently, up to [`RECORD_CONCURRENCY`]) and returns the records that
 /// failed, for Lambda to redeliver.
 pub async fn process_batch<F, Fut, E>(event: SqsEvent, handler: F) -> Result<SqsBatchResponse, BatchError>
@@ -28,7 +36,7 @@ where
     Fut: Future<Output = Result<(), E>>,
     E: std::error::Error + 'static,
 {
-    let outcomes: Vec<(usize, Option<String>, Result<(), E>)> = stream::iter(event.records.into_iter().enumerate())
+    let outcomes: Vec<Handled<E>> = stream::iter(event.records.into_iter().enumerate())
         .map(|(index, record)| {
             let message_id = record.message_id.clone();
             let receive_count = receive_count(&record);
@@ -42,19 +50,19 @@ where
                 crate::metrics::count("Redeliveries", &[]);
             }
             let handled = handler(record);
-            async move { (index, message_id, handled.await) }
+            async move { Handled { index, message_id, receive_count, outcome: handled.await } }
         })
         .buffer_unordered(RECORD_CONCURRENCY)
         .collect()
         .await;
     let mut failures = Vec::new();
-    for (index, message_id, outcome) in outcomes {
+    for Handled { index, message_id, receive_count, outcome } in outcomes {
         if let Err(error) = outcome {
             let cause = error_chain(&error);
             let Some(message_id) = message_id.filter(|id| !id.is_empty()) else {
                 return Err(BatchError::UnidentifiableRecord { index, cause });
             };
-            tracing::warn!(messageId = %message_id, error = %cause, "record failed; reported for redelivery");
+            tracing::warn!(messageId = %message_id, receiveCount = receive_count, error = %cause, "record failed; reported for redelivery");
             crate::metrics::count("RecordsRetried", &[]);
             let mut failure = BatchItemFailure::default();
             failure.item_identifier = message_id;

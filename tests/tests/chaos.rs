@@ -7,7 +7,7 @@
 //!
 //! `make test` runs 300 orders; `make chaos ORDERS=1000` a larger run. `NEXUS_CHAOS_SEED` replays a run.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -208,12 +208,18 @@ struct LoggedCounts {
     injected_crashes: usize,
     host_kills: usize,
     process_deaths: usize,
+    /// Deliveries that failed and were left for SQS to deliver again.
     records_retried: usize,
+    /// Deliveries after the first (ApproximateReceiveCount > 1).
     redeliveries: usize,
 }
 
+/// Retries and redeliveries are counted per (message, delivery): the host invokes every batch twice, and
+/// both invocations log the same delivery.
 async fn logged_counts(stack: &LocalStack) -> LoggedCounts {
     let mut counts = LoggedCounts::default();
+    let mut retried: HashSet<(String, u64)> = HashSet::new();
+    let mut redelivered: HashSet<(String, u64)> = HashSet::new();
     for group in stack.function_log_groups() {
         for event in read_log_group(&stack.logs(), &group).await {
             let line = event.message.as_str();
@@ -223,10 +229,18 @@ async fn logged_counts(stack: &LocalStack) -> LoggedCounts {
             counts.injected_crashes += bump("chaos: crashing the process");
             counts.host_kills += bump("Runtime exited with error: signal: 9");
             counts.process_deaths += bump("Runtime.ExitError");
-            counts.records_retried += bump("record failed; reported for redelivery");
-            counts.redeliveries += bump("message redelivered");
+            let Ok(json) = serde_json::from_str::<Value>(line) else { continue };
+            let delivery =
+                || Some((json["messageId"].as_str()?.to_owned(), json["receiveCount"].as_u64().unwrap_or(1)));
+            match json["message"].as_str() {
+                Some("record failed; reported for redelivery") => retried.extend(delivery()),
+                Some("message redelivered") => redelivered.extend(delivery()),
+                _ => {}
+            }
         }
     }
+    counts.records_retried = retried.len();
+    counts.redeliveries = redelivered.len();
     counts
 }
 
