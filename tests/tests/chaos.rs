@@ -341,26 +341,31 @@ async fn every_order_ends_terminal_and_consistent_under_chaos() {
         tokio::time::sleep(Duration::from_secs(10)).await;
     }
 
-    // Every order is where its shape says it may be.
-    for planned in &orders {
-        let order = &finished[&planned.order_id];
-        let reason = order.reason.as_deref().unwrap_or_default();
-        let allowed = match planned.shape {
-            Shape::Plain => {
-                order.status == OrderStatus::Completed
-                    || (order.status == OrderStatus::Cancelled && reason == "Inventory.OutOfStock")
-            }
-            Shape::Declined => {
-                order.status == OrderStatus::Cancelled && ["Payment.Declined", "Inventory.OutOfStock"].contains(&reason)
-            }
-            Shape::Unserved => {
-                order.status == OrderStatus::Cancelled
-                    && ["Shipping.Unavailable", "Payment.Declined", "Inventory.OutOfStock"].contains(&reason)
-            }
-            Shape::UnknownSku | Shape::Malformed => order.status == OrderStatus::Rejected,
-        };
-        assert!(allowed, "{:?} order {} ended {} ({reason})", planned.shape, planned.order_id, order.status);
-    }
+    // Every order is where its shape says it may be (checked after the report, so a failure still prints it).
+    let misplaced: Vec<String> = orders
+        .iter()
+        .filter_map(|planned| {
+            let order = &finished[&planned.order_id];
+            let reason = order.reason.as_deref().unwrap_or_default();
+            let allowed = match planned.shape {
+                Shape::Plain => {
+                    order.status == OrderStatus::Completed
+                        || (order.status == OrderStatus::Cancelled && reason == "Inventory.OutOfStock")
+                }
+                Shape::Declined => {
+                    order.status == OrderStatus::Cancelled
+                        && ["Payment.Declined", "Inventory.OutOfStock"].contains(&reason)
+                }
+                Shape::Unserved => {
+                    order.status == OrderStatus::Cancelled
+                        && ["Shipping.Unavailable", "Payment.Declined", "Inventory.OutOfStock"].contains(&reason)
+                }
+                Shape::UnknownSku | Shape::Malformed => order.status == OrderStatus::Rejected,
+            };
+            (!allowed)
+                .then(|| format!("{:?} order {} ended {} ({reason})", planned.shape, planned.order_id, order.status))
+        })
+        .collect();
 
     let snapshot = run.store.snapshot().await.expect("snapshot");
     let report = invariants::check(&snapshot, chrono::Utc::now().timestamp());
@@ -383,6 +388,7 @@ async fn every_order_ends_terminal_and_consistent_under_chaos() {
     );
 
     assert!(report.violations.is_empty(), "invariant violations: {:#?}", report.violations);
+    assert!(misplaced.is_empty(), "orders ended where their shape does not allow: {misplaced:#?}");
     assert!(report.in_flight.is_empty(), "orders still in flight: {:#?}", report.in_flight);
     // The run only proves something if the chaos really happened and the shapes really mixed.
     assert!(logged.injected_failures > 0 && logged.redeliveries > 0, "no transient faults were injected: {logged:?}");

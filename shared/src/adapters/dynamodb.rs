@@ -272,6 +272,8 @@ pub struct ReservedLine {
 
 const RESERVED: &str = "RESERVED";
 const RELEASED: &str = "RELEASED";
+/// A reservation refused for want of stock: recorded, so every copy of the command gets the same answer.
+const OUT_OF_STOCK: &str = "OUT_OF_STOCK";
 const CHARGED: &str = "CHARGED";
 const REFUNDED: &str = "REFUNDED";
 const DISPATCHED: &str = "DISPATCHED";
@@ -501,6 +503,15 @@ impl Dynamo {
     }
 }
 
+/// What an existing reservation entry answers a (repeated) reserve command.
+fn reservation_outcome(state: Option<&str>) -> ReserveOutcome {
+    match state {
+        Some(RESERVED) => ReserveOutcome::AlreadyReserved,
+        Some(OUT_OF_STOCK) => ReserveOutcome::OutOfStock,
+        _ => ReserveOutcome::AlreadyReleased,
+    }
+}
+
 impl Inventory for Dynamo {
     async fn reserve(&self, reservation_id: &str, order_id: &str, items: &[LineItem]) -> PortResult<ReserveOutcome> {
         // One update per SKU: a transaction may not touch an item twice.
@@ -535,12 +546,17 @@ impl Inventory for Dynamo {
             Ok(_) => Ok(ReserveOutcome::Reserved),
             Err(e) => match e.as_service_error().and_then(failed_conditions) {
                 Some(failed) if failed.first() == Some(&true) => {
-                    match self.ledger_entry(order_id, "reservation").await?.map(|e| e.state) {
-                        Some(state) if state == RESERVED => Ok(ReserveOutcome::AlreadyReserved),
-                        _ => Ok(ReserveOutcome::AlreadyReleased),
+                    let state = self.ledger_entry(order_id, "reservation").await?.map(|e| e.state);
+                    Ok(reservation_outcome(state.as_deref()))
+                }
+                Some(failed) if failed.contains(&true) => {
+                    // Out of stock is a decision, not a moment's reading: recorded, so that a later copy of
+                    // this command cannot reserve once stock is freed (the saga is already cancelling).
+                    match self.begin(&Self::entry(order_id, "reservation", reservation_id, OUT_OF_STOCK)).await? {
+                        Begin::New => Ok(ReserveOutcome::OutOfStock),
+                        Begin::Exists(existing) => Ok(reservation_outcome(Some(&existing.state))),
                     }
                 }
-                Some(failed) if failed.contains(&true) => Ok(ReserveOutcome::OutOfStock),
                 _ => Err(unavailable("reserve stock", e)),
             },
         }
@@ -558,6 +574,9 @@ impl Inventory for Dynamo {
             };
             if entry.state == RELEASED {
                 return Ok(ReleaseOutcome::AlreadyReleased);
+            }
+            if entry.state == OUT_OF_STOCK {
+                return Ok(ReleaseOutcome::NothingReserved);
             }
             let mut writes = Vec::new();
             let flip = Update::builder()
@@ -686,6 +705,8 @@ impl Notifications for Dynamo {
 
 #[cfg(test)]
 mod tests {
+    use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+    use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
     use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput;
     use aws_sdk_dynamodb::types::CancellationReason;
     use aws_sdk_dynamodb::types::error::TransactionCanceledException;
@@ -731,11 +752,27 @@ mod tests {
     async fn a_short_sku_is_out_of_stock_and_a_taken_reservation_is_a_replay() {
         let short =
             mock!(Client::transact_write_items).then_error(|| cancelled(&["None", "None", "ConditionalCheckFailed"]));
-        let dynamo = Dynamo::new(mock_client!(aws_sdk_dynamodb, [&short]), tables());
+        // The refusal is recorded, so a later copy of the command answers the same.
+        let recorded = mock!(Client::put_item)
+            .match_requests(|r| r.item().and_then(|i| i.get("state")) == Some(&s(OUT_OF_STOCK)))
+            .then_output(|| PutItemOutput::builder().build());
+        let dynamo = Dynamo::new(mock_client!(aws_sdk_dynamodb, [&short, &recorded]), tables());
         let items = [
             LineItem { sku: "A".into(), quantity: 1, unit_price_cents: 1 },
             LineItem { sku: "B".into(), quantity: 9, unit_price_cents: 1 },
         ];
+        assert_eq!(dynamo.reserve("r", "o-1", &items).await.expect("handled"), ReserveOutcome::OutOfStock);
+        assert_eq!(recorded.num_calls(), 1);
+
+        // A later copy, with stock back: the ledger entry exists, and says out of stock.
+        let taken =
+            mock!(Client::transact_write_items).then_error(|| cancelled(&["ConditionalCheckFailed", "None", "None"]));
+        let refusal = mock!(Client::get_item).then_output(|| {
+            let mut entry = Dynamo::entry("o-1", "reservation", "r", OUT_OF_STOCK);
+            entry.at = "t".into();
+            GetItemOutput::builder().set_item(Some(to_item("entry", &entry).expect("item"))).build()
+        });
+        let dynamo = Dynamo::new(mock_client!(aws_sdk_dynamodb, [&taken, &refusal]), tables());
         assert_eq!(dynamo.reserve("r", "o-1", &items).await.expect("handled"), ReserveOutcome::OutOfStock);
 
         let ok = mock!(Client::transact_write_items).then_output(|| TransactWriteItemsOutput::builder().build());

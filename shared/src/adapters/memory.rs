@@ -15,6 +15,8 @@ use crate::ports::*;
 pub enum EffectState {
     Reserved(Vec<(String, u64)>),
     Released,
+    /// Refused for want of stock (a decision every copy of the command repeats).
+    OutOfStock,
     Charged(u64),
     Refunded(u64),
     Dispatched,
@@ -122,6 +124,7 @@ impl Inventory for Memory {
     async fn reserve(&self, _reservation_id: &str, order_id: &str, items: &[LineItem]) -> PortResult<ReserveOutcome> {
         match self.effect(order_id, "reservation") {
             Some(EffectState::Reserved(_)) => return Ok(ReserveOutcome::AlreadyReserved),
+            Some(EffectState::OutOfStock) => return Ok(ReserveOutcome::OutOfStock),
             Some(_) => return Ok(ReserveOutcome::AlreadyReleased),
             None => {}
         }
@@ -131,6 +134,7 @@ impl Inventory for Memory {
         }
         let mut world = self.world();
         if wanted.iter().any(|(sku, qty)| world.stock.get(sku).is_none_or(|available| available < qty)) {
+            world.effects.insert((order_id.to_owned(), "reservation".into()), EffectState::OutOfStock);
             return Ok(ReserveOutcome::OutOfStock);
         }
         for (sku, qty) in &wanted {
@@ -154,6 +158,7 @@ impl Inventory for Memory {
                 world.effects.insert((order_id.to_owned(), "reservation".into()), EffectState::Released);
                 Ok(ReleaseOutcome::Released)
             }
+            Some(EffectState::OutOfStock) => Ok(ReleaseOutcome::NothingReserved),
             Some(_) => Ok(ReleaseOutcome::AlreadyReleased),
             None => {
                 self.set_effect(order_id, "reservation", EffectState::Released);

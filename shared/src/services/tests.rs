@@ -217,6 +217,27 @@ async fn a_multi_item_order_short_of_one_sku_reserves_nothing() {
     assert_eq!(status(&memory, &order_id), OrderStatus::Cancelled);
 }
 
+/// Found by the chaos test: a copy of ReserveInventory delivered after stock was freed reserved for an order
+/// the saga was already cancelling as out of stock (CancelOrder then found it reserved: NEEDS_ATTENTION).
+#[tokio::test]
+async fn an_out_of_stock_answer_is_final_for_every_copy_of_the_command() {
+    let memory = Memory::with_stock(&[("SKU-1", 10), ("SKU-2", 0)]);
+    let order_id = submit(&memory, &submission("k-final")).await;
+    assert!(is_failure(&run(&memory, CommandName::ReserveInventory, &order_id).await, "Inventory.OutOfStock"));
+    memory.world().stock.insert("SKU-2".into(), 5);
+    let again = run(&memory, CommandName::ReserveInventory, &order_id).await;
+    assert!(is_failure(&again, "Inventory.OutOfStock"), "the same answer, though stock is back: {again:?}");
+    assert_eq!((stock(&memory, "SKU-1"), stock(&memory, "SKU-2")), (10, 5), "nothing reserved");
+    assert_eq!(status(&memory, &order_id), OrderStatus::Pending);
+    let mut cancel = command(CommandName::CancelOrder, &order_id, "t");
+    cancel.reason = Some("Inventory.OutOfStock".into());
+    OrderCommandService { orders: memory.clone(), publisher: memory.clone() }.handle(&cancel).await.expect("cancel");
+    assert_eq!(status(&memory, &order_id), OrderStatus::Cancelled);
+    let release = run(&memory, CommandName::ReleaseInventory, &order_id).await;
+    assert!(matches!(release, StepReply::Success(_)), "a release after it is harmless: {release:?}");
+    assert_eq!(stock(&memory, "SKU-2"), 5, "and restocks nothing");
+}
+
 #[tokio::test]
 async fn a_reservation_arriving_after_its_release_reserves_nothing() {
     let memory = Memory::with_stock(&[("SKU-1", 10), ("SKU-2", 10)]);
