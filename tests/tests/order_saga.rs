@@ -273,7 +273,10 @@ async fn out_of_stock_cancels_with_nothing_reserved_and_no_charge() {
     assert_eq!((order.status, order.reason.as_deref()), (OrderStatus::Cancelled, Some("Inventory.OutOfStock")));
     assert_eq!(saga.stock(&a).await, 10);
     let ledger = saga.ledger(&order_id).await;
-    assert!(!ledger.contains_key("reservation") && !ledger.contains_key("payment"), "{ledger:?}");
+    // The refusal is recorded (so every copy of the command answers the same); it holds no stock.
+    let reservation = ledger.get("reservation").expect("the refusal is recorded");
+    assert_eq!((reservation.state.as_str(), reservation.lines.len()), ("OUT_OF_STOCK", 0), "{ledger:?}");
+    assert!(!ledger.contains_key("payment"), "{ledger:?}");
 }
 
 #[tokio::test]
