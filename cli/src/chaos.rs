@@ -2,13 +2,10 @@
 //! running functions pick up within seconds.
 
 use anyhow::Context;
-use shared::chaos::{CACHE_TTL, ChaosSettings, ChaosSource, ServiceChaos};
+use shared::chaos::{CACHE_TTL, ChaosSettings, ChaosSource, SERVICES, ServiceChaos};
 
 use crate::render::{self, Format};
 use crate::stack::Nexus;
-
-/// The services that honour chaos settings (`order` is order-intake: submissions and order commands).
-pub const SERVICES: [&str; 5] = ["order", "inventory", "payment", "shipping", "notification"];
 
 #[derive(Debug, clap::Subcommand)]
 pub enum ChaosCommand {

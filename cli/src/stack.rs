@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use aws_config::SdkConfig;
 use aws_sdk_cloudformation::error::{DisplayErrorContext, SdkError};
-use shared::adapters::dynamodb::{Dynamo, Tables};
+use shared::adapters::dynamodb::Dynamo;
+use shared::stack_outputs::{self, Outputs, QueuePair};
 
 use crate::Global;
 use crate::exit::Failure;
@@ -13,14 +14,7 @@ use crate::exit::Failure;
 pub struct Nexus {
     pub config: SdkConfig,
     pub stack: String,
-    outputs: BTreeMap<String, String>,
-}
-
-/// A queue of the stack and its DLQ, named as the CLI accepts them (`order-intake`, `payment`, …).
-pub struct QueuePair {
-    pub name: String,
-    pub url: String,
-    pub dlq_url: String,
+    outputs: Outputs,
 }
 
 impl Nexus {
@@ -82,29 +76,14 @@ impl Nexus {
     }
 
     pub fn dynamo(&self) -> anyhow::Result<Dynamo> {
-        Ok(Dynamo::new(
-            aws_sdk_dynamodb::Client::new(&self.config),
-            Tables {
-                idempotency: self.output("IdempotencyTableName")?,
-                settings: self.output("SettingsTableName")?,
-                orders: self.output("OrdersTableName")?,
-                order_events: self.output("OrderEventsTableName")?,
-                inventory: self.output("InventoryTableName")?,
-                ledger: self.output("LedgerTableName")?,
-            },
-        ))
+        let tables = stack_outputs::tables(&self.outputs)
+            .with_context(|| format!("stack {}: is it a Nexus stack? Redeploy it (`make up`)", self.stack))?;
+        Ok(Dynamo::new(aws_sdk_dynamodb::Client::new(&self.config), tables))
     }
 
-    /// Every queue with its DLQ, from the `<Name>QueueUrl` / `<Name>DlqUrl` outputs.
+    /// Every queue with its DLQ.
     pub fn queues(&self) -> Vec<QueuePair> {
-        self.outputs
-            .iter()
-            .filter_map(|(key, url)| {
-                let name = key.strip_suffix("QueueUrl")?;
-                let dlq_url = self.outputs.get(&format!("{name}DlqUrl"))?;
-                Some(QueuePair { name: kebab(name), url: url.clone(), dlq_url: dlq_url.clone() })
-            })
-            .collect()
+        stack_outputs::queues(&self.outputs)
     }
 
     pub fn queue(&self, name: &str) -> anyhow::Result<QueuePair> {
@@ -117,40 +96,13 @@ impl Nexus {
         }
     }
 
-    /// Function name → log group, from the `<Name>LogGroupName` outputs (the state machine's left out).
+    /// Function name → log group.
     pub fn function_log_groups(&self) -> BTreeMap<String, String> {
-        self.outputs
-            .iter()
-            .filter_map(|(key, group)| {
-                let name = key.strip_suffix("LogGroupName")?;
-                (name != "OrderSaga").then(|| (kebab(name), group.clone()))
-            })
-            .collect()
+        stack_outputs::function_log_groups(&self.outputs)
     }
 }
 
 /// An SDK error with its whole chain of causes (the SDK's own Display names only the outermost).
 pub fn aws_error<E: std::error::Error>(error: E) -> anyhow::Error {
     anyhow::anyhow!("{}", DisplayErrorContext(error))
-}
-
-/// `OrderIntake` → `order-intake`.
-fn kebab(name: &str) -> String {
-    let mut out = String::new();
-    for (i, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() && i > 0 {
-            out.push('-');
-        }
-        out.push(c.to_ascii_lowercase());
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn output_names_become_cli_names() {
-        assert_eq!(super::kebab("OrderIntake"), "order-intake");
-        assert_eq!(super::kebab("Payment"), "payment");
-    }
 }

@@ -23,7 +23,10 @@ pub struct ServiceChaos {
     pub crash_rate: f64,
 }
 
-/// The stored settings: service name (`inventory`, `payment`, `shipping`, `order`) → its chaos.
+/// The services that honour chaos settings (`order` is order-intake: submissions and the saga's own steps).
+pub const SERVICES: [&str; 5] = ["order", "inventory", "payment", "shipping", "notification"];
+
+/// The stored settings: service name (one of [`SERVICES`]) → its chaos.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ChaosSettings {

@@ -4,7 +4,8 @@
 //! - [`ports`]: the traits the services need; [`adapters`]: DynamoDB / SNS / SFN / SQS and in-memory twins.
 //! - [`services`]: what each function does, against the ports.
 //! - [`chaos`]: run-time fault settings the services honour.
-//! - [`invariants`]: the invariant checker; [`dlq`]: DLQ depth and redrive for operators.
+//! - [`invariants`]: the invariant checker; [`dlq`]: DLQ depth and redrive for operators; [`stack_outputs`]:
+//!   what tools read from a deployed stack.
 //! - [`entry`]: the shared `main` of the saga step functions.
 //! - [`observability`]: JSON log lines with the contract's fields; [`metrics`]: EMF metrics in them; [`sqs_batch`] and [`commands`]: the
 //!   Lambda plumbing shared by every function; [`config`]: environment and AWS clients.
@@ -22,3 +23,4 @@ pub mod observability;
 pub mod ports;
 pub mod services;
 pub mod sqs_batch;
+pub mod stack_outputs;

@@ -138,23 +138,28 @@ mod tests {
         }
     }
 
-    #[test]
-    fn lines_carry_contract_fields_and_flattened_span_fields() {
+    /// The one JSON line `log` writes through the contract's formatter for `function`.
+    fn logged_line(function: &str, log: impl FnOnce()) -> Value {
         let captured = Captured::default();
         let writer = captured.clone();
         let subscriber = tracing_subscriber::registry().with(
             tracing_subscriber::fmt::layer()
                 .fmt_fields(JsonFields::new())
-                .event_format(ContractJsonFormat::new("order-intake"))
+                .event_format(ContractJsonFormat::new(function))
                 .with_writer(move || writer.clone()),
         );
-        tracing::subscriber::with_default(subscriber, || {
+        tracing::subscriber::with_default(subscriber, log);
+        let text = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf8");
+        serde_json::from_str(text.trim()).expect("one JSON line")
+    }
+
+    #[test]
+    fn lines_carry_contract_fields_and_flattened_span_fields() {
+        let line = logged_line("order-intake", || {
             let span = tracing::info_span!("record", orderId = "o-1", correlationId = "c-1");
             let _guard = span.enter();
             tracing::warn!(attempt = 2, "payment slow");
         });
-        let text = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf8");
-        let line: Value = serde_json::from_str(text.trim()).expect("one JSON line");
         assert_eq!(line["level"], "WARN");
         assert_eq!(line["message"], "payment slow");
         assert_eq!(line["function"], "order-intake");
@@ -166,21 +171,11 @@ mod tests {
 
     #[test]
     fn metric_lines_are_contract_lines_with_an_emf_block() {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::registry().with(
-            tracing_subscriber::fmt::layer()
-                .fmt_fields(JsonFields::new())
-                .event_format(ContractJsonFormat::new("payment"))
-                .with_writer(move || writer.clone()),
-        );
-        tracing::subscriber::with_default(subscriber, || {
+        let line = logged_line("payment", || {
             let span = tracing::info_span!("command", orderId = "o-9");
             let _guard = span.enter();
             crate::metrics::count("OrdersCompleted", &[]);
         });
-        let text = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf8");
-        let line: Value = serde_json::from_str(text.trim()).expect("one JSON line");
         assert_eq!((line["function"].as_str(), line["orderId"].as_str()), (Some("payment"), Some("o-9")));
         assert_eq!(line["OrdersCompleted"], 1.0);
         assert!(line["_aws"]["CloudWatchMetrics"].is_array(), "{line}");

@@ -1,7 +1,6 @@
 //! Harness for the integration and end-to-end tests: they run against the local stack that `make test`
 //! starts (LocalStack + deployed stacks + function host), found through `NEXUS_TEST_ENDPOINT`.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -11,7 +10,7 @@ use aws_config::SdkConfig;
 pub struct LocalStack {
     pub config: SdkConfig,
     pub stack: String,
-    outputs: HashMap<String, String>,
+    outputs: shared::stack_outputs::Outputs,
 }
 
 impl LocalStack {
@@ -61,44 +60,19 @@ impl LocalStack {
 
     /// The stack's tables behind the domain's DynamoDB adapter.
     pub fn dynamo(&self) -> shared::adapters::dynamodb::Dynamo {
-        shared::adapters::dynamodb::Dynamo::new(
-            aws_sdk_dynamodb::Client::new(&self.config),
-            shared::adapters::dynamodb::Tables {
-                idempotency: self.output("IdempotencyTableName"),
-                settings: self.output("SettingsTableName"),
-                orders: self.output("OrdersTableName"),
-                order_events: self.output("OrderEventsTableName"),
-                inventory: self.output("InventoryTableName"),
-                ledger: self.output("LedgerTableName"),
-            },
-        )
+        let tables =
+            shared::stack_outputs::tables(&self.outputs).unwrap_or_else(|e| panic!("stack {}: {e}", self.stack));
+        shared::adapters::dynamodb::Dynamo::new(aws_sdk_dynamodb::Client::new(&self.config), tables)
     }
 
-    /// Every queue of the stack with its DLQ: (name, queue URL, DLQ URL), from the `…QueueUrl`/`…DlqUrl` outputs.
-    pub fn queues(&self) -> Vec<(String, String, String)> {
-        let mut queues: Vec<(String, String, String)> = self
-            .outputs
-            .iter()
-            .filter_map(|(key, url)| {
-                let name = key.strip_suffix("QueueUrl")?;
-                let dlq = self.outputs.get(&format!("{name}DlqUrl"))?;
-                Some((name.to_owned(), url.clone(), dlq.clone()))
-            })
-            .collect();
-        queues.sort();
-        queues
+    /// Every queue of the stack with its DLQ, by name.
+    pub fn queues(&self) -> Vec<shared::stack_outputs::QueuePair> {
+        shared::stack_outputs::queues(&self.outputs)
     }
 
-    /// The functions' log groups, from the `…LogGroupName` outputs (the state machine's excluded).
+    /// The functions' log groups.
     pub fn function_log_groups(&self) -> Vec<String> {
-        let mut groups: Vec<String> = self
-            .outputs
-            .iter()
-            .filter(|(key, _)| key.ends_with("LogGroupName") && !key.starts_with("OrderSaga"))
-            .map(|(_, group)| group.clone())
-            .collect();
-        groups.sort();
-        groups
+        shared::stack_outputs::function_log_groups(&self.outputs).into_values().collect()
     }
 }
 

@@ -10,17 +10,15 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use nexus_tests::{LocalStack, read_log_group, run_id};
 use serde_json::{Value, json};
 use shared::adapters::dynamodb::Dynamo;
-use shared::chaos::{ChaosSettings, ServiceChaos};
+use shared::chaos::{ChaosSettings, SERVICES, ServiceChaos};
 use shared::domain::order::Order;
 use shared::domain::status::OrderStatus;
 use shared::{dlq, invariants};
 
 const STACK: &str = "NEXUS_CHAOS_STACK";
-const SERVICES: [&str; 5] = ["order", "inventory", "payment", "shipping", "notification"];
 const FAILURE_RATE: f64 = 0.2;
 /// Per command; a crash takes the whole batch (up to 10 commands) down with it.
 const CRASH_RATE: f64 = 0.005;
@@ -104,7 +102,6 @@ fn plan(run: &str, count: usize, skus: &[String], rng: &mut fastrand::Rng) -> Ve
 struct ChaosRun {
     stack: LocalStack,
     store: Dynamo,
-    dynamo: aws_sdk_dynamodb::Client,
     sqs: aws_sdk_sqs::Client,
 }
 
@@ -119,18 +116,6 @@ impl ChaosRun {
         self.store.save_chaos(&settings).await.expect("save chaos settings");
         // The functions cache the settings this long.
         tokio::time::sleep(shared::chaos::CACHE_TTL + Duration::from_millis(500)).await;
-    }
-
-    async fn put_stock(&self, sku: &str, units: u64) {
-        self.dynamo
-            .put_item()
-            .table_name(self.stack.output("InventoryTableName"))
-            .item("sku", AttributeValue::S(sku.into()))
-            .item("available", AttributeValue::N(units.to_string()))
-            .item("initial", AttributeValue::N(units.to_string()))
-            .send()
-            .await
-            .expect("put stock");
     }
 
     /// Publishes every order (resubmissions again at the end), 25 at a time, as clients would.
@@ -164,20 +149,20 @@ impl ChaosRun {
     /// many messages were moved back.
     async fn redrive_all(&self) -> u64 {
         let mut moved = 0;
-        for (name, _, dlq_url) in self.stack.queues() {
-            if dlq::depth(&self.sqs, &dlq_url).await.expect("dlq depth") == 0 {
+        for queue in self.stack.queues() {
+            if dlq::depth(&self.sqs, &queue.dlq_url).await.expect("dlq depth") == 0 {
                 continue;
             }
-            let report = dlq::redrive(&self.sqs, &dlq_url, Duration::from_secs(60)).await.expect("redrive");
-            println!("chaos: redrove {} message(s) from the {name} DLQ", report.moved);
+            let report = dlq::redrive(&self.sqs, &queue.dlq_url, Duration::from_secs(60)).await.expect("redrive");
+            println!("chaos: redrove {} message(s) from the {} DLQ", report.moved, queue.name);
             moved += report.moved;
         }
         moved
     }
 
     async fn queues_drained(&self) -> bool {
-        for (_, queue, dlq_url) in self.stack.queues() {
-            for url in [queue, dlq_url] {
+        for queue in self.stack.queues() {
+            for url in [queue.url, queue.dlq_url] {
                 if dlq::depth(&self.sqs, &url).await.expect("queue depth") > 0 {
                     return false;
                 }
@@ -266,12 +251,7 @@ async fn every_order_ends_terminal_and_consistent_under_chaos() {
         std::env::var("NEXUS_CHAOS_SEED").ok().and_then(|n| n.parse().ok()).unwrap_or_else(|| fastrand::u64(..));
     let mut rng = fastrand::Rng::with_seed(seed);
     let stack = LocalStack::connect(STACK).await;
-    let run = ChaosRun {
-        store: stack.dynamo(),
-        dynamo: aws_sdk_dynamodb::Client::new(&stack.config),
-        sqs: stack.sqs(),
-        stack,
-    };
+    let run = ChaosRun { store: stack.dynamo(), sqs: stack.sqs(), stack };
     let run_id = run_id();
     println!("chaos: {count} orders, seed {seed} (NEXUS_CHAOS_SEED={seed} replays the plan)");
 
@@ -279,7 +259,7 @@ async fn every_order_ends_terminal_and_consistent_under_chaos() {
     let skus: Vec<String> = (0..SKUS).map(|i| format!("CH-{run_id}-{i}")).collect();
     for (i, sku) in skus.iter().enumerate() {
         let units = if i % 3 == 0 { (count / 30).max(3) } else { count / 4 };
-        run.put_stock(sku, units as u64).await;
+        run.store.set_stock(sku, units as u64).await.expect("set stock");
     }
     let orders = plan(&run_id, count, &skus, &mut rng);
     run.set_chaos(FAILURE_RATE, CRASH_RATE).await;

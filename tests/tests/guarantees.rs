@@ -115,15 +115,7 @@ impl Shop {
 
     async fn sku(&self, name: &str, units: u64) -> String {
         let sku = format!("G-{}-{name}", self.run);
-        self.dynamo
-            .put_item()
-            .table_name(self.stack.output("InventoryTableName"))
-            .item("sku", AttributeValue::S(sku.clone()))
-            .item("available", AttributeValue::N(units.to_string()))
-            .item("initial", AttributeValue::N(units.to_string()))
-            .send()
-            .await
-            .expect("put stock");
+        self.store.set_stock(&sku, units).await.expect("set stock");
         sku
     }
 

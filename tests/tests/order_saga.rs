@@ -32,15 +32,7 @@ impl Saga {
     /// A SKU of this test alone, with `available` units.
     async fn sku(&self, name: &str, available: u64) -> String {
         let sku = format!("T-{}-{name}", self.run);
-        self.dynamo
-            .put_item()
-            .table_name(self.stack.output("InventoryTableName"))
-            .item("sku", AttributeValue::S(sku.clone()))
-            .item("available", AttributeValue::N(available.to_string()))
-            .item("initial", AttributeValue::N(available.to_string()))
-            .send()
-            .await
-            .expect("put stock");
+        self.stack.dynamo().set_stock(&sku, available).await.expect("set stock");
         sku
     }
 

@@ -422,51 +422,37 @@ impl Dynamo {
                 .item
                 .map(|item| from_item::<crate::invariants::StockItem>("read stock", item))
                 .transpose()?;
-            let written = match current {
-                None => {
-                    let next = crate::invariants::StockItem { sku: sku.to_owned(), available, initial: available };
-                    let result = self
-                        .client
-                        .put_item()
-                        .table_name(&self.tables.inventory)
-                        .set_item(Some(to_item("write stock", &next)?))
-                        .condition_expression("attribute_not_exists(sku)")
-                        .send()
-                        .await;
-                    match result {
-                        Ok(_) => Some(next),
-                        Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
-                            None
-                        }
-                        Err(e) => return Err(unavailable("write stock", e)),
-                    }
-                }
-                Some(old) => {
-                    let initial = (old.initial + available).saturating_sub(old.available);
-                    let next = crate::invariants::StockItem { sku: sku.to_owned(), available, initial };
-                    let result = self
-                        .client
+            // One conditional update either way (UpdateItem creates a missing item): on the value read, or on
+            // the SKU still being absent.
+            let (next, request) = match current {
+                None => (
+                    crate::invariants::StockItem { sku: sku.to_owned(), available, initial: available },
+                    self.client.update_item().condition_expression("attribute_not_exists(sku)"),
+                ),
+                Some(old) => (
+                    crate::invariants::StockItem {
+                        sku: sku.to_owned(),
+                        available,
+                        initial: (old.initial + available).saturating_sub(old.available),
+                    },
+                    self.client
                         .update_item()
-                        .table_name(&self.tables.inventory)
-                        .key("sku", s(sku))
-                        .update_expression("SET available = :available, initial = :initial")
                         .condition_expression("available = :read")
-                        .expression_attribute_values(":available", n(available))
-                        .expression_attribute_values(":initial", n(initial))
-                        .expression_attribute_values(":read", n(old.available))
-                        .send()
-                        .await;
-                    match result {
-                        Ok(_) => Some(next),
-                        Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
-                            None
-                        }
-                        Err(e) => return Err(unavailable("write stock", e)),
-                    }
-                }
+                        .expression_attribute_values(":read", n(old.available)),
+                ),
             };
-            if let Some(stock) = written {
-                return Ok(stock);
+            let result = request
+                .table_name(&self.tables.inventory)
+                .key("sku", s(sku))
+                .update_expression("SET available = :available, initial = :initial")
+                .expression_attribute_values(":available", n(next.available))
+                .expression_attribute_values(":initial", n(next.initial))
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(next),
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {}
+                Err(e) => return Err(unavailable("write stock", e)),
             }
         }
         Err(PortError::Conflict { operation: "set stock" })

@@ -70,6 +70,13 @@ fn status(memory: &Memory, order_id: &str) -> OrderStatus {
     memory.world().orders[order_id].status
 }
 
+/// What the saga does after `Inventory.OutOfStock`: cancel straight away, with that reason.
+async fn cancel_out_of_stock(memory: &Memory, order_id: &str) {
+    let mut cancel = command(CommandName::CancelOrder, order_id, "t");
+    cancel.reason = Some("Inventory.OutOfStock".into());
+    OrderCommandService { orders: memory.clone(), publisher: memory.clone() }.handle(&cancel).await.expect("cancel");
+}
+
 async fn run(memory: &Memory, name: CommandName, order_id: &str) -> StepReply {
     let cmd = command(name, order_id, &format!("token-{}", name.as_str()));
     match name {
@@ -211,9 +218,7 @@ async fn a_multi_item_order_short_of_one_sku_reserves_nothing() {
     assert!(is_failure(&run(&memory, CommandName::ReserveInventory, &order_id).await, "Inventory.OutOfStock"));
     assert_eq!((stock(&memory, "SKU-1"), stock(&memory, "SKU-2")), (10, 0), "all or nothing");
     assert_eq!(status(&memory, &order_id), OrderStatus::Pending);
-    let mut cancel = command(CommandName::CancelOrder, &order_id, "t");
-    cancel.reason = Some("Inventory.OutOfStock".into());
-    OrderCommandService { orders: memory.clone(), publisher: memory.clone() }.handle(&cancel).await.expect("cancel");
+    cancel_out_of_stock(&memory, &order_id).await;
     assert_eq!(status(&memory, &order_id), OrderStatus::Cancelled);
 }
 
@@ -229,9 +234,7 @@ async fn an_out_of_stock_answer_is_final_for_every_copy_of_the_command() {
     assert!(is_failure(&again, "Inventory.OutOfStock"), "the same answer, though stock is back: {again:?}");
     assert_eq!((stock(&memory, "SKU-1"), stock(&memory, "SKU-2")), (10, 5), "nothing reserved");
     assert_eq!(status(&memory, &order_id), OrderStatus::Pending);
-    let mut cancel = command(CommandName::CancelOrder, &order_id, "t");
-    cancel.reason = Some("Inventory.OutOfStock".into());
-    OrderCommandService { orders: memory.clone(), publisher: memory.clone() }.handle(&cancel).await.expect("cancel");
+    cancel_out_of_stock(&memory, &order_id).await;
     assert_eq!(status(&memory, &order_id), OrderStatus::Cancelled);
     let release = run(&memory, CommandName::ReleaseInventory, &order_id).await;
     assert!(matches!(release, StepReply::Success(_)), "a release after it is harmless: {release:?}");
