@@ -8,11 +8,10 @@
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use shared::adapters::sfn::StepFunctions;
-use shared::adapters::sns::SnsEvents;
 use shared::adapters::sqs::SqsDeadLetters;
 use shared::chaos::Chaos;
-use shared::commands::handle_commands;
 use shared::config;
+use shared::entry::answer_commands;
 use shared::services::intake::IntakeService;
 use shared::services::order_commands::OrderCommandService;
 use shared::sqs_batch::process_batch;
@@ -24,7 +23,7 @@ async fn main() -> Result<(), Error> {
     let aws = config::aws().await;
     let dynamo = config::dynamo(&aws)?;
     let step_functions = StepFunctions::new(aws_sdk_sfn::Client::new(&aws), config::var("STATE_MACHINE_ARN")?);
-    let publisher = SnsEvents::new(aws_sdk_sns::Client::new(&aws), config::var("ORDER_EVENTS_TOPIC_ARN")?);
+    let publisher = config::event_publisher(&aws)?;
     let intake = IntakeService {
         idempotency: dynamo.clone(),
         orders: dynamo.clone(),
@@ -42,12 +41,7 @@ async fn main() -> Result<(), Error> {
         let from_commands_queue = event.payload.records.first().and_then(|r| r.event_source_arn.as_deref())
             == Some(commands_queue_arn.as_str());
         let response: SqsBatchResponse = if from_commands_queue {
-            handle_commands(event.payload, &step_functions, |command| async {
-                chaos.before_command().await.map_err(shared::services::ServiceError::from)?;
-                let reply = order_commands.handle(&command).await?;
-                Ok((command, reply))
-            })
-            .await?
+            answer_commands(event.payload, &step_functions, &chaos, &order_commands).await?
         } else {
             process_batch(event.payload, |record: SqsMessage| {
                 let (intake, chaos) = (&intake, &chaos);

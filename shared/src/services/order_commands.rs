@@ -33,3 +33,12 @@ impl<S: OrderStore, P: EventPublisher> OrderCommandService<S, P> {
         }
     }
 }
+
+impl<S: OrderStore, P: EventPublisher> crate::entry::SagaStep for OrderCommandService<S, P>
+where
+    Self: Send + Sync,
+{
+    async fn step(&self, command: &ServiceCommand) -> Result<StepReply, ServiceError> {
+        self.handle(command).await
+    }
+}
