@@ -16,6 +16,7 @@ if [[ "$suite" == all ]]; then
   log "lint: cargo fmt, cfn-lint, clippy"
   cargo fmt --all --check
   cfn-lint "$ROOT/template.yaml" "$ROOT/tests/fixture-template.yaml"
+  bash "$ROOT/localstack/check-layers.sh"
   with_progress "cargo clippy --all-targets -D warnings" "$LOCAL_DIR/logs/clippy.log" \
     cargo clippy --workspace --all-targets --locked -- -D warnings
 

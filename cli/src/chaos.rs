@@ -2,7 +2,8 @@
 //! running functions pick up within seconds.
 
 use anyhow::Context;
-use shared::chaos::{CACHE_TTL, ChaosSettings, ChaosSource, SERVICES, ServiceChaos};
+use nexus_core::chaos::{CACHE_TTL, ChaosSettings, SERVICES, ServiceChaos};
+use nexus_core::ports::ChaosSource;
 
 use crate::render::{self, Format};
 use crate::stack::Nexus;

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use nexus_ops::dlq;
 use serde_json::json;
-use shared::dlq;
 
 use crate::render::{self, Format};
 use crate::stack::Nexus;

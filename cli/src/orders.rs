@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use anyhow::Context;
 use aws_sdk_sfn::types::HistoryEventType;
 use chrono::{DateTime, Utc};
+use nexus_core::domain::ids;
+use nexus_core::domain::order::Order;
+use nexus_core::domain::status::OrderStatus;
+use nexus_core::ports::{EventLog, OrderStore};
 use serde::Serialize;
 use serde_json::{Value, json};
-use shared::domain::ids;
-use shared::domain::order::Order;
-use shared::domain::status::OrderStatus;
-use shared::ports::{EventLog, OrderStore};
 
 use crate::exit::Failure;
 use crate::render::{self, Format};

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use aws_config::SdkConfig;
 use aws_sdk_cloudformation::error::{DisplayErrorContext, SdkError};
-use shared::adapters::dynamodb::Dynamo;
-use shared::stack_outputs::{self, Outputs, QueuePair};
+use nexus_aws::dynamo::Dynamo;
+use nexus_ops::stack_outputs::{self, Outputs, QueuePair};
 
 use crate::Global;
 use crate::exit::Failure;
@@ -35,10 +35,9 @@ impl Nexus {
             config = config.into_builder().region(aws_config::Region::new("us-east-1")).build();
         }
         let place = global.endpoint.clone().unwrap_or_else(|| "AWS".into());
-        let described =
-            aws_sdk_cloudformation::Client::new(&config).describe_stacks().stack_name(&global.stack).send().await;
-        let described = match described {
-            Ok(described) => described,
+        let outputs = stack_outputs::describe(&aws_sdk_cloudformation::Client::new(&config), &global.stack).await;
+        let outputs = match outputs {
+            Ok(outputs) => outputs,
             Err(SdkError::ServiceError(e))
                 if e.err().meta().message().is_some_and(|m| m.contains("does not exist")) =>
             {
@@ -56,16 +55,6 @@ impl Nexus {
             }
             Err(e) => return Err(aws_error(e).context("describe the stack")),
         };
-        let outputs = described
-            .stacks()
-            .first()
-            .map(|s| {
-                s.outputs()
-                    .iter()
-                    .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
-                    .collect()
-            })
-            .unwrap_or_default();
         Ok(Self { config, stack: global.stack.clone(), outputs })
     }
 

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use aws_sdk_sns::types::MessageAttributeValue;
+use nexus_core::domain::status::OrderStatus;
+use nexus_core::domain::submission::{self, InvalidSubmission};
+use nexus_core::ports::OrderStore;
 use serde_json::json;
-use shared::domain::status::OrderStatus;
-use shared::domain::submission::{self, InvalidSubmission};
-use shared::ports::OrderStore;
 
 use crate::exit::Failure;
 use crate::render::{self, Format};

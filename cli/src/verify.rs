@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use shared::invariants;
+use nexus_ops::{invariants, snapshot};
 
 use crate::exit::Failure;
 use crate::render::{self, Format};
@@ -18,7 +18,7 @@ pub struct VerifyArgs {
 
 pub async fn run(nexus: &Nexus, format: Format, args: VerifyArgs) -> anyhow::Result<()> {
     render::progress("reading every order, event, stock item and ledger entry");
-    let snapshot = nexus.dynamo()?.snapshot().await.context("read the tables")?;
+    let snapshot = snapshot::load(&nexus.dynamo()?).await.context("read the tables")?;
     let report = invariants::check(&snapshot, chrono::Utc::now().timestamp());
     let stuck_after = i64::try_from(args.stuck_after.as_secs()).unwrap_or(i64::MAX);
     let stuck: Vec<_> = report.in_flight.iter().filter(|o| o.age_seconds >= stuck_after).collect();

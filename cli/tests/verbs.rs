@@ -203,7 +203,7 @@ async fn chaos_dlq_redrive_and_verify_on_a_quiet_stack() {
     assert_eq!(set["services"]["notification"]["failureRate"], 1.0);
     let shown = parsed(&nexus(CHAOS, &["-o", "json", "chaos", "show"]).await);
     assert_eq!(shown, set, "show reads what set wrote");
-    tokio::time::sleep(shared::chaos::CACHE_TTL + Duration::from_secs(1)).await;
+    tokio::time::sleep(nexus_core::chaos::CACHE_TTL + Duration::from_secs(1)).await;
 
     // The order completes (notifications never block it), but its notifications keep failing.
     let file = order_file(&run, "dlq", &sku, "tok_ok");
@@ -225,7 +225,7 @@ async fn chaos_dlq_redrive_and_verify_on_a_quiet_stack() {
 
     let cleared = parsed(&nexus(CHAOS, &["-o", "json", "chaos", "clear"]).await);
     assert_eq!(cleared["services"], json!({}));
-    tokio::time::sleep(shared::chaos::CACHE_TTL + Duration::from_secs(1)).await;
+    tokio::time::sleep(nexus_core::chaos::CACHE_TTL + Duration::from_secs(1)).await;
 
     let redriven = nexus(CHAOS, &["-o", "json", "dlq", "redrive", "notification"]).await;
     assert_eq!(code(&redriven), 0, "{}", String::from_utf8_lossy(&redriven.stderr));

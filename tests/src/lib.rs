@@ -10,7 +10,7 @@ use aws_config::SdkConfig;
 pub struct LocalStack {
     pub config: SdkConfig,
     pub stack: String,
-    outputs: shared::stack_outputs::Outputs,
+    outputs: nexus_ops::stack_outputs::Outputs,
 }
 
 impl LocalStack {
@@ -27,22 +27,9 @@ impl LocalStack {
             .test_credentials()
             .load()
             .await;
-        let described = aws_sdk_cloudformation::Client::new(&config)
-            .describe_stacks()
-            .stack_name(&stack)
-            .send()
+        let outputs = nexus_ops::stack_outputs::describe(&aws_sdk_cloudformation::Client::new(&config), &stack)
             .await
             .unwrap_or_else(|e| panic!("stack {stack}: {}", aws_sdk_cloudformation::error::DisplayErrorContext(e)));
-        let outputs = described
-            .stacks()
-            .first()
-            .map(|s| {
-                s.outputs()
-                    .iter()
-                    .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
-                    .collect()
-            })
-            .unwrap_or_default();
         Self { config, stack, outputs }
     }
 
@@ -59,20 +46,20 @@ impl LocalStack {
     }
 
     /// The stack's tables behind the domain's DynamoDB adapter.
-    pub fn dynamo(&self) -> shared::adapters::dynamodb::Dynamo {
+    pub fn dynamo(&self) -> nexus_aws::dynamo::Dynamo {
         let tables =
-            shared::stack_outputs::tables(&self.outputs).unwrap_or_else(|e| panic!("stack {}: {e}", self.stack));
-        shared::adapters::dynamodb::Dynamo::new(aws_sdk_dynamodb::Client::new(&self.config), tables)
+            nexus_ops::stack_outputs::tables(&self.outputs).unwrap_or_else(|e| panic!("stack {}: {e}", self.stack));
+        nexus_aws::dynamo::Dynamo::new(aws_sdk_dynamodb::Client::new(&self.config), tables)
     }
 
     /// Every queue of the stack with its DLQ, by name.
-    pub fn queues(&self) -> Vec<shared::stack_outputs::QueuePair> {
-        shared::stack_outputs::queues(&self.outputs)
+    pub fn queues(&self) -> Vec<nexus_ops::stack_outputs::QueuePair> {
+        nexus_ops::stack_outputs::queues(&self.outputs)
     }
 
     /// The functions' log groups.
     pub fn function_log_groups(&self) -> Vec<String> {
-        shared::stack_outputs::function_log_groups(&self.outputs).into_values().collect()
+        nexus_ops::stack_outputs::function_log_groups(&self.outputs).into_values().collect()
     }
 }
 

@@ -10,13 +10,13 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use nexus_aws::dynamo::Dynamo;
+use nexus_core::chaos::{ChaosSettings, SERVICES, ServiceChaos};
+use nexus_core::domain::order::Order;
+use nexus_core::domain::status::OrderStatus;
+use nexus_ops::{dlq, invariants, snapshot};
 use nexus_tests::{LocalStack, read_log_group, run_id};
 use serde_json::{Value, json};
-use shared::adapters::dynamodb::Dynamo;
-use shared::chaos::{ChaosSettings, SERVICES, ServiceChaos};
-use shared::domain::order::Order;
-use shared::domain::status::OrderStatus;
-use shared::{dlq, invariants};
 
 const STACK: &str = "NEXUS_CHAOS_STACK";
 const FAILURE_RATE: f64 = 0.2;
@@ -90,7 +90,7 @@ fn plan(run: &str, count: usize, skus: &[String], rng: &mut fastrand::Rng) -> Ve
                 },
             });
             PlannedOrder {
-                order_id: shared::domain::ids::order_id_for_key(&key),
+                order_id: nexus_core::domain::ids::order_id_for_key(&key),
                 shape,
                 message,
                 resubmitted: rng.f64() < 0.1,
@@ -115,7 +115,7 @@ impl ChaosRun {
         }
         self.store.save_chaos(&settings).await.expect("save chaos settings");
         // The functions cache the settings this long.
-        tokio::time::sleep(shared::chaos::CACHE_TTL + Duration::from_millis(500)).await;
+        tokio::time::sleep(nexus_core::chaos::CACHE_TTL + Duration::from_millis(500)).await;
     }
 
     /// Publishes every order (resubmissions again at the end), 25 at a time, as clients would.
@@ -142,7 +142,7 @@ impl ChaosRun {
     }
 
     async fn orders(&self) -> HashMap<String, Order> {
-        self.store.snapshot().await.expect("scan").orders.into_iter().map(|o| (o.order_id.clone(), o)).collect()
+        snapshot::load(&self.store).await.expect("scan").orders.into_iter().map(|o| (o.order_id.clone(), o)).collect()
     }
 
     /// Redrives every DLQ that holds messages (what an operator does with `nexus dlq redrive`); returns how
@@ -347,7 +347,7 @@ async fn every_order_ends_terminal_and_consistent_under_chaos() {
         })
         .collect();
 
-    let snapshot = run.store.snapshot().await.expect("snapshot");
+    let snapshot = snapshot::load(&run.store).await.expect("snapshot");
     let report = invariants::check(&snapshot, chrono::Utc::now().timestamp());
     let logged = logged_counts(&run.stack).await;
     let executions = executions_by_status(&run.stack).await;

@@ -321,12 +321,13 @@ async fn messages_that_keep_failing_reach_the_dlq_and_a_redrive_brings_them_back
     let sqs = stack.sqs();
     let dlq = stack.output("RedriveDlqUrl");
     let parked =
-        eventually(WAIT, || async { (shared::dlq::depth(&sqs, &dlq).await.expect("depth") >= 3).then_some(()) }).await;
+        eventually(WAIT, || async { (nexus_ops::dlq::depth(&sqs, &dlq).await.expect("depth") >= 3).then_some(()) })
+            .await;
     assert!(parked.is_some(), "the failing messages are dead-lettered after maxReceiveCount");
     let wait = until.saturating_sub(chrono_now_ms());
     tokio::time::sleep(Duration::from_millis(wait.max(0) as u64 + 500)).await;
 
-    let report = shared::dlq::redrive(&sqs, &dlq, Duration::from_secs(60)).await.expect("redrive");
+    let report = nexus_ops::dlq::redrive(&sqs, &dlq, Duration::from_secs(60)).await.expect("redrive");
     assert_eq!((report.before, report.after), (3, 0), "{report:?}");
     assert_eq!(report.moved, 3);
 
@@ -340,7 +341,7 @@ async fn messages_that_keep_failing_reach_the_dlq_and_a_redrive_brings_them_back
     let mut ids: Vec<String> = processed.into_iter().map(|(id, _)| id).collect();
     ids.sort();
     assert_eq!(ids, [format!("{run}-r0"), format!("{run}-r1"), format!("{run}-r2")], "each processed exactly once");
-    assert_eq!(shared::dlq::depth(&sqs, &dlq).await.expect("depth"), 0, "nothing left behind");
+    assert_eq!(nexus_ops::dlq::depth(&sqs, &dlq).await.expect("depth"), 0, "nothing left behind");
 }
 
 fn chrono_now_ms() -> i64 {

@@ -6,16 +6,19 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use nexus_aws::dynamo::Dynamo;
+use nexus_core::chaos::{ChaosSettings, ServiceChaos};
+use nexus_core::domain::ledger::{Effect, EffectState};
+use nexus_core::domain::order::Order;
+use nexus_core::domain::saga_error::SagaError;
+use nexus_core::domain::status::OrderStatus;
+use nexus_core::domain::stock::StockItem;
+use nexus_core::ports::{CreateOutcome, EventLog, OrderStore, PortError};
+use nexus_core::services::advance;
+use nexus_ops::invariants::{self, Snapshot};
+use nexus_testkit::Memory;
 use nexus_tests::{LocalStack, json_lines, read_log_group, run_id};
 use serde_json::json;
-use shared::adapters::dynamodb::Dynamo;
-use shared::adapters::memory::Memory;
-use shared::chaos::{ChaosSettings, ServiceChaos};
-use shared::domain::order::Order;
-use shared::domain::status::OrderStatus;
-use shared::invariants::{self, Snapshot, StockItem};
-use shared::ports::{CreateOutcome, EventLog, OrderStore, PortError};
-use shared::services::advance;
 
 const STACK: &str = "NEXUS_MAIN_STACK";
 
@@ -127,7 +130,7 @@ impl Shop {
         let mut sends = Vec::new();
         for (i, items) in orders.into_iter().enumerate() {
             let key = format!("{}-{i}", self.run);
-            ids.push(shared::domain::ids::order_id_for_key(&key));
+            ids.push(nexus_core::domain::ids::order_id_for_key(&key));
             let message = json!({
                 "schemaVersion": 1, "idempotencyKey": key, "customerId": format!("c-{i}"),
                 "customerEmail": "load@example.com", "tier": if i % 3 == 0 { "VIP" } else { "STANDARD" }, "currency": "INR",
@@ -210,7 +213,7 @@ async fn fifty_concurrent_orders_for_ten_units_never_oversell() {
 
     let (completed, out_of_stock) = (
         count(&orders, OrderStatus::Completed, None),
-        count(&orders, OrderStatus::Cancelled, Some("Inventory.OutOfStock")),
+        count(&orders, OrderStatus::Cancelled, Some(SagaError::InventoryOutOfStock.as_str())),
     );
     println!("50 orders for 10 units: {completed} completed, {out_of_stock} cancelled out of stock");
     assert_eq!(completed, 10, "exactly the stock is sold");
@@ -249,7 +252,7 @@ async fn overlapping_multi_item_orders_never_end_partially_reserved() {
     for order in orders.iter().filter(|o| o.status != OrderStatus::Completed) {
         let ledger = shop.store.ledger(&order.order_id).await.expect("ledger");
         assert!(
-            !ledger.iter().any(|e| e.entry == "reservation" && e.state == "RESERVED"),
+            !ledger.iter().any(|e| e.effect() == Some(Effect::Reservation) && e.state == EffectState::Reserved),
             "{} holds a reservation",
             order.order_id
         );
@@ -271,7 +274,7 @@ async fn chaos_settings_are_honoured_at_run_time_and_logged() {
     let mut settings = ChaosSettings::default();
     settings.services.insert("inventory".into(), ServiceChaos { latency_ms: 1_200, ..ServiceChaos::default() });
     shop.store.save_chaos(&settings).await.expect("save chaos");
-    tokio::time::sleep(shared::chaos::CACHE_TTL + Duration::from_millis(500)).await;
+    tokio::time::sleep(nexus_core::chaos::CACHE_TTL + Duration::from_millis(500)).await;
 
     let ids = shop.submit_all(vec![vec![(sku.clone(), 1)]]).await;
     let orders = shop.wait_all_terminal(&ids).await;

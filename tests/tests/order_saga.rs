@@ -6,12 +6,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use nexus_core::domain::ledger::{EffectState, LedgerEntry};
+use nexus_core::domain::messages::OrderEvent;
+use nexus_core::domain::order::Order;
+use nexus_core::domain::saga_error::SagaError;
+use nexus_core::domain::status::OrderStatus;
 use nexus_tests::{LocalStack, eventually, run_id};
 use serde_json::{Value, json};
-use shared::adapters::dynamodb::LedgerEntry;
-use shared::domain::messages::OrderEvent;
-use shared::domain::order::Order;
-use shared::domain::status::OrderStatus;
 
 const STACK: &str = "NEXUS_MAIN_STACK";
 const SAGA_WAIT: Duration = Duration::from_secs(90);
@@ -144,7 +145,7 @@ impl Saga {
 }
 
 fn order_id_of(message: &Value) -> String {
-    shared::domain::ids::order_id_for_key(message["idempotencyKey"].as_str().expect("key"))
+    nexus_core::domain::ids::order_id_for_key(message["idempotencyKey"].as_str().expect("key"))
 }
 
 fn statuses(events: &[OrderEvent]) -> Vec<OrderStatus> {
@@ -168,9 +169,13 @@ async fn happy_path_completes_with_one_charge_one_shipment_and_a_notification() 
     assert_eq!(order.status, OrderStatus::Completed, "reason: {:?}", order.reason);
     assert_eq!((saga.stock(&a).await, saga.stock(&b).await), (8, 9), "stock decremented");
     let ledger = saga.ledger(&order_id).await;
-    assert_eq!(ledger["reservation"].state, "RESERVED");
-    assert_eq!((ledger["payment"].state.as_str(), ledger["payment"].amount_cents), ("CHARGED", 3 * 1999), "one charge");
-    assert_eq!(ledger["shipment"].state, "DISPATCHED", "one shipment");
+    assert_eq!(ledger["reservation"].state, EffectState::Reserved);
+    assert_eq!(
+        (ledger["payment"].state, ledger["payment"].amount_cents),
+        (EffectState::Charged, 3 * 1999),
+        "one charge"
+    );
+    assert_eq!(ledger["shipment"].state, EffectState::Dispatched, "one shipment");
 
     let events = saga.events(&order_id).await;
     assert_eq!(
@@ -186,12 +191,12 @@ async fn happy_path_completes_with_one_charge_one_shipment_and_a_notification() 
     assert_gap_free(&events);
     let notified = eventually(Duration::from_secs(30), || async {
         let ledger = saga.ledger(&order_id).await;
-        let completed = events.last().map(|e| format!("notification#{}", e.event_id)).unwrap_or_default();
+        let completed = events.last().map(|e| LedgerEntry::notification_key(&e.event_id)).unwrap_or_default();
         ledger.get(&completed).map(|n| n.email_hash.clone())
     })
     .await
     .expect("the customer was notified of the completion");
-    assert_eq!(notified, shared::domain::ids::email_hash("asha@example.com"), "hash, never the address");
+    assert_eq!(notified, nexus_core::domain::ids::email_hash("asha@example.com"), "hash, never the address");
 
     let (status, history) = saga.history(&order).await;
     assert_eq!(status, "SUCCEEDED");
@@ -211,11 +216,14 @@ async fn declined_payment_cancels_restores_stock_and_charges_nothing() {
     saga.submit(&message.to_string()).await;
 
     let order = saga.wait_terminal(&order_id).await;
-    assert_eq!((order.status, order.reason.as_deref()), (OrderStatus::Cancelled, Some("Payment.Declined")));
+    assert_eq!(
+        (order.status, order.reason.as_deref()),
+        (OrderStatus::Cancelled, Some(SagaError::PaymentDeclined.as_str()))
+    );
     assert_eq!(saga.stock(&a).await, 10, "stock restored");
     let ledger = saga.ledger(&order_id).await;
-    assert_eq!(ledger["reservation"].state, "RELEASED");
-    assert!(ledger.get("payment").is_none_or(|p| p.state != "CHARGED"), "no charge");
+    assert_eq!(ledger["reservation"].state, EffectState::Released);
+    assert!(ledger.get("payment").is_none_or(|p| p.state != EffectState::Charged), "no charge");
     let events = saga.events(&order_id).await;
     assert_eq!(statuses(&events).last(), Some(&OrderStatus::Cancelled));
     assert!(statuses(&events).contains(&OrderStatus::Compensating));
@@ -232,15 +240,18 @@ async fn unserved_postal_code_cancels_refunds_and_restores_stock() {
     saga.submit(&message.to_string()).await;
 
     let order = saga.wait_terminal(&order_id).await;
-    assert_eq!((order.status, order.reason.as_deref()), (OrderStatus::Cancelled, Some("Shipping.Unavailable")));
+    assert_eq!(
+        (order.status, order.reason.as_deref()),
+        (OrderStatus::Cancelled, Some(SagaError::ShippingUnavailable.as_str()))
+    );
     assert_eq!(saga.stock(&a).await, 10, "stock restored");
     let ledger = saga.ledger(&order_id).await;
     assert_eq!(
-        (ledger["payment"].state.as_str(), ledger["payment"].amount_cents),
-        ("REFUNDED", 4 * 1999),
+        (ledger["payment"].state, ledger["payment"].amount_cents),
+        (EffectState::Refunded, 4 * 1999),
         "refund recorded"
     );
-    assert!(ledger.get("shipment").is_none_or(|s| s.state != "DISPATCHED"), "nothing shipped");
+    assert!(ledger.get("shipment").is_none_or(|s| s.state != EffectState::Dispatched), "nothing shipped");
     let (status, history) = saga.history(&order).await;
     assert_eq!(status, "SUCCEEDED", "a cancellation is a handled outcome");
     let entered: Vec<String> =
@@ -262,12 +273,15 @@ async fn out_of_stock_cancels_with_nothing_reserved_and_no_charge() {
     saga.submit(&message.to_string()).await;
 
     let order = saga.wait_terminal(&order_id).await;
-    assert_eq!((order.status, order.reason.as_deref()), (OrderStatus::Cancelled, Some("Inventory.OutOfStock")));
+    assert_eq!(
+        (order.status, order.reason.as_deref()),
+        (OrderStatus::Cancelled, Some(SagaError::InventoryOutOfStock.as_str()))
+    );
     assert_eq!(saga.stock(&a).await, 10);
     let ledger = saga.ledger(&order_id).await;
     // The refusal is recorded (so every copy of the command answers the same); it holds no stock.
     let reservation = ledger.get("reservation").expect("the refusal is recorded");
-    assert_eq!((reservation.state.as_str(), reservation.lines.len()), ("OUT_OF_STOCK", 0), "{ledger:?}");
+    assert_eq!((reservation.state, reservation.lines.len()), (EffectState::OutOfStock, 0), "{ledger:?}");
     assert!(!ledger.contains_key("payment"), "{ledger:?}");
 }
 
@@ -280,7 +294,10 @@ async fn a_two_item_order_short_of_one_item_reserves_nothing() {
     saga.submit(&message.to_string()).await;
 
     let order = saga.wait_terminal(&order_id).await;
-    assert_eq!((order.status, order.reason.as_deref()), (OrderStatus::Cancelled, Some("Inventory.OutOfStock")));
+    assert_eq!(
+        (order.status, order.reason.as_deref()),
+        (OrderStatus::Cancelled, Some(SagaError::InventoryOutOfStock.as_str()))
+    );
     assert_eq!((saga.stock(&a).await, saga.stock(&b).await), (5, 1), "nothing reserved");
 }
 

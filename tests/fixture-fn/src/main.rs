@@ -70,12 +70,12 @@ async fn handler(event: LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, Error
             _ => {}
         }
     }
-    Ok(shared::sqs_batch::process_batch(event.payload, handle_record).await?)
+    Ok(nexus_lambda::sqs_batch::process_batch(event.payload, handle_record).await?)
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    shared::observability::init("fixture-fn");
+    nexus_lambda::observability::init("fixture-fn");
     tracing::info!(
         greeting = %std::env::var("FIXTURE_GREETING").unwrap_or_default(),
         queueArn = %std::env::var("FIXTURE_QUEUE_ARN").unwrap_or_default(),

@@ -1,0 +1,251 @@
+//! Stock and reservations: a reservation is one transaction of the ledger entry (on
+//! `attribute_not_exists`) and a conditional decrement per SKU (`available >= :q`), so all line items are
+//! reserved or none, and stock never goes below zero whatever the concurrency. Out of stock is recorded
+//! in the ledger, so every copy of the command answers the same. A release flips the entry and restocks
+//! its lines in one transaction.
+
+use std::collections::{BTreeSet, HashMap};
+
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Update};
+use nexus_core::domain::checkout::{LineItem, quantities_by_sku};
+use nexus_core::domain::ledger::{Effect, EffectState, LedgerEntry, ReservedLine};
+use nexus_core::domain::stock::StockItem;
+use nexus_core::domain::{self};
+use nexus_core::ports::{Inventory, PortResult, ReserveOutcome, UndoOutcome};
+
+use super::Dynamo;
+use super::ledger::{Begin, to_attribute};
+use crate::ext::{built, cancelled, from_item, n, put, retry_on_condition, s, to_item, unavailable, update};
+
+/// What an existing reservation entry answers a (repeated) reserve command.
+fn reservation_outcome(state: Option<EffectState>) -> ReserveOutcome {
+    match state {
+        Some(EffectState::Reserved) => ReserveOutcome::Reserved,
+        Some(EffectState::OutOfStock) => ReserveOutcome::OutOfStock,
+        _ => ReserveOutcome::AlreadyReleased,
+    }
+}
+
+impl Inventory for Dynamo {
+    async fn reserve(&self, order_id: &str, items: &[LineItem]) -> PortResult<ReserveOutcome> {
+        // One update per SKU: a transaction may not touch an item twice.
+        let quantities = quantities_by_sku(items);
+        let mut entry = LedgerEntry::new(order_id, Effect::Reservation, EffectState::Reserved);
+        entry.lines =
+            quantities.iter().map(|(sku, quantity)| ReservedLine { sku: sku.clone(), quantity: *quantity }).collect();
+        let mut writes = vec![put(
+            &self.tables.ledger,
+            to_item("write reservation", &entry)?,
+            "attribute_not_exists(orderId)",
+            None,
+        )?];
+        for (sku, quantity) in &quantities {
+            writes.push(update(
+                Update::builder()
+                    .table_name(&self.tables.inventory)
+                    .key("sku", s(sku))
+                    .update_expression("SET available = available - :q")
+                    .condition_expression("attribute_exists(sku) AND available >= :q")
+                    .expression_attribute_values(":q", n(*quantity)),
+            )?);
+        }
+        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
+            Ok(_) => Ok(ReserveOutcome::Reserved),
+            Err(e) => match e.as_service_error().and_then(cancelled) {
+                Some(reasons) if reasons.condition_failed(0) => {
+                    let state = self.ledger_entry(order_id, Effect::Reservation.key()).await?.map(|e| e.state);
+                    Ok(reservation_outcome(state))
+                }
+                Some(reasons) if reasons.any_condition_failed() => {
+                    // Out of stock is a decision, not a moment's reading: recorded, so that a later copy of
+                    // this command cannot reserve once stock is freed (the saga is already cancelling).
+                    let refusal = LedgerEntry::new(order_id, Effect::Reservation, EffectState::OutOfStock);
+                    match self.begin(&refusal).await? {
+                        Begin::New => Ok(ReserveOutcome::OutOfStock),
+                        Begin::Exists(existing) => Ok(reservation_outcome(Some(existing.state))),
+                    }
+                }
+                _ => Err(unavailable("reserve stock", e)),
+            },
+        }
+    }
+
+    async fn release(&self, order_id: &str) -> PortResult<UndoOutcome> {
+        let effect = Effect::Reservation;
+        retry_on_condition("release stock", || async move {
+            let Some(entry) = self.ledger_entry(order_id, effect.key()).await? else {
+                // Nothing reserved: the tombstone stops a late reservation. If a reservation won the race,
+                // go round again and release it properly (with its stock).
+                return Ok(match self.begin(&LedgerEntry::new(order_id, effect, effect.undone())).await? {
+                    Begin::New => Some(UndoOutcome::NothingToUndo),
+                    Begin::Exists(_) => None,
+                });
+            };
+            match entry.state {
+                EffectState::Released => return Ok(Some(UndoOutcome::Undone)),
+                EffectState::Reserved => {}
+                _ => return Ok(Some(UndoOutcome::NothingToUndo)),
+            }
+            let mut writes = vec![update(
+                Update::builder()
+                    .table_name(&self.tables.ledger)
+                    .key("orderId", s(order_id))
+                    .key("entry", s(effect.key()))
+                    .update_expression("SET #state = :released, #at = :at")
+                    .condition_expression("#state = :reserved")
+                    .expression_attribute_names("#state", "state")
+                    .expression_attribute_names("#at", "at")
+                    .expression_attribute_values(":released", to_attribute(effect.undone())?)
+                    .expression_attribute_values(":reserved", to_attribute(effect.applied())?)
+                    .expression_attribute_values(":at", s(&domain::now())),
+            )?];
+            for line in &entry.lines {
+                writes.push(update(
+                    Update::builder()
+                        .table_name(&self.tables.inventory)
+                        .key("sku", s(&line.sku))
+                        .update_expression("SET available = available + :q")
+                        .expression_attribute_values(":q", n(line.quantity)),
+                )?);
+            }
+            match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
+                Ok(_) => Ok(Some(UndoOutcome::Undone)),
+                Err(e) if e.as_service_error().and_then(cancelled).is_some() => Ok(None),
+                Err(e) => Err(unavailable("release stock", e)),
+            }
+        })
+        .await
+    }
+
+    async fn known_skus(&self, skus: &BTreeSet<String>) -> PortResult<BTreeSet<String>> {
+        let mut known = BTreeSet::new();
+        let all: Vec<&String> = skus.iter().collect();
+        for chunk in all.chunks(100) {
+            let keys = chunk.iter().map(|sku| HashMap::from([("sku".to_owned(), s(sku))])).collect();
+            let request =
+                KeysAndAttributes::builder().set_keys(Some(keys)).projection_expression("sku").consistent_read(true);
+            let mut request = Some(built("build batch get", request.build())?);
+            while let Some(keys) = request.take() {
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.tables.inventory, keys)
+                    .send()
+                    .await
+                    .map_err(|e| unavailable("look up SKUs", e))?;
+                for item in output.responses.unwrap_or_default().remove(&self.tables.inventory).unwrap_or_default() {
+                    if let Some(AttributeValue::S(sku)) = item.get("sku") {
+                        known.insert(sku.clone());
+                    }
+                }
+                request = output.unprocessed_keys.unwrap_or_default().remove(&self.tables.inventory);
+            }
+        }
+        Ok(known)
+    }
+}
+
+impl Dynamo {
+    /// Every SKU's stock.
+    pub async fn all_stock(&self) -> PortResult<Vec<StockItem>> {
+        self.scan_all(&self.tables.inventory).await
+    }
+
+    /// Sets a SKU's available units, creating the SKU when it is new. `initial` moves by the same amount,
+    /// so "initial = available + units sold" keeps holding; conditional on the value read, so a concurrent
+    /// reservation is never overwritten (a conflict re-reads).
+    pub async fn set_stock(&self, sku: &str, available: u64) -> PortResult<StockItem> {
+        retry_on_condition("set stock", || async move {
+            let current = self
+                .client
+                .get_item()
+                .table_name(&self.tables.inventory)
+                .key("sku", s(sku))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| unavailable("get stock", e))?
+                .item
+                .map(|item| from_item::<StockItem>("read stock", item))
+                .transpose()?;
+            // One conditional update either way (UpdateItem creates a missing item): on the value read, or on
+            // the SKU still being absent.
+            let (next, request) = match current {
+                None => (
+                    StockItem { sku: sku.to_owned(), available, initial: available },
+                    self.client.update_item().condition_expression("attribute_not_exists(sku)"),
+                ),
+                Some(old) => (
+                    StockItem {
+                        sku: sku.to_owned(),
+                        available,
+                        initial: (old.initial + available).saturating_sub(old.available),
+                    },
+                    self.client
+                        .update_item()
+                        .condition_expression("available = :read")
+                        .expression_attribute_values(":read", n(old.available)),
+                ),
+            };
+            let result = request
+                .table_name(&self.tables.inventory)
+                .key("sku", s(sku))
+                .update_expression("SET available = :available, initial = :initial")
+                .expression_attribute_values(":available", n(next.available))
+                .expression_attribute_values(":initial", n(next.initial))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(Some(next)),
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(None),
+                Err(e) => Err(unavailable("write stock", e)),
+            }
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::Client;
+    use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+    use aws_sdk_dynamodb::operation::put_item::PutItemOutput;
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput;
+    use aws_smithy_mocks::{mock, mock_client};
+
+    use super::*;
+    use crate::dynamo::tests::tables;
+    use crate::ext::tests::cancelled_with;
+
+    #[tokio::test]
+    async fn a_short_sku_is_out_of_stock_and_a_taken_reservation_is_a_replay() {
+        let short = mock!(Client::transact_write_items)
+            .then_error(|| cancelled_with(&["None", "None", "ConditionalCheckFailed"]));
+        // The refusal is recorded, so a later copy of the command answers the same.
+        let out_of_stock = to_attribute(EffectState::OutOfStock).expect("attribute");
+        let recorded = mock!(Client::put_item)
+            .match_requests(move |r| r.item().and_then(|i| i.get("state")) == Some(&out_of_stock))
+            .then_output(|| PutItemOutput::builder().build());
+        let dynamo = Dynamo::new(mock_client!(aws_sdk_dynamodb, [&short, &recorded]), tables());
+        let items = [
+            LineItem { sku: "A".into(), quantity: 1, unit_price_cents: 1 },
+            LineItem { sku: "B".into(), quantity: 9, unit_price_cents: 1 },
+        ];
+        assert_eq!(dynamo.reserve("o-1", &items).await.expect("handled"), ReserveOutcome::OutOfStock);
+        assert_eq!(recorded.num_calls(), 1);
+
+        // A later copy, with stock back: the ledger entry exists, and says out of stock.
+        let taken = mock!(Client::transact_write_items)
+            .then_error(|| cancelled_with(&["ConditionalCheckFailed", "None", "None"]));
+        let refusal = mock!(Client::get_item).then_output(|| {
+            let entry = LedgerEntry::new("o-1", Effect::Reservation, EffectState::OutOfStock);
+            GetItemOutput::builder().set_item(Some(to_item("entry", &entry).expect("item"))).build()
+        });
+        let dynamo = Dynamo::new(mock_client!(aws_sdk_dynamodb, [&taken, &refusal]), tables());
+        assert_eq!(dynamo.reserve("o-1", &items).await.expect("handled"), ReserveOutcome::OutOfStock);
+
+        let ok = mock!(Client::transact_write_items).then_output(|| TransactWriteItemsOutput::builder().build());
+        let dynamo = Dynamo::new(mock_client!(aws_sdk_dynamodb, [&ok]), tables());
+        assert_eq!(dynamo.reserve("o-1", &items).await.expect("handled"), ReserveOutcome::Reserved);
+    }
+}

@@ -1,0 +1,148 @@
+//! The effects ledger (one entry per order and effect or notification): an effect is applied by putting its
+//! entry on `attribute_not_exists`, so a repeat finds the first; it is undone by flipping the entry from
+//! its applied state to its undone state on that condition, and an undo that finds no entry leaves the
+//! undone state as a tombstone so a late copy of the effect cannot slip in after its compensation.
+
+use nexus_core::domain::checkout::Address;
+use nexus_core::domain::ledger::{Effect, LedgerEntry};
+use nexus_core::domain::messages::OrderEvent;
+use nexus_core::domain::{self};
+use nexus_core::ports::{ApplyOutcome, Notifications, Payments, PortError, PortResult, Shipments, UndoOutcome};
+
+use super::Dynamo;
+use crate::ext::{from_item, retry_on_condition, s, to_item, unavailable};
+
+/// What putting a new entry found.
+pub(crate) enum Begin {
+    New,
+    Exists(LedgerEntry),
+}
+
+impl Dynamo {
+    pub(crate) async fn ledger_entry(&self, order_id: &str, key: &str) -> PortResult<Option<LedgerEntry>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.tables.ledger)
+            .key("orderId", s(order_id))
+            .key("entry", s(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable("get ledger entry", e))?;
+        output.item.map(|item| from_item("read ledger entry", item)).transpose()
+    }
+
+    /// Puts `entry` unless one exists for the same order and key (then returns that one).
+    pub(crate) async fn begin(&self, entry: &LedgerEntry) -> PortResult<Begin> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.tables.ledger)
+            .set_item(Some(to_item("write ledger entry", entry)?))
+            // On a table keyed orderId + entry, attribute_not_exists(orderId) means "no item with this key".
+            .condition_expression("attribute_not_exists(orderId)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Begin::New),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                let existing = self.ledger_entry(&entry.order_id, &entry.entry).await?;
+                existing.map(Begin::Exists).ok_or(PortError::Conflict { operation: "ledger entry" })
+            }
+            Err(e) => Err(unavailable("put ledger entry", e)),
+        }
+    }
+
+    /// Applies `entry`'s effect once: a repeat finds the entry, applied or already undone.
+    async fn apply(&self, entry: &LedgerEntry) -> PortResult<ApplyOutcome> {
+        Ok(match self.begin(entry).await? {
+            Begin::New => ApplyOutcome::Applied,
+            Begin::Exists(existing) if existing.state == entry.state => ApplyOutcome::Applied,
+            Begin::Exists(_) => ApplyOutcome::AlreadyUndone,
+        })
+    }
+
+    /// Flips the order's `effect` entry from applied to undone, or leaves an undone tombstone when there
+    /// is none. A reservation is undone by [`Dynamo::release`] instead: its stock moves back with the flip.
+    async fn undo(&self, order_id: &str, effect: Effect) -> PortResult<UndoOutcome> {
+        let (applied, undone) = (effect.applied(), effect.undone());
+        retry_on_condition("undo ledger entry", || async move {
+            let Some(entry) = self.ledger_entry(order_id, effect.key()).await? else {
+                return Ok(match self.begin(&LedgerEntry::new(order_id, effect, undone)).await? {
+                    Begin::New => Some(UndoOutcome::NothingToUndo),
+                    // The effect won the race: go round again and undo it properly.
+                    Begin::Exists(_) => None,
+                });
+            };
+            if entry.state == undone {
+                return Ok(Some(UndoOutcome::Undone));
+            }
+            if entry.state != applied {
+                return Ok(Some(UndoOutcome::NothingToUndo));
+            }
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.tables.ledger)
+                .key("orderId", s(order_id))
+                .key("entry", s(effect.key()))
+                .update_expression("SET #state = :undone, #at = :at")
+                .condition_expression("#state = :applied")
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_names("#at", "at")
+                .expression_attribute_values(":undone", to_attribute(undone)?)
+                .expression_attribute_values(":applied", to_attribute(applied)?)
+                .expression_attribute_values(":at", s(&domain::now()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => Ok(Some(UndoOutcome::Undone)),
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(None),
+                Err(e) => Err(unavailable("undo ledger entry", e)),
+            }
+        })
+        .await
+    }
+
+    /// The ledger of one order (all its effects and notifications), for checks and tools.
+    pub async fn ledger(&self, order_id: &str) -> PortResult<Vec<LedgerEntry>> {
+        self.query_order(&self.tables.ledger, order_id).await
+    }
+}
+
+/// An effect state as the attribute value it is stored as (its serde name: one spelling, in the core).
+pub(crate) fn to_attribute<T: serde::Serialize>(value: T) -> PortResult<aws_sdk_dynamodb::types::AttributeValue> {
+    serde_dynamo::to_attribute_value(value)
+        .map_err(|e| PortError::Corrupt { operation: "encode attribute", message: e.to_string() })
+}
+
+impl Payments for Dynamo {
+    async fn charge(&self, order_id: &str, amount_cents: u64, currency: &str) -> PortResult<ApplyOutcome> {
+        let mut entry = LedgerEntry::new(order_id, Effect::Payment, Effect::Payment.applied());
+        entry.amount_cents = amount_cents;
+        entry.currency = currency.to_owned();
+        self.apply(&entry).await
+    }
+
+    async fn refund(&self, order_id: &str) -> PortResult<UndoOutcome> {
+        self.undo(order_id, Effect::Payment).await
+    }
+}
+
+impl Shipments for Dynamo {
+    async fn dispatch(&self, order_id: &str, _address: &Address) -> PortResult<ApplyOutcome> {
+        self.apply(&LedgerEntry::new(order_id, Effect::Shipment, Effect::Shipment.applied())).await
+    }
+
+    async fn cancel(&self, order_id: &str) -> PortResult<UndoOutcome> {
+        self.undo(order_id, Effect::Shipment).await
+    }
+}
+
+impl Notifications for Dynamo {
+    async fn record(&self, event: &OrderEvent, email_hash: &str) -> PortResult<bool> {
+        let entry = LedgerEntry::notification(&event.order_id, &event.event_id, event.status, email_hash);
+        Ok(matches!(self.begin(&entry).await?, Begin::New))
+    }
+}

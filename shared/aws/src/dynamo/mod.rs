@@ -1,0 +1,92 @@
+//! DynamoDB adapters, one module per aggregate: [`orders`] (orders and their event log), [`ledger`] (the
+//! effects: payments, shipments, notifications), [`inventory`] (stock and reservations), [`idempotency`]
+//! (submission keys) and [`settings`] (chaos). Every write that must not happen twice is conditional:
+//! orders on their `version`, effects on `attribute_not_exists` of their ledger entry, undo on the entry's
+//! state (with a tombstone when there is nothing to undo), stock on `available >= :q` inside one
+//! transaction with the reservation entry.
+
+pub mod idempotency;
+pub mod inventory;
+pub mod ledger;
+pub mod orders;
+pub mod settings;
+
+use aws_sdk_dynamodb::Client;
+use nexus_core::ports::PortResult;
+use serde::Deserialize;
+
+use crate::ext::{from_item, unavailable};
+
+/// Table names (the functions' environment, or a stack's outputs).
+#[derive(Debug, Clone)]
+pub struct Tables {
+    pub idempotency: String,
+    pub settings: String,
+    pub orders: String,
+    pub order_events: String,
+    pub inventory: String,
+    pub ledger: String,
+}
+
+/// Every DynamoDB-backed port, over one client.
+#[derive(Clone)]
+pub struct Dynamo {
+    client: Client,
+    tables: Tables,
+}
+
+impl Dynamo {
+    pub fn new(client: Client, tables: Tables) -> Self {
+        Self { client, tables }
+    }
+
+    pub fn tables(&self) -> &Tables {
+        &self.tables
+    }
+
+    /// Every item of `table`, read with a paginated consistent scan (for tools and checks, never on the
+    /// request path).
+    pub async fn scan_all<T: for<'de> Deserialize<'de>>(&self, table: &str) -> PortResult<Vec<T>> {
+        let mut items = Vec::new();
+        let mut pages = self.client.scan().table_name(table).consistent_read(true).into_paginator().items().send();
+        while let Some(item) = pages.next().await {
+            items.push(from_item("read scanned item", item.map_err(|e| unavailable("scan", e))?)?);
+        }
+        Ok(items)
+    }
+
+    /// Every item of `table` under the partition key `orderId = order_id`, consistently read, in sort order.
+    async fn query_order<T: for<'de> Deserialize<'de>>(&self, table: &str, order_id: &str) -> PortResult<Vec<T>> {
+        let mut items = Vec::new();
+        let mut pages = self
+            .client
+            .query()
+            .table_name(table)
+            .key_condition_expression("orderId = :id")
+            .expression_attribute_values(":id", crate::ext::s(order_id))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send();
+        while let Some(item) = pages.next().await {
+            items.push(from_item("read queried item", item.map_err(|e| unavailable("query", e))?)?);
+        }
+        Ok(items)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::Tables;
+
+    pub(crate) fn tables() -> Tables {
+        Tables {
+            idempotency: "idempotency".into(),
+            settings: "settings".into(),
+            orders: "orders".into(),
+            order_events: "events".into(),
+            inventory: "inventory".into(),
+            ledger: "ledger".into(),
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! Parks unidentifiable submissions in the intake DLQ with the machine-readable reason as attributes.
+
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::MessageAttributeValue;
+
+use crate::ext::{built, unavailable};
+use nexus_core::domain::messages::attributes;
+use nexus_core::domain::submission::Rejection;
+use nexus_core::ports::{DeadLetters, PortResult};
+
+#[derive(Clone)]
+pub struct SqsDeadLetters {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsDeadLetters {
+    pub fn new(client: Client, queue_url: String) -> Self {
+        Self { client, queue_url }
+    }
+}
+
+fn attribute(value: &str) -> PortResult<MessageAttributeValue> {
+    built("build message attribute", MessageAttributeValue::builder().data_type("String").string_value(value).build())
+}
+
+/// SQS bodies must be valid Unicode of limited size; anything else is kept base64-encoded.
+const MAX_BODY: usize = 256 * 1024 - 1024;
+
+impl DeadLetters for SqsDeadLetters {
+    async fn park(&self, body: &str, rejection: &Rejection) -> PortResult<()> {
+        let body = if body.is_empty() { "(empty message)" } else { body };
+        let truncated = body.len() > MAX_BODY;
+        let body = if truncated { &body[..body.floor_char_boundary(MAX_BODY)] } else { body };
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .message_attributes(attributes::REJECTION_CODE, attribute(&format!("{:?}", rejection.code))?)
+            .message_attributes(attributes::REJECTION_REASON, attribute(&rejection.reason())?)
+            .message_attributes(
+                attributes::REJECTION_DETAIL,
+                attribute(&rejection.detail.chars().take(1000).collect::<String>())?,
+            )
+            .message_attributes(attributes::TRUNCATED, attribute(&truncated.to_string())?)
+            .send()
+            .await
+            .map_err(|e| unavailable("park message in the intake DLQ", e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,182 @@
+//! The ports: what the services need from the outside world, as traits. Each has an AWS adapter (crate
+//! `nexus-aws`) and an in-memory twin (crate `nexus-testkit`) with the same conditional semantics. Effects
+//! are named by the order (their ids derive from it: [`crate::domain::ledger::Effect::id`]).
+
+use std::collections::BTreeSet;
+use std::future::Future;
+
+use crate::domain::checkout::{Address, LineItem};
+use crate::domain::messages::OrderEvent;
+use crate::domain::order::Order;
+use crate::domain::submission::Rejection;
+
+/// Failures of an adapter. `Unavailable` is transient (retry); the others are not.
+#[derive(Debug, thiserror::Error)]
+pub enum PortError {
+    #[error("{operation}: version conflict (another writer changed the item first)")]
+    Conflict { operation: &'static str },
+    #[error("{operation}: service unavailable: {message}")]
+    Unavailable { operation: &'static str, message: String },
+    #[error("{operation}: stored data is not readable: {message}")]
+    Corrupt { operation: &'static str, message: String },
+    #[error("{operation}: rejected by the service: {message}")]
+    Rejected { operation: &'static str, message: String },
+}
+
+pub type PortResult<T> = Result<T, PortError>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateOutcome {
+    Created,
+    AlreadyExists(Box<Order>),
+}
+
+pub trait OrderStore: Send + Sync {
+    fn get(&self, order_id: &str) -> impl Future<Output = PortResult<Option<Order>>> + Send;
+    /// Puts a new PENDING order and its first event, unless the order id exists.
+    fn create(&self, order: &Order, event: &OrderEvent) -> impl Future<Output = PortResult<CreateOutcome>> + Send;
+    /// Records a rejected message as a REJECTED order; false when the order id already exists.
+    fn create_rejected(&self, order: &Order, event: &OrderEvent) -> impl Future<Output = PortResult<bool>> + Send;
+    /// Writes `next` (version = `current.version + 1`) and its event atomically, on condition that the stored
+    /// version is still `current.version`; `PortError::Conflict` otherwise.
+    fn transition(
+        &self,
+        current: &Order,
+        next: &Order,
+        event: &OrderEvent,
+    ) -> impl Future<Output = PortResult<()>> + Send;
+}
+
+pub trait EventLog: Send + Sync {
+    /// The order's events in sequence order.
+    fn events(&self, order_id: &str) -> impl Future<Output = PortResult<Vec<OrderEvent>>> + Send;
+}
+
+pub trait EventPublisher: Send + Sync {
+    fn publish(&self, event: &OrderEvent) -> impl Future<Output = PortResult<()>> + Send;
+}
+
+/// What a reservation (or a repeat of it) found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReserveOutcome {
+    /// The stock is held for the order (now, or by an earlier copy of the command).
+    Reserved,
+    /// Not enough stock for every line item: nothing reserved, and the refusal is recorded, so every later
+    /// copy of the command answers the same.
+    OutOfStock,
+    /// The release came first (the saga gave up on this step): nothing may be reserved any more.
+    AlreadyReleased,
+}
+
+/// What a charge or a dispatch (or a repeat of it) found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyOutcome {
+    /// The effect holds (applied now, or by an earlier copy of the command).
+    Applied,
+    /// Its compensation came first: it may not be applied any more.
+    AlreadyUndone,
+}
+
+/// What a compensation (or a repeat of it) found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UndoOutcome {
+    /// The effect is undone (now, or by an earlier copy of the compensation).
+    Undone,
+    /// There was nothing to undo; a tombstone now stops a late effect.
+    NothingToUndo,
+}
+
+pub trait Inventory: Send + Sync {
+    /// Reserves every line item or none (stock never below zero).
+    fn reserve(&self, order_id: &str, items: &[LineItem]) -> impl Future<Output = PortResult<ReserveOutcome>> + Send;
+    fn release(&self, order_id: &str) -> impl Future<Output = PortResult<UndoOutcome>> + Send;
+    /// Which of `skus` exist in the catalog.
+    fn known_skus(&self, skus: &BTreeSet<String>) -> impl Future<Output = PortResult<BTreeSet<String>>> + Send;
+}
+
+pub trait Payments: Send + Sync {
+    /// Records the order's charge (one per order at most).
+    fn charge(
+        &self,
+        order_id: &str,
+        amount_cents: u64,
+        currency: &str,
+    ) -> impl Future<Output = PortResult<ApplyOutcome>> + Send;
+    fn refund(&self, order_id: &str) -> impl Future<Output = PortResult<UndoOutcome>> + Send;
+}
+
+pub trait Shipments: Send + Sync {
+    fn dispatch(&self, order_id: &str, address: &Address) -> impl Future<Output = PortResult<ApplyOutcome>> + Send;
+    fn cancel(&self, order_id: &str) -> impl Future<Output = PortResult<UndoOutcome>> + Send;
+}
+
+pub trait Notifications: Send + Sync {
+    /// Records that the customer was told about `event`; false when it was recorded before.
+    fn record(&self, event: &OrderEvent, email_hash: &str) -> impl Future<Output = PortResult<bool>> + Send;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallbackOutcome {
+    Delivered,
+    /// The task already finished (answered, timed out, or its execution ended): nothing to do.
+    TaskAlreadyClosed,
+}
+
+pub trait TaskCallbacks: Send + Sync {
+    fn succeed(
+        &self,
+        task_token: &str,
+        output: &serde_json::Value,
+    ) -> impl Future<Output = PortResult<CallbackOutcome>> + Send;
+    fn fail(
+        &self,
+        task_token: &str,
+        error: &str,
+        cause: &str,
+    ) -> impl Future<Output = PortResult<CallbackOutcome>> + Send;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartOutcome {
+    Started { execution_arn: String },
+    AlreadyStarted { execution_arn: String },
+}
+
+pub trait SagaStarter: Send + Sync {
+    /// The ARN the execution named `order_id` has (or will have), known before it starts.
+    fn execution_arn(&self, order_id: &str) -> String;
+    /// Starts the saga execution named `order_id` (a name is never reused, so a repeat cannot start twice).
+    fn start(&self, order_id: &str, input: &serde_json::Value)
+    -> impl Future<Output = PortResult<StartOutcome>> + Send;
+}
+
+pub trait DeadLetters: Send + Sync {
+    /// Parks a message that identifies no order, with the reason, in the intake DLQ.
+    fn park(&self, body: &str, rejection: &Rejection) -> impl Future<Output = PortResult<()>> + Send;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The key is new (or its record expired): this message owns it.
+    Claimed,
+    /// The key was claimed before, for this order and payload.
+    Existing { order_id: String, payload_hash: String },
+}
+
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims `key` for `order_id` and the payload's hash until `expires_at` (epoch seconds, DynamoDB TTL).
+    fn claim(
+        &self,
+        key: &str,
+        order_id: &str,
+        payload_hash: &str,
+        expires_at: i64,
+    ) -> impl Future<Output = PortResult<Claim>> + Send;
+    /// Marks the key's order as created and its saga started.
+    fn complete(&self, key: &str) -> impl Future<Output = PortResult<()>> + Send;
+}
+
+/// Where the chaos settings come from (the settings table; a fixed set in tests).
+pub trait ChaosSource: Send + Sync {
+    fn load(&self) -> impl Future<Output = PortResult<crate::chaos::ChaosSettings>> + Send;
+}

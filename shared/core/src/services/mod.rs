@@ -1,0 +1,213 @@
+//! The services: what each function does, written against the ports only. Every handler is idempotent:
+//! effects are keyed by deterministic ids, order changes are conditional on the version read, and a
+//! command applied twice answers the same. [`SagaStep`] is what the Lambda edge runs for a saga command;
+//! [`forward`] and [`compensate`] are the one shape of every forward step and every compensation.
+
+pub mod intake;
+pub mod inventory;
+pub mod notification;
+pub mod order_commands;
+pub mod payment;
+pub mod shipping;
+
+use std::future::Future;
+
+use serde_json::{Value, json};
+
+use crate::domain::ledger::Effect;
+use crate::domain::messages::{CommandName, ServiceCommand};
+use crate::domain::order::Order;
+use crate::domain::saga_error::SagaError;
+use crate::domain::status::OrderStatus;
+use crate::domain::{self};
+use crate::metrics;
+use crate::ports::{CallbackOutcome, EventPublisher, OrderStore, PortError, PortResult, TaskCallbacks, UndoOutcome};
+
+/// Failures that leave the message to be delivered again (transient) or, once retries are spent, to the DLQ.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Port(#[from] PortError),
+    #[error("order {0} not found")]
+    OrderNotFound(String),
+    #[error("order {order_id}: kept conflicting with concurrent updates")]
+    Contended { order_id: String },
+    #[error("message is not readable: {0}")]
+    BadMessage(String),
+    #[error("{command:?} is not handled by this service")]
+    WrongService { command: CommandName },
+}
+
+/// What a saga step answers the state machine.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StepReply {
+    Success(Value),
+    /// A named failure, caught by the state machine.
+    Failure {
+        error: SagaError,
+        cause: String,
+    },
+}
+
+impl StepReply {
+    pub fn failure(error: SagaError, cause: impl Into<String>) -> Self {
+        Self::Failure { error, cause: cause.into() }
+    }
+}
+
+/// A service that answers saga commands (inventory, payment, shipping, the order's own steps).
+pub trait SagaStep: Send + Sync {
+    fn step(&self, command: &ServiceCommand) -> impl Future<Output = Result<StepReply, ServiceError>> + Send;
+}
+
+/// How many times a transition re-reads after a version conflict before giving up (the message is retried).
+const MAX_CONFLICT_RETRIES: usize = 8;
+
+/// Moves the order to `to`, conditional on the version read; on a conflict re-reads and re-decides. Returns
+/// the order as it now is, or `Err(current)` when the order is in a status that cannot become `to`. An order
+/// already in `to` counts as done, and its event is published again (a crash may have come between the write
+/// and the publish; subscribers dedupe by event id).
+pub async fn advance<S: OrderStore, P: EventPublisher>(
+    store: &S,
+    publisher: &P,
+    order_id: &str,
+    to: OrderStatus,
+    reason: Option<String>,
+) -> Result<Result<Order, Order>, ServiceError> {
+    for _ in 0..MAX_CONFLICT_RETRIES {
+        let current = load(store, order_id).await?;
+        if current.status == to {
+            publisher.publish(&current.event(None)).await?;
+            return Ok(Ok(current));
+        }
+        if !current.status.can_become(to) {
+            return Ok(Err(current));
+        }
+        let (next, event) = current.advanced(to, reason.clone(), &domain::now());
+        match store.transition(&current, &next, &event).await {
+            Ok(()) => {
+                tracing::info!(from = %current.status, to = %to, version = next.version, "order status changed");
+                record_transition(&current, &next);
+                publisher.publish(&event).await?;
+                return Ok(Ok(next));
+            }
+            Err(PortError::Conflict { .. }) => {
+                tracing::debug!(version = current.version, "version conflict; re-reading the order");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ServiceError::Contended { order_id: order_id.to_owned() })
+}
+
+async fn load<S: OrderStore>(store: &S, order_id: &str) -> Result<Order, ServiceError> {
+    store.get(order_id).await?.ok_or_else(|| ServiceError::OrderNotFound(order_id.to_owned()))
+}
+
+/// Metrics of a change just written (once: only the writer whose conditional write won gets here): how long
+/// the order spent in its previous status, and the saga's outcomes.
+fn record_transition(previous: &Order, next: &Order) {
+    let step_ms = match (
+        chrono::DateTime::parse_from_rfc3339(&previous.updated_at),
+        chrono::DateTime::parse_from_rfc3339(&next.updated_at),
+    ) {
+        (Ok(from), Ok(to)) => (to - from).num_milliseconds().max(0) as f64,
+        _ => 0.0,
+    };
+    metrics::emit("StepLatency", step_ms, metrics::Unit::Milliseconds, &[("Step", next.status.as_str())]);
+    match next.status {
+        OrderStatus::Completed => metrics::count("OrdersCompleted", &[]),
+        OrderStatus::Cancelled => {
+            metrics::count("OrdersCancelled", &[("Reason", next.reason.as_deref().unwrap_or("unknown"))])
+        }
+        OrderStatus::NeedsAttention => metrics::count("OrdersNeedingAttention", &[]),
+        _ => {}
+    }
+}
+
+/// A forward step: the order must be in `from` (or already in `to`, on a repeat); `apply` decides from the
+/// order and applies the effect, answering `Success` with its output or a named refusal; on success the
+/// order moves to `to`. Should a compensation have overtaken the step, the order cannot move, and the
+/// step answers `Order.InvalidState` (the compensation undoes the effect).
+pub async fn forward<S, P, F, Fut>(
+    orders: &S,
+    publisher: &P,
+    command: &ServiceCommand,
+    (from, to): (OrderStatus, OrderStatus),
+    apply: F,
+) -> Result<StepReply, ServiceError>
+where
+    S: OrderStore,
+    P: EventPublisher,
+    F: FnOnce(Order) -> Fut,
+    Fut: Future<Output = Result<StepReply, ServiceError>>,
+{
+    let order = load(orders, &command.order_id).await?;
+    if order.status != from && order.status != to {
+        return Ok(invalid_state(command, &order));
+    }
+    let output = match apply(order).await? {
+        StepReply::Success(output) => output,
+        refusal => return Ok(refusal),
+    };
+    Ok(match advance(orders, publisher, &command.order_id, to, None).await? {
+        Ok(_) => StepReply::Success(output),
+        Err(order) => invalid_state(command, &order),
+    })
+}
+
+/// A compensation: marks the order COMPENSATING (so late forward commands are refused), unless it is
+/// already compensating or finished, then undoes `effect` (idempotently: a repeat undoes nothing twice).
+/// Answers `{"<effect>Id": …, "<undone>": true|false}`.
+pub async fn compensate<S, P>(
+    orders: &S,
+    publisher: &P,
+    command: &ServiceCommand,
+    (effect, undone): (Effect, &str),
+    undo: impl Future<Output = PortResult<UndoOutcome>>,
+) -> Result<StepReply, ServiceError>
+where
+    S: OrderStore,
+    P: EventPublisher,
+{
+    if let Err(order) =
+        advance(orders, publisher, &command.order_id, OrderStatus::Compensating, command.reason.clone()).await?
+    {
+        tracing::info!(status = %order.status, "order already past compensation entry");
+    }
+    let outcome = undo.await?;
+    tracing::info!(?outcome, effect = effect.key(), "compensated");
+    Ok(StepReply::Success(json!({
+        format!("{}Id", effect.key()): effect.id(&command.order_id),
+        undone: outcome == UndoOutcome::Undone,
+    })))
+}
+
+/// Answers the state machine. A task that is already closed (answered before, timed out, execution ended)
+/// is not an error: the command was a duplicate or came too late, and retrying would never succeed.
+pub async fn answer<C: TaskCallbacks>(
+    callbacks: &C,
+    command: &ServiceCommand,
+    reply: &StepReply,
+) -> Result<(), ServiceError> {
+    let outcome = match reply {
+        StepReply::Success(output) => callbacks.succeed(&command.task_token, output).await?,
+        StepReply::Failure { error, cause } => callbacks.fail(&command.task_token, error.as_str(), cause).await?,
+    };
+    if outcome == CallbackOutcome::TaskAlreadyClosed {
+        tracing::info!(command = command.command.as_str(), "task already closed; duplicate or late command ignored");
+    }
+    Ok(())
+}
+
+/// The reply when a command finds the order in a status it cannot act on.
+pub fn invalid_state(command: &ServiceCommand, order: &Order) -> StepReply {
+    StepReply::failure(
+        SagaError::OrderInvalidState,
+        format!("{} cannot run on an order in status {}", command.command.as_str(), order.status),
+    )
+}
+
+pub fn parse_command(body: &str) -> Result<ServiceCommand, ServiceError> {
+    serde_json::from_str(body).map_err(|e| ServiceError::BadMessage(e.to_string()))
+}

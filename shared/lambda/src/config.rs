@@ -1,0 +1,56 @@
+//! Function configuration from the environment (set by the template), and the clients a function's
+//! consumer is built from.
+
+use nexus_aws::dynamo::{Dynamo, Tables};
+use nexus_aws::sfn::StepFunctions;
+use nexus_aws::sns::SnsEvents;
+use nexus_aws::sqs::SqsDeadLetters;
+
+#[derive(Debug, thiserror::Error)]
+#[error("environment variable {0} is not set (the template sets it for every function)")]
+pub struct MissingVariable(pub &'static str);
+
+pub fn var(name: &'static str) -> Result<String, MissingVariable> {
+    std::env::var(name).ok().filter(|v| !v.is_empty()).ok_or(MissingVariable(name))
+}
+
+pub fn tables() -> Result<Tables, MissingVariable> {
+    Ok(Tables {
+        idempotency: var("IDEMPOTENCY_TABLE")?,
+        settings: var("SETTINGS_TABLE")?,
+        orders: var("ORDERS_TABLE")?,
+        order_events: var("ORDER_EVENTS_TABLE")?,
+        inventory: var("INVENTORY_TABLE")?,
+        ledger: var("LEDGER_TABLE")?,
+    })
+}
+
+/// The SDK configuration Lambda gives a function (region, credentials; `AWS_ENDPOINT_URL` locally), and
+/// the adapters over it.
+pub struct Clients {
+    pub aws: aws_config::SdkConfig,
+    pub dynamo: Dynamo,
+}
+
+impl Clients {
+    pub async fn load() -> Result<Self, MissingVariable> {
+        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let dynamo = Dynamo::new(aws_sdk_dynamodb::Client::new(&aws), tables()?);
+        Ok(Self { aws, dynamo })
+    }
+
+    /// The order-events topic every service publishes order changes on.
+    pub fn event_publisher(&self) -> Result<SnsEvents, MissingVariable> {
+        Ok(SnsEvents::new(aws_sdk_sns::Client::new(&self.aws), var("ORDER_EVENTS_TOPIC_ARN")?))
+    }
+
+    /// The saga's state machine: callbacks of its tasks, and starting it.
+    pub fn step_functions(&self) -> Result<StepFunctions, MissingVariable> {
+        Ok(StepFunctions::new(aws_sdk_sfn::Client::new(&self.aws), var("STATE_MACHINE_ARN")?))
+    }
+
+    /// The intake DLQ, where submissions that name no order are parked.
+    pub fn intake_dead_letters(&self) -> Result<SqsDeadLetters, MissingVariable> {
+        Ok(SqsDeadLetters::new(aws_sdk_sqs::Client::new(&self.aws), var("INTAKE_DLQ_URL")?))
+    }
+}

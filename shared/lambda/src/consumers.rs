@@ -1,0 +1,191 @@
+//! What each function does with one record, and how its services are wired to the AWS adapters:
+//! [`SagaCommands`] (a saga step: handle the state machine's command, answer its task), [`OrderIntake`]
+//! (submissions, and the saga's own order commands) and [`OrderEvents`] (notify the customer).
+
+use aws_lambda_events::event::sqs::SqsMessage;
+use nexus_aws::dynamo::Dynamo;
+use nexus_aws::sfn::StepFunctions;
+use nexus_aws::sns::SnsEvents;
+use nexus_aws::sqs::SqsDeadLetters;
+use nexus_core::domain::messages::{ServiceCommand, attributes};
+use nexus_core::ports::TaskCallbacks;
+use nexus_core::services::intake::IntakeService;
+use nexus_core::services::inventory::InventoryService;
+use nexus_core::services::notification::NotificationService;
+use nexus_core::services::order_commands::OrderCommandService;
+use nexus_core::services::payment::PaymentService;
+use nexus_core::services::shipping::ShippingService;
+use nexus_core::services::{SagaStep, ServiceError, StepReply, answer, parse_command};
+
+use crate::config::{Clients, MissingVariable, var};
+use crate::pipeline::{Consumer, Read};
+
+fn body(record: &SqsMessage) -> &str {
+    record.body.as_deref().unwrap_or_default()
+}
+
+fn attribute<'a>(record: &'a SqsMessage, name: &str) -> &'a str {
+    record.message_attributes.get(name).and_then(|a| a.string_value.as_deref()).unwrap_or_default()
+}
+
+/// A saga step function: each record is a command from the state machine, answered on its task token.
+pub struct SagaCommands<S, C> {
+    pub step: S,
+    pub callbacks: C,
+}
+
+impl<S: SagaStep, C: TaskCallbacks> SagaCommands<S, C> {
+    fn read_command(record: &SqsMessage) -> Result<Read<ServiceCommand>, ServiceError> {
+        let command = parse_command(body(record))?;
+        let span = tracing::info_span!(
+            "command",
+            command = command.command.as_str(),
+            orderId = %command.order_id,
+            executionArn = %command.execution_arn,
+            correlationId = %command.correlation_id,
+        );
+        Ok(Read { command: Some(command.command.as_str()), message: command, span })
+    }
+
+    async fn answer_command(&self, command: ServiceCommand) -> Result<(), ServiceError> {
+        let reply = self.step.step(&command).await?;
+        match &reply {
+            StepReply::Success(_) => tracing::info!("step succeeded"),
+            StepReply::Failure { error, cause } => tracing::info!(error = %error, cause = %cause, "step failed"),
+        }
+        answer(&self.callbacks, &command, &reply).await
+    }
+}
+
+impl<S: SagaStep, C: TaskCallbacks> Consumer for SagaCommands<S, C> {
+    type Message = ServiceCommand;
+
+    fn read(&self, record: SqsMessage) -> Result<Read<ServiceCommand>, ServiceError> {
+        Self::read_command(&record)
+    }
+
+    async fn consume(&self, command: ServiceCommand) -> Result<(), ServiceError> {
+        self.answer_command(command).await
+    }
+}
+
+type Inventory = SagaCommands<InventoryService<Dynamo, Dynamo, SnsEvents>, StepFunctions>;
+type Payment = SagaCommands<PaymentService<Dynamo, Dynamo, SnsEvents>, StepFunctions>;
+type Shipping = SagaCommands<ShippingService<Dynamo, Dynamo, SnsEvents>, StepFunctions>;
+
+impl Inventory {
+    pub fn inventory(c: &Clients) -> Result<Self, MissingVariable> {
+        let step =
+            InventoryService { orders: c.dynamo.clone(), inventory: c.dynamo.clone(), publisher: c.event_publisher()? };
+        Ok(Self { step, callbacks: c.step_functions()? })
+    }
+}
+
+impl Payment {
+    pub fn payment(c: &Clients) -> Result<Self, MissingVariable> {
+        let step =
+            PaymentService { orders: c.dynamo.clone(), payments: c.dynamo.clone(), publisher: c.event_publisher()? };
+        Ok(Self { step, callbacks: c.step_functions()? })
+    }
+}
+
+impl Shipping {
+    pub fn shipping(c: &Clients) -> Result<Self, MissingVariable> {
+        let step =
+            ShippingService { orders: c.dynamo.clone(), shipments: c.dynamo.clone(), publisher: c.event_publisher()? };
+        Ok(Self { step, callbacks: c.step_functions()? })
+    }
+}
+
+/// What reaches order-intake: a submission from the orders topic, or one of the saga's own order commands.
+pub enum IntakeMessage {
+    Submission { body: String, correlation_id: Option<String> },
+    Command(ServiceCommand),
+}
+
+/// order-intake, the order's owner: submissions (validate, dedupe, record, start the saga) and the order
+/// commands (complete, cancel, flag for attention), told apart by the queue a record comes from.
+pub struct OrderIntake {
+    intake: IntakeService<Dynamo, Dynamo, SnsEvents, StepFunctions, SqsDeadLetters, Dynamo>,
+    commands: SagaCommands<OrderCommandService<Dynamo, SnsEvents>, StepFunctions>,
+    commands_queue_arn: String,
+}
+
+impl OrderIntake {
+    pub fn new(c: &Clients) -> Result<Self, MissingVariable> {
+        let (publisher, step_functions) = (c.event_publisher()?, c.step_functions()?);
+        let intake = IntakeService {
+            idempotency: c.dynamo.clone(),
+            orders: c.dynamo.clone(),
+            inventory: c.dynamo.clone(),
+            publisher: publisher.clone(),
+            saga: step_functions.clone(),
+            dead_letters: c.intake_dead_letters()?,
+        };
+        let commands = SagaCommands {
+            step: OrderCommandService { orders: c.dynamo.clone(), publisher },
+            callbacks: step_functions,
+        };
+        Ok(Self { intake, commands, commands_queue_arn: var("ORDER_COMMANDS_QUEUE_ARN")? })
+    }
+}
+
+impl Consumer for OrderIntake {
+    type Message = IntakeMessage;
+
+    fn read(&self, record: SqsMessage) -> Result<Read<IntakeMessage>, ServiceError> {
+        if record.event_source_arn.as_deref() == Some(self.commands_queue_arn.as_str()) {
+            let Read { message, span, command } =
+                SagaCommands::<OrderCommandService<Dynamo, SnsEvents>, StepFunctions>::read_command(&record)?;
+            return Ok(Read { message: IntakeMessage::Command(message), span, command });
+        }
+        let span = tracing::info_span!("submission", messageId = record.message_id.as_deref().unwrap_or_default());
+        let correlation_id =
+            Some(attribute(&record, attributes::CORRELATION_ID)).filter(|c| !c.is_empty()).map(str::to_owned);
+        let body = record.body.unwrap_or_default();
+        Ok(Read { message: IntakeMessage::Submission { body, correlation_id }, span, command: None })
+    }
+
+    async fn consume(&self, message: IntakeMessage) -> Result<(), ServiceError> {
+        match message {
+            IntakeMessage::Submission { body, correlation_id } => {
+                self.intake.handle(&body, correlation_id.as_deref()).await.map(|_outcome| ())
+            }
+            IntakeMessage::Command(command) => self.commands.answer_command(command).await,
+        }
+    }
+}
+
+/// notification: each record is an order event from the order-events topic. Fire-and-forget: a failure
+/// here retries (then dead-letters) only the notification, never the order.
+pub struct OrderEvents {
+    service: NotificationService<Dynamo, Dynamo>,
+}
+
+impl OrderEvents {
+    pub fn new(c: &Clients) -> Result<Self, MissingVariable> {
+        Ok(Self { service: NotificationService { orders: c.dynamo.clone(), notifications: c.dynamo.clone() } })
+    }
+}
+
+impl Consumer for OrderEvents {
+    type Message = String;
+
+    fn read(&self, record: SqsMessage) -> Result<Read<String>, ServiceError> {
+        let span = tracing::info_span!(
+            "event",
+            orderId = %attribute(&record, attributes::ORDER_ID),
+            correlationId = %attribute(&record, attributes::CORRELATION_ID),
+            executionArn = tracing::field::Empty
+        );
+        let execution_arn = attribute(&record, attributes::EXECUTION_ARN);
+        if !execution_arn.is_empty() {
+            span.record("executionArn", execution_arn);
+        }
+        Ok(Read { message: record.body.unwrap_or_default(), span, command: None })
+    }
+
+    async fn consume(&self, body: String) -> Result<(), ServiceError> {
+        self.service.handle(&body).await.map(|_new| ())
+    }
+}

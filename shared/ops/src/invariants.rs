@@ -1,0 +1,301 @@
+//! The invariant checker: over all orders and tables, the guarantees Nexus makes (no lost order, no
+//! oversold unit, no double or orphaned charge, gap-free timelines). Pure: it checks a [`Snapshot`]
+//! ([`crate::snapshot::load`] reads one from a deployed stack).
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use nexus_core::domain::ledger::{Effect, LedgerEntry};
+use nexus_core::domain::messages::OrderEvent;
+use nexus_core::domain::status::OrderStatus;
+
+pub use crate::snapshot::Snapshot;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Violation {
+    pub rule: &'static str,
+    pub subject: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StuckOrder {
+    pub order_id: String,
+    pub status: OrderStatus,
+    pub age_seconds: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub orders: usize,
+    pub by_status: BTreeMap<String, usize>,
+    /// Orders not yet in a terminal status, oldest first.
+    pub in_flight: Vec<StuckOrder>,
+    pub violations: Vec<Violation>,
+    pub charged_cents: u64,
+    pub refunded_cents: u64,
+    pub completed_total_cents: u64,
+}
+
+impl Report {
+    pub fn is_clean(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+/// Checks the snapshot. `now_epoch` dates the in-flight orders.
+pub fn check(snapshot: &Snapshot, now_epoch: i64) -> Report {
+    let mut report = Report { orders: snapshot.orders.len(), ..Report::default() };
+    let mut violation = |rule: &'static str, subject: &str, detail: String| {
+        report.violations.push(Violation { rule, subject: subject.to_owned(), detail });
+    };
+    let mut events: HashMap<&str, Vec<&OrderEvent>> = HashMap::new();
+    for event in &snapshot.events {
+        events.entry(event.order_id.as_str()).or_default().push(event);
+    }
+    let mut ledger: HashMap<(&str, &str), &LedgerEntry> = HashMap::new();
+    for entry in &snapshot.ledger {
+        ledger.insert((entry.order_id.as_str(), entry.entry.as_str()), entry);
+    }
+    let mut reserved_units: BTreeMap<String, u64> = BTreeMap::new();
+    let (mut charged, mut refunded, mut completed_total) = (0u64, 0u64, 0u64);
+    let mut in_flight = Vec::new();
+
+    for order in &snapshot.orders {
+        let id = order.order_id.as_str();
+        *report.by_status.entry(order.status.as_str().to_owned()).or_default() += 1;
+
+        // Timeline: sequences 1..=version, each change a legal transition, ending at the order's status.
+        let mut timeline = events.remove(id).unwrap_or_default();
+        timeline.sort_by_key(|e| e.sequence);
+        let sequences: Vec<u64> = timeline.iter().map(|e| e.sequence).collect();
+        if sequences != (1..=order.version).collect::<Vec<_>>() {
+            violation("timeline-gap-free", id, format!("event sequences {sequences:?} for version {}", order.version));
+        }
+        for pair in timeline.windows(2) {
+            if !pair[0].status.can_become(pair[1].status) {
+                violation(
+                    "timeline-legal",
+                    id,
+                    format!("{} -> {} at {}", pair[0].status, pair[1].status, pair[1].sequence),
+                );
+            }
+        }
+        if timeline.last().is_some_and(|e| e.status != order.status) {
+            violation("timeline-current", id, format!("last event is not the order's status {}", order.status));
+        }
+
+        let reservation = ledger.get(&(id, Effect::Reservation.key()));
+        let payment = ledger.get(&(id, Effect::Payment.key()));
+        let holds_stock = reservation.is_some_and(|r| r.holds());
+        if let Some(reservation) = reservation.filter(|_| holds_stock) {
+            for line in &reservation.lines {
+                *reserved_units.entry(line.sku.clone()).or_default() += line.quantity;
+            }
+        }
+        let net_charge = payment.filter(|p| p.holds()).map_or(0, |p| p.amount_cents);
+        if let Some(p) = payment {
+            if p.holds() {
+                charged += p.amount_cents;
+            } else if p.amount_cents > 0 {
+                charged += p.amount_cents;
+                refunded += p.amount_cents;
+            }
+        }
+        match order.status {
+            OrderStatus::Completed => {
+                completed_total += order.total_cents;
+                if !holds_stock {
+                    violation("completed-holds-stock", id, "COMPLETED without a reservation".into());
+                }
+                if net_charge != order.total_cents {
+                    violation(
+                        "completed-charged-once",
+                        id,
+                        format!("net charge {net_charge} != total {}", order.total_cents),
+                    );
+                }
+            }
+            OrderStatus::Cancelled | OrderStatus::Rejected => {
+                if holds_stock {
+                    violation("cancelled-no-reservation", id, format!("{} order still holds stock", order.status));
+                }
+                if net_charge != 0 {
+                    violation(
+                        "cancelled-no-charge",
+                        id,
+                        format!("{} order has a net charge of {net_charge}", order.status),
+                    );
+                }
+            }
+            status if !status.is_terminal() => {
+                let age =
+                    chrono::DateTime::parse_from_rfc3339(&order.updated_at).map_or(0, |t| now_epoch - t.timestamp());
+                in_flight.push(StuckOrder { order_id: id.to_owned(), status, age_seconds: age });
+            }
+            _ => {}
+        }
+    }
+    for orphan in events.keys() {
+        violation("event-without-order", orphan, "events exist for an unknown order".into());
+    }
+    for item in &snapshot.stock {
+        let reserved = reserved_units.get(&item.sku).copied().unwrap_or(0);
+        if item.initial != item.available + reserved {
+            violation(
+                "stock-conserved",
+                &item.sku,
+                format!("initial {} != available {} + reserved {reserved}", item.initial, item.available),
+            );
+        }
+    }
+    if charged.saturating_sub(refunded) != completed_total + in_flight_charges(snapshot, &ledger) {
+        violation(
+            "money-conserved",
+            "all orders",
+            format!("charges {charged} - refunds {refunded} != completed totals {completed_total} + in-flight charges"),
+        );
+    }
+    in_flight.sort_by_key(|s| std::cmp::Reverse(s.age_seconds));
+    report.in_flight = in_flight;
+    report.charged_cents = charged;
+    report.refunded_cents = refunded;
+    report.completed_total_cents = completed_total;
+    report
+}
+
+/// Net charges of orders still in flight (charged, not yet completed or refunded).
+fn in_flight_charges(snapshot: &Snapshot, ledger: &HashMap<(&str, &str), &LedgerEntry>) -> u64 {
+    snapshot
+        .orders
+        .iter()
+        .filter(|o| !o.status.is_terminal())
+        .filter_map(|o| ledger.get(&(o.order_id.as_str(), Effect::Payment.key())))
+        .filter(|p| p.holds())
+        .map(|p| p.amount_cents)
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use nexus_core::domain::checkout::LineItem;
+    use nexus_core::domain::ledger::{EffectState, ReservedLine};
+    use nexus_core::domain::order::Order;
+    use nexus_core::domain::stock::StockItem;
+
+    use super::*;
+
+    fn order(id: &str, status: OrderStatus, version: u64, total: u64) -> Order {
+        Order {
+            order_id: id.into(),
+            status,
+            version,
+            total_cents: total,
+            items: vec![LineItem { sku: "A".into(), quantity: 2, unit_price_cents: total / 2 }],
+            updated_at: "2026-11-24T10:00:00.000Z".into(),
+            ..Order::default()
+        }
+    }
+
+    fn events(id: &str, statuses: &[OrderStatus]) -> Vec<OrderEvent> {
+        statuses
+            .iter()
+            .enumerate()
+            .map(|(i, status)| {
+                let mut o = order(id, *status, i as u64 + 1, 0);
+                o.updated_at = String::new();
+                o.event(None)
+            })
+            .collect()
+    }
+
+    fn entry(id: &str, effect: Effect, state: EffectState, amount: u64) -> LedgerEntry {
+        LedgerEntry {
+            order_id: id.into(),
+            entry: effect.key().into(),
+            state,
+            amount_cents: amount,
+            lines: vec![ReservedLine { sku: "A".into(), quantity: 2 }],
+            ..LedgerEntry::default()
+        }
+    }
+
+    fn clean() -> Snapshot {
+        use OrderStatus::*;
+        let mut snapshot = Snapshot {
+            orders: vec![order("done", Completed, 5, 100), order("cancelled", Cancelled, 4, 100)],
+            stock: vec![StockItem { sku: "A".into(), available: 8, initial: 10 }],
+            ledger: vec![
+                entry("done", Effect::Reservation, EffectState::Reserved, 0),
+                entry("done", Effect::Payment, EffectState::Charged, 100),
+                entry("cancelled", Effect::Reservation, EffectState::Released, 0),
+                entry("cancelled", Effect::Payment, EffectState::Refunded, 100),
+            ],
+            ..Snapshot::default()
+        };
+        snapshot.events.extend(events("done", &[Pending, InventoryReserved, PaymentCharged, Shipped, Completed]));
+        snapshot.events.extend(events("cancelled", &[Pending, InventoryReserved, Compensating, Cancelled]));
+        snapshot
+    }
+
+    #[test]
+    fn a_consistent_state_is_clean() {
+        let report = check(&clean(), 0);
+        assert!(report.is_clean(), "{:?}", report.violations);
+        assert_eq!((report.charged_cents, report.refunded_cents, report.completed_total_cents), (200, 100, 100));
+    }
+
+    fn rules(snapshot: &Snapshot) -> Vec<&'static str> {
+        check(snapshot, 0).violations.iter().map(|v| v.rule).collect()
+    }
+
+    #[test]
+    fn oversold_or_leaked_stock_is_caught() {
+        let mut snapshot = clean();
+        snapshot.stock[0].available = 9;
+        assert_eq!(rules(&snapshot), ["stock-conserved"]);
+    }
+
+    #[test]
+    fn a_cancelled_order_holding_stock_or_money_is_caught() {
+        let mut snapshot = clean();
+        snapshot.ledger[2].state = EffectState::Reserved;
+        snapshot.ledger[3].state = EffectState::Charged;
+        let found = rules(&snapshot);
+        for rule in ["cancelled-no-reservation", "cancelled-no-charge", "stock-conserved", "money-conserved"] {
+            assert!(found.contains(&rule), "{rule} in {found:?}");
+        }
+    }
+
+    #[test]
+    fn timeline_gaps_and_illegal_transitions_are_caught() {
+        let mut snapshot = clean();
+        snapshot.events.retain(|e| !(e.order_id == "done" && e.sequence == 3));
+        assert!(rules(&snapshot).contains(&"timeline-gap-free"));
+        let mut snapshot = clean();
+        snapshot
+            .events
+            .iter_mut()
+            .filter(|e| e.order_id == "done" && e.sequence == 2)
+            .for_each(|e| e.status = OrderStatus::Shipped);
+        assert!(rules(&snapshot).contains(&"timeline-legal"));
+    }
+
+    #[test]
+    fn in_flight_orders_are_reported_with_their_age_not_as_violations() {
+        let mut snapshot = clean();
+        snapshot.orders.push(order("busy", OrderStatus::Pending, 1, 100));
+        snapshot.events.extend(events("busy", &[OrderStatus::Pending]));
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-24T10:01:00Z").expect("time").timestamp();
+        let report = check(&snapshot, now);
+        assert!(report.is_clean(), "{:?}", report.violations);
+        assert_eq!(
+            report.in_flight,
+            [StuckOrder { order_id: "busy".into(), status: OrderStatus::Pending, age_seconds: 60 }]
+        );
+    }
+}

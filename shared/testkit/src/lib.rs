@@ -1,0 +1,293 @@
+//! In-memory twins of every port, for tests: one shared world, cheap to clone, with the same conditional
+//! semantics as the AWS adapters (version checks, all-or-nothing reservations, recorded refusals,
+//! tombstones) over the same typed ledger the invariant checker reads. Tests only: no function crate
+//! depends on this one.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use nexus_core::domain::checkout::{Address, LineItem, quantities_by_sku};
+use nexus_core::domain::ledger::{Effect, EffectState, LedgerEntry, ReservedLine};
+use nexus_core::domain::messages::OrderEvent;
+use nexus_core::domain::order::Order;
+use nexus_core::domain::stock::StockItem;
+use nexus_core::domain::submission::Rejection;
+use nexus_core::ports::*;
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Callback {
+    Success(String, Value),
+    Failure(String, String),
+}
+
+#[derive(Debug, Default)]
+pub struct World {
+    pub orders: HashMap<String, Order>,
+    pub events: HashMap<String, Vec<OrderEvent>>,
+    /// SKU → (available, initial).
+    pub stock: BTreeMap<String, StockItem>,
+    /// (order id, entry key) → entry: effects and notifications.
+    pub ledger: BTreeMap<(String, String), LedgerEntry>,
+    pub published: Vec<OrderEvent>,
+    pub callbacks: Vec<Callback>,
+    pub closed_tokens: BTreeSet<String>,
+    pub executions: BTreeMap<String, Value>,
+    pub parked: Vec<(String, Rejection)>,
+    /// idempotency key → (order id, payload hash, completed).
+    pub idempotency: HashMap<String, (String, String, bool)>,
+    /// Makes the next N order transitions fail with a version conflict (as a concurrent writer would).
+    pub conflicts_to_inject: usize,
+}
+
+impl World {
+    pub fn entry(&self, order_id: &str, effect: Effect) -> Option<&LedgerEntry> {
+        self.ledger.get(&(order_id.to_owned(), effect.key().to_owned()))
+    }
+
+    pub fn available(&self, sku: &str) -> u64 {
+        self.stock.get(sku).map_or(0, |s| s.available)
+    }
+
+    fn put(&mut self, entry: LedgerEntry) {
+        self.ledger.insert((entry.order_id.clone(), entry.entry.clone()), entry);
+    }
+
+    /// Applies `effect` unless the order has an entry for it: what the adapter's conditional put does.
+    fn apply(&mut self, order_id: &str, effect: Effect, fill: impl FnOnce(&mut LedgerEntry)) -> ApplyOutcome {
+        match self.entry(order_id, effect) {
+            Some(existing) if existing.state == effect.applied() => ApplyOutcome::Applied,
+            Some(_) => ApplyOutcome::AlreadyUndone,
+            None => {
+                let mut entry = LedgerEntry::new(order_id, effect, effect.applied());
+                fill(&mut entry);
+                self.put(entry);
+                ApplyOutcome::Applied
+            }
+        }
+    }
+
+    /// Flips an applied entry to undone, or leaves an undone tombstone: the adapter's conditional update.
+    fn undo(&mut self, order_id: &str, effect: Effect) -> UndoOutcome {
+        let key = (order_id.to_owned(), effect.key().to_owned());
+        match self.ledger.get_mut(&key) {
+            Some(entry) if entry.state == effect.applied() => {
+                entry.state = effect.undone();
+                UndoOutcome::Undone
+            }
+            Some(entry) if entry.state == effect.undone() => UndoOutcome::Undone,
+            Some(_) => UndoOutcome::NothingToUndo,
+            None => {
+                self.put(LedgerEntry::new(order_id, effect, effect.undone()));
+                UndoOutcome::NothingToUndo
+            }
+        }
+    }
+}
+
+/// All ports in one in-memory world.
+#[derive(Debug, Clone, Default)]
+pub struct Memory(pub Arc<Mutex<World>>);
+
+impl Memory {
+    pub fn with_stock(stock: &[(&str, u64)]) -> Self {
+        let memory = Self::default();
+        memory.world().stock = stock
+            .iter()
+            .map(|(sku, qty)| ((*sku).to_owned(), StockItem { sku: (*sku).to_owned(), available: *qty, initial: *qty }))
+            .collect();
+        memory
+    }
+
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl OrderStore for Memory {
+    async fn get(&self, order_id: &str) -> PortResult<Option<Order>> {
+        Ok(self.world().orders.get(order_id).cloned())
+    }
+
+    async fn create(&self, order: &Order, event: &OrderEvent) -> PortResult<CreateOutcome> {
+        let mut world = self.world();
+        if let Some(existing) = world.orders.get(&order.order_id) {
+            return Ok(CreateOutcome::AlreadyExists(Box::new(existing.clone())));
+        }
+        world.orders.insert(order.order_id.clone(), order.clone());
+        world.events.entry(order.order_id.clone()).or_default().push(event.clone());
+        Ok(CreateOutcome::Created)
+    }
+
+    async fn create_rejected(&self, order: &Order, event: &OrderEvent) -> PortResult<bool> {
+        Ok(matches!(self.create(order, event).await?, CreateOutcome::Created))
+    }
+
+    async fn transition(&self, current: &Order, next: &Order, event: &OrderEvent) -> PortResult<()> {
+        let mut world = self.world();
+        if world.conflicts_to_inject > 0 {
+            world.conflicts_to_inject -= 1;
+            return Err(PortError::Conflict { operation: "transition" });
+        }
+        let stored = world.orders.get(&current.order_id).map(|o| o.version);
+        if stored != Some(current.version) || next.version != current.version + 1 {
+            return Err(PortError::Conflict { operation: "transition" });
+        }
+        world.orders.insert(next.order_id.clone(), next.clone());
+        world.events.entry(next.order_id.clone()).or_default().push(event.clone());
+        Ok(())
+    }
+}
+
+impl EventLog for Memory {
+    async fn events(&self, order_id: &str) -> PortResult<Vec<OrderEvent>> {
+        Ok(self.world().events.get(order_id).cloned().unwrap_or_default())
+    }
+}
+
+impl EventPublisher for Memory {
+    async fn publish(&self, event: &OrderEvent) -> PortResult<()> {
+        self.world().published.push(event.clone());
+        Ok(())
+    }
+}
+
+impl Inventory for Memory {
+    async fn reserve(&self, order_id: &str, items: &[LineItem]) -> PortResult<ReserveOutcome> {
+        let mut world = self.world();
+        match world.entry(order_id, Effect::Reservation).map(|e| e.state) {
+            Some(EffectState::Reserved) => return Ok(ReserveOutcome::Reserved),
+            Some(EffectState::OutOfStock) => return Ok(ReserveOutcome::OutOfStock),
+            Some(_) => return Ok(ReserveOutcome::AlreadyReleased),
+            None => {}
+        }
+        let wanted = quantities_by_sku(items);
+        if wanted.iter().any(|(sku, qty)| world.stock.get(sku).is_none_or(|s| s.available < *qty)) {
+            world.put(LedgerEntry::new(order_id, Effect::Reservation, EffectState::OutOfStock));
+            return Ok(ReserveOutcome::OutOfStock);
+        }
+        let mut entry = LedgerEntry::new(order_id, Effect::Reservation, EffectState::Reserved);
+        for (sku, quantity) in wanted {
+            if let Some(stock) = world.stock.get_mut(&sku) {
+                stock.available -= quantity;
+            }
+            entry.lines.push(ReservedLine { sku, quantity });
+        }
+        world.put(entry);
+        Ok(ReserveOutcome::Reserved)
+    }
+
+    async fn release(&self, order_id: &str) -> PortResult<UndoOutcome> {
+        let mut world = self.world();
+        let lines = world.entry(order_id, Effect::Reservation).filter(|e| e.holds()).map(|e| e.lines.clone());
+        let outcome = world.undo(order_id, Effect::Reservation);
+        for line in lines.into_iter().flatten() {
+            if let Some(stock) = world.stock.get_mut(&line.sku) {
+                stock.available += line.quantity;
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn known_skus(&self, skus: &BTreeSet<String>) -> PortResult<BTreeSet<String>> {
+        let world = self.world();
+        Ok(skus.iter().filter(|s| world.stock.contains_key(*s)).cloned().collect())
+    }
+}
+
+impl Payments for Memory {
+    async fn charge(&self, order_id: &str, amount_cents: u64, currency: &str) -> PortResult<ApplyOutcome> {
+        Ok(self.world().apply(order_id, Effect::Payment, |entry| {
+            entry.amount_cents = amount_cents;
+            entry.currency = currency.to_owned();
+        }))
+    }
+
+    async fn refund(&self, order_id: &str) -> PortResult<UndoOutcome> {
+        Ok(self.world().undo(order_id, Effect::Payment))
+    }
+}
+
+impl Shipments for Memory {
+    async fn dispatch(&self, order_id: &str, _address: &Address) -> PortResult<ApplyOutcome> {
+        Ok(self.world().apply(order_id, Effect::Shipment, |_| {}))
+    }
+
+    async fn cancel(&self, order_id: &str) -> PortResult<UndoOutcome> {
+        Ok(self.world().undo(order_id, Effect::Shipment))
+    }
+}
+
+impl Notifications for Memory {
+    async fn record(&self, event: &OrderEvent, email_hash: &str) -> PortResult<bool> {
+        let mut world = self.world();
+        let entry = LedgerEntry::notification(&event.order_id, &event.event_id, event.status, email_hash);
+        let key = (entry.order_id.clone(), entry.entry.clone());
+        if world.ledger.contains_key(&key) {
+            return Ok(false);
+        }
+        world.ledger.insert(key, entry);
+        Ok(true)
+    }
+}
+
+impl TaskCallbacks for Memory {
+    async fn succeed(&self, task_token: &str, output: &Value) -> PortResult<CallbackOutcome> {
+        let mut world = self.world();
+        if !world.closed_tokens.insert(task_token.to_owned()) {
+            return Ok(CallbackOutcome::TaskAlreadyClosed);
+        }
+        world.callbacks.push(Callback::Success(task_token.to_owned(), output.clone()));
+        Ok(CallbackOutcome::Delivered)
+    }
+
+    async fn fail(&self, task_token: &str, error: &str, _cause: &str) -> PortResult<CallbackOutcome> {
+        let mut world = self.world();
+        if !world.closed_tokens.insert(task_token.to_owned()) {
+            return Ok(CallbackOutcome::TaskAlreadyClosed);
+        }
+        world.callbacks.push(Callback::Failure(task_token.to_owned(), error.to_owned()));
+        Ok(CallbackOutcome::Delivered)
+    }
+}
+
+impl SagaStarter for Memory {
+    fn execution_arn(&self, order_id: &str) -> String {
+        format!("arn:aws:states:us-east-1:000000000000:execution:saga:{order_id}")
+    }
+
+    async fn start(&self, order_id: &str, input: &Value) -> PortResult<StartOutcome> {
+        let execution_arn = self.execution_arn(order_id);
+        let mut world = self.world();
+        if world.executions.contains_key(order_id) {
+            return Ok(StartOutcome::AlreadyStarted { execution_arn });
+        }
+        world.executions.insert(order_id.to_owned(), input.clone());
+        Ok(StartOutcome::Started { execution_arn })
+    }
+}
+
+impl DeadLetters for Memory {
+    async fn park(&self, body: &str, rejection: &Rejection) -> PortResult<()> {
+        self.world().parked.push((body.to_owned(), rejection.clone()));
+        Ok(())
+    }
+}
+
+impl IdempotencyStore for Memory {
+    async fn claim(&self, key: &str, order_id: &str, payload_hash: &str, _expires_at: i64) -> PortResult<Claim> {
+        let mut world = self.world();
+        if let Some((order_id, payload_hash, _)) = world.idempotency.get(key) {
+            return Ok(Claim::Existing { order_id: order_id.clone(), payload_hash: payload_hash.clone() });
+        }
+        world.idempotency.insert(key.to_owned(), (order_id.to_owned(), payload_hash.to_owned(), false));
+        Ok(Claim::Claimed)
+    }
+
+    async fn complete(&self, key: &str) -> PortResult<()> {
+        if let Some(record) = self.world().idempotency.get_mut(key) {
+            record.2 = true;
+        }
+        Ok(())
+    }
+}
