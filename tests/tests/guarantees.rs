@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use nexus_aws::dynamo::Dynamo;
 use nexus_core::chaos::{ChaosSettings, ServiceChaos};
 use nexus_core::domain::ledger::{Effect, EffectState};
@@ -103,7 +102,6 @@ async fn concurrent_conflicting_updates_lose_nothing_and_stay_legal() {
 
 struct Shop {
     stack: LocalStack,
-    dynamo: aws_sdk_dynamodb::Client,
     store: Dynamo,
     run: String,
 }
@@ -111,9 +109,8 @@ struct Shop {
 impl Shop {
     async fn open() -> Self {
         let stack = LocalStack::connect(STACK).await;
-        let dynamo = aws_sdk_dynamodb::Client::new(&stack.config);
         let store = stack.dynamo();
-        Self { stack, dynamo, store, run: run_id() }
+        Self { stack, store, run: run_id() }
     }
 
     async fn sku(&self, name: &str, units: u64) -> String {
@@ -172,18 +169,7 @@ impl Shop {
     }
 
     async fn stock(&self, sku: &str) -> StockItem {
-        let item = self
-            .dynamo
-            .get_item()
-            .table_name(self.stack.output("InventoryTableName"))
-            .key("sku", AttributeValue::S(sku.into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .expect("get stock")
-            .item
-            .expect("sku");
-        serde_dynamo::from_item(item).expect("stock item")
+        self.store.stock(sku).await.expect("get stock").expect("sku")
     }
 
     /// The invariant checker over this test's orders and SKUs.

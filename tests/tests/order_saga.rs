@@ -55,18 +55,12 @@ impl Saga {
         }
     }
 
+    /// The contract's sample, keyed for this run, with these lines.
     fn order(&self, key: &str, items: &[(&str, u32)]) -> Value {
-        json!({
-            "schemaVersion": 1,
-            "idempotencyKey": format!("{}-{key}", self.run),
-            "customerId": "c-42",
-            "customerEmail": "asha@example.com",
-            "tier": "STANDARD",
-            "currency": "INR",
-            "items": items.iter().map(|(sku, qty)| json!({"sku": sku, "quantity": qty, "unitPriceCents": 1999})).collect::<Vec<_>>(),
-            "payment": {"method": "card", "token": "tok_ok"},
-            "shippingAddress": {"line1": "1 MG Road", "city": "Indore", "postalCode": "452001", "country": "IN"}
-        })
+        let mut message = nexus_testkit::sample_submission(&format!("{}-{key}", self.run));
+        message["items"] =
+            items.iter().map(|(sku, qty)| json!({"sku": sku, "quantity": qty, "unitPriceCents": 1999})).collect();
+        message
     }
 
     /// Publishes to the orders topic, as `aws sns publish --topic-arn $ORDERS_TOPIC --message …` does.

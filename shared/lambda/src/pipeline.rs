@@ -87,3 +87,82 @@ where
     }))
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use nexus_core::chaos::{ChaosSettings, ServiceChaos};
+    use nexus_core::domain::messages::{COMMAND_SCHEMA_VERSION, CommandName, ServiceCommand};
+    use nexus_core::ports::PortResult;
+    use nexus_core::services::intake::IntakeOutcome;
+    use nexus_core::services::inventory::InventoryService;
+    use nexus_testkit::{Callback, Memory, intake, sample_submission};
+
+    use super::*;
+    use crate::consumers::SagaCommands;
+
+    struct Settings(ChaosSettings);
+    impl ChaosSource for Settings {
+        async fn load(&self) -> PortResult<ChaosSettings> {
+            Ok(self.0.clone())
+        }
+    }
+
+    fn chaos(failure_rate: f64) -> Chaos<Settings> {
+        let mut settings = ChaosSettings::default();
+        settings.services.insert("inventory".into(), ServiceChaos { failure_rate, ..ServiceChaos::default() });
+        Chaos::new(Settings(settings), "inventory")
+    }
+
+    fn record(id: &str, body: String) -> SqsMessage {
+        let mut record = SqsMessage::default();
+        record.message_id = Some(id.into());
+        record.body = Some(body);
+        record
+    }
+
+    /// A pending order in `memory`, and the state machine's ReserveInventory command for it.
+    async fn reserve_command(memory: &Memory) -> String {
+        let outcome = intake(memory).handle(&sample_submission("k-pipeline").to_string(), None).await;
+        let Ok(IntakeOutcome::Accepted { order_id, .. }) = outcome else { panic!("not accepted: {outcome:?}") };
+        let command = ServiceCommand {
+            schema_version: COMMAND_SCHEMA_VERSION,
+            command: CommandName::ReserveInventory,
+            order_id,
+            correlation_id: "c".into(),
+            execution_arn: "arn".into(),
+            task_token: "token-1".into(),
+            reason: None,
+        };
+        serde_json::to_string(&command).expect("json")
+    }
+
+    fn inventory(memory: &Memory) -> SagaCommands<InventoryService<Memory, Memory, Memory>, Memory> {
+        let step = InventoryService { orders: memory.clone(), inventory: memory.clone(), publisher: memory.clone() };
+        SagaCommands { step, callbacks: memory.clone() }
+    }
+
+    #[tokio::test]
+    async fn a_command_is_handled_and_answered_and_an_unreadable_record_fails_alone() {
+        let memory = Memory::with_stock(&[("SKU-1", 10)]);
+        let mut event = SqsEvent::default();
+        event.records = vec![record("good", reserve_command(&memory).await), record("junk", "{".into())];
+        let response = handle_batch(event, &chaos(0.0), &inventory(&memory)).await.expect("batch handled");
+        let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        assert_eq!(failed, ["junk"]);
+        let world = memory.world();
+        assert!(matches!(world.callbacks.as_slice(), [Callback::Success(token, _)] if token == "token-1"));
+        assert_eq!(world.available("SKU-1"), 8);
+    }
+
+    #[tokio::test]
+    async fn an_injected_failure_fails_the_record_before_the_service_acts() {
+        let memory = Memory::with_stock(&[("SKU-1", 10)]);
+        let mut event = SqsEvent::default();
+        event.records = vec![record("m-1", reserve_command(&memory).await)];
+        let response = handle_batch(event, &chaos(1.0), &inventory(&memory)).await.expect("batch handled");
+        assert_eq!(response.batch_item_failures.len(), 1, "reported for redelivery");
+        let world = memory.world();
+        assert!(world.callbacks.is_empty(), "nothing answered");
+        assert_eq!(world.available("SKU-1"), 10, "nothing reserved");
+    }
+}

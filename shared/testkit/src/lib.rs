@@ -13,7 +13,29 @@ use nexus_core::domain::order::Order;
 use nexus_core::domain::stock::StockItem;
 use nexus_core::domain::submission::Rejection;
 use nexus_core::ports::*;
+use nexus_core::services::intake::IntakeService;
 use serde_json::Value;
+
+/// The contract's sample submission as users are shown it (`examples/order.json`), with `key` as its
+/// idempotency key: the one sample every test starts from.
+pub fn sample_submission(key: &str) -> Value {
+    let mut sample: Value =
+        serde_json::from_str(include_str!("../../../examples/order.json")).expect("examples/order.json is JSON");
+    sample["idempotencyKey"] = Value::from(key);
+    sample
+}
+
+/// The intake service with every port in one in-memory world.
+pub fn intake(memory: &Memory) -> IntakeService<Memory, Memory, Memory, Memory, Memory, Memory> {
+    IntakeService {
+        idempotency: memory.clone(),
+        orders: memory.clone(),
+        inventory: memory.clone(),
+        publisher: memory.clone(),
+        saga: memory.clone(),
+        dead_letters: memory.clone(),
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Callback {

@@ -4,23 +4,9 @@
 
 use nexus_core::domain::status::OrderStatus;
 use nexus_core::services::intake::{IntakeOutcome, IntakeService};
-use nexus_testkit::Memory;
+use nexus_testkit::{Memory, intake, sample_submission};
 use proptest::prelude::*;
 use serde_json::{Value, json};
-
-fn sample(key: &str) -> Value {
-    json!({
-        "schemaVersion": 1,
-        "idempotencyKey": key,
-        "customerId": "c-42",
-        "customerEmail": "asha@example.com",
-        "tier": "STANDARD",
-        "currency": "INR",
-        "items": [{"sku": "SKU-1", "quantity": 2, "unitPriceCents": 1999}],
-        "payment": {"method": "card", "token": "tok_ok"},
-        "shippingAddress": {"line1": "1 MG Road", "city": "Indore", "postalCode": "452001", "country": "IN"}
-    })
-}
 
 /// Any JSON value, a few levels deep.
 fn any_json() -> impl Strategy<Value = Value> {
@@ -57,7 +43,7 @@ const FIELDS: &[&str] = &[
 fn mutated() -> impl Strategy<Value = String> {
     ("[a-z0-9]{1,16}", 0..FIELDS.len(), any_json(), any::<bool>(), 0usize..60, any::<i64>()).prop_map(
         |(key, field, value, remove, items, quantity)| {
-            let mut message = sample(&key);
+            let mut message = sample_submission(&key);
             match field % 4 {
                 0 if remove => {
                     message.as_object_mut().map(|m| m.remove(FIELDS[field]));
@@ -128,14 +114,14 @@ proptest! {
     #[test]
     fn mutated_contract_messages_are_rejected_or_parked_never_dropped(body in mutated()) {
         let memory = Memory::with_stock(&[("SKU-1", 1_000), ("SKU-2", 1_000)]);
-        let intake = service(&memory);
+        let intake = intake(&memory);
         check(&intake, &memory, &runtime(), &body);
     }
 
     #[test]
     fn arbitrary_json_is_rejected_or_parked(value in any_json()) {
         let memory = Memory::with_stock(&[("SKU-1", 1_000)]);
-        let intake = service(&memory);
+        let intake = intake(&memory);
         check(&intake, &memory, &runtime(), &value.to_string());
     }
 }
@@ -146,19 +132,8 @@ proptest! {
     #[test]
     fn adversarial_bodies_never_panic(body in adversarial()) {
         let memory = Memory::with_stock(&[("SKU-1", 1_000)]);
-        let intake = service(&memory);
+        let intake = intake(&memory);
         check(&intake, &memory, &runtime(), &body);
-    }
-}
-
-fn service(memory: &Memory) -> IntakeService<Memory, Memory, Memory, Memory, Memory, Memory> {
-    IntakeService {
-        idempotency: memory.clone(),
-        orders: memory.clone(),
-        inventory: memory.clone(),
-        publisher: memory.clone(),
-        saga: memory.clone(),
-        dead_letters: memory.clone(),
     }
 }
 

@@ -7,41 +7,27 @@ use nexus_core::domain::saga_error::SagaError;
 use nexus_core::domain::status::OrderStatus;
 use nexus_core::domain::submission::RejectionCode;
 use nexus_core::ports::EventLog;
-use nexus_core::services::intake::{IntakeOutcome, IntakeService};
+use nexus_core::services::intake::IntakeOutcome;
 use nexus_core::services::inventory::InventoryService;
 use nexus_core::services::notification::NotificationService;
 use nexus_core::services::order_commands::OrderCommandService;
 use nexus_core::services::payment::PaymentService;
 use nexus_core::services::shipping::ShippingService;
 use nexus_core::services::{SagaStep, StepReply, answer};
-use nexus_testkit::{Callback, Memory};
+use nexus_testkit::{Callback, Memory, intake, sample_submission};
 use serde_json::json;
 
 const STATE_MACHINE: &str = "arn:aws:states:us-east-1:000000000000:stateMachine:saga";
 
+/// The contract's sample as a VIP order of two lines.
 fn submission(key: &str) -> serde_json::Value {
-    json!({
-        "schemaVersion": 1,
-        "idempotencyKey": key,
-        "customerId": "c-42",
-        "customerEmail": "asha@example.com",
-        "tier": "VIP",
-        "currency": "INR",
-        "items": [{"sku": "SKU-1", "quantity": 2, "unitPriceCents": 1999}, {"sku": "SKU-2", "quantity": 1, "unitPriceCents": 500}],
-        "payment": {"method": "card", "token": "tok_ok"},
-        "shippingAddress": {"line1": "1 MG Road", "city": "Indore", "postalCode": "452001", "country": "IN"}
-    })
-}
-
-fn intake(memory: &Memory) -> IntakeService<Memory, Memory, Memory, Memory, Memory, Memory> {
-    IntakeService {
-        idempotency: memory.clone(),
-        orders: memory.clone(),
-        inventory: memory.clone(),
-        publisher: memory.clone(),
-        saga: memory.clone(),
-        dead_letters: memory.clone(),
-    }
+    let mut message = sample_submission(key);
+    message["tier"] = json!("VIP");
+    message["items"] = json!([
+        {"sku": "SKU-1", "quantity": 2, "unitPriceCents": 1999},
+        {"sku": "SKU-2", "quantity": 1, "unitPriceCents": 500}
+    ]);
+    message
 }
 
 fn command(name: CommandName, order_id: &str, token: &str) -> ServiceCommand {

@@ -1,8 +1,8 @@
 //! Stock and reservations: a reservation is one transaction of the ledger entry (on
 //! `attribute_not_exists`) and a conditional decrement per SKU (`available >= :q`), so all line items are
 //! reserved or none, and stock never goes below zero whatever the concurrency. Out of stock is recorded
-//! in the ledger, so every copy of the command answers the same. A release flips the entry and restocks
-//! its lines in one transaction.
+//! in the ledger, so every copy of the command answers the same. A release is the ledger's undo with the
+//! restock of the reserved lines in the same transaction.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -10,12 +10,11 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Update};
 use nexus_core::domain::checkout::{LineItem, quantities_by_sku};
 use nexus_core::domain::ledger::{Effect, EffectState, LedgerEntry, ReservedLine};
 use nexus_core::domain::stock::StockItem;
-use nexus_core::domain::{self};
 use nexus_core::ports::{Inventory, PortResult, ReserveOutcome, UndoOutcome};
 
 use super::Dynamo;
-use super::ledger::{Begin, to_attribute};
-use crate::ext::{built, cancelled, from_item, n, put, retry_on_condition, s, to_item, unavailable, update};
+use super::ledger::Begin;
+use crate::ext::{built, cancelled, n, put, retry_on_condition, s, to_item, unavailable, update};
 
 /// What an existing reservation entry answers a (repeated) reserve command.
 fn reservation_outcome(state: Option<EffectState>) -> ReserveOutcome {
@@ -71,48 +70,21 @@ impl Inventory for Dynamo {
     }
 
     async fn release(&self, order_id: &str) -> PortResult<UndoOutcome> {
-        let effect = Effect::Reservation;
-        retry_on_condition("release stock", || async move {
-            let Some(entry) = self.ledger_entry(order_id, effect.key()).await? else {
-                // Nothing reserved: the tombstone stops a late reservation. If a reservation won the race,
-                // go round again and release it properly (with its stock).
-                return Ok(match self.begin(&LedgerEntry::new(order_id, effect, effect.undone())).await? {
-                    Begin::New => Some(UndoOutcome::NothingToUndo),
-                    Begin::Exists(_) => None,
-                });
-            };
-            match entry.state {
-                EffectState::Released => return Ok(Some(UndoOutcome::Undone)),
-                EffectState::Reserved => {}
-                _ => return Ok(Some(UndoOutcome::NothingToUndo)),
-            }
-            let mut writes = vec![update(
-                Update::builder()
-                    .table_name(&self.tables.ledger)
-                    .key("orderId", s(order_id))
-                    .key("entry", s(effect.key()))
-                    .update_expression("SET #state = :released, #at = :at")
-                    .condition_expression("#state = :reserved")
-                    .expression_attribute_names("#state", "state")
-                    .expression_attribute_names("#at", "at")
-                    .expression_attribute_values(":released", to_attribute(effect.undone())?)
-                    .expression_attribute_values(":reserved", to_attribute(effect.applied())?)
-                    .expression_attribute_values(":at", s(&domain::now())),
-            )?];
-            for line in &entry.lines {
-                writes.push(update(
-                    Update::builder()
-                        .table_name(&self.tables.inventory)
-                        .key("sku", s(&line.sku))
-                        .update_expression("SET available = available + :q")
-                        .expression_attribute_values(":q", n(line.quantity)),
-                )?);
-            }
-            match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
-                Ok(_) => Ok(Some(UndoOutcome::Undone)),
-                Err(e) if e.as_service_error().and_then(cancelled).is_some() => Ok(None),
-                Err(e) => Err(unavailable("release stock", e)),
-            }
+        // The reserved units go back to stock in the same transaction as the ledger flip.
+        self.undo(order_id, Effect::Reservation, |reservation| {
+            reservation
+                .lines
+                .iter()
+                .map(|line| {
+                    update(
+                        Update::builder()
+                            .table_name(&self.tables.inventory)
+                            .key("sku", s(&line.sku))
+                            .update_expression("SET available = available + :q")
+                            .expression_attribute_values(":q", n(line.quantity)),
+                    )
+                })
+                .collect()
         })
         .await
     }
@@ -151,23 +123,17 @@ impl Dynamo {
         self.scan_all(&self.tables.inventory).await
     }
 
+    /// One SKU's stock (None: not in the catalog).
+    pub async fn stock(&self, sku: &str) -> PortResult<Option<StockItem>> {
+        self.get_item("get stock", &self.tables.inventory, &[("sku", sku)]).await
+    }
+
     /// Sets a SKU's available units, creating the SKU when it is new. `initial` moves by the same amount,
     /// so "initial = available + units sold" keeps holding; conditional on the value read, so a concurrent
     /// reservation is never overwritten (a conflict re-reads).
     pub async fn set_stock(&self, sku: &str, available: u64) -> PortResult<StockItem> {
         retry_on_condition("set stock", || async move {
-            let current = self
-                .client
-                .get_item()
-                .table_name(&self.tables.inventory)
-                .key("sku", s(sku))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| unavailable("get stock", e))?
-                .item
-                .map(|item| from_item::<StockItem>("read stock", item))
-                .transpose()?;
+            let current = self.stock(sku).await?;
             // One conditional update either way (UpdateItem creates a missing item): on the value read, or on
             // the SKU still being absent.
             let (next, request) = match current {
@@ -214,6 +180,7 @@ mod tests {
     use aws_smithy_mocks::{mock, mock_client};
 
     use super::*;
+    use crate::dynamo::ledger::to_attribute;
     use crate::dynamo::tests::tables;
     use crate::ext::tests::cancelled_with;
 

@@ -1,7 +1,8 @@
 //! The effects ledger (one entry per order and effect or notification): an effect is applied by putting its
-//! entry on `attribute_not_exists`, so a repeat finds the first; it is undone by flipping the entry from
-//! its applied state to its undone state on that condition, and an undo that finds no entry leaves the
-//! undone state as a tombstone so a late copy of the effect cannot slip in after its compensation.
+//! entry on `attribute_not_exists`, so a repeat finds the first; every effect is undone the same way, by
+//! flipping the entry from its applied state to its undone state on that condition (a reservation's
+//! restock in the same transaction), and an undo that finds no entry leaves the undone state as a
+//! tombstone so a late copy of the effect cannot slip in after its compensation.
 
 use nexus_core::domain::checkout::Address;
 use nexus_core::domain::ledger::{Effect, LedgerEntry};
@@ -10,7 +11,9 @@ use nexus_core::domain::{self};
 use nexus_core::ports::{ApplyOutcome, Notifications, Payments, PortError, PortResult, Shipments, UndoOutcome};
 
 use super::Dynamo;
-use crate::ext::{from_item, retry_on_condition, s, to_item, unavailable};
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+
+use crate::ext::{cancelled, retry_on_condition, s, to_item, unavailable, update};
 
 /// What putting a new entry found.
 pub(crate) enum Begin {
@@ -20,17 +23,7 @@ pub(crate) enum Begin {
 
 impl Dynamo {
     pub(crate) async fn ledger_entry(&self, order_id: &str, key: &str) -> PortResult<Option<LedgerEntry>> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.tables.ledger)
-            .key("orderId", s(order_id))
-            .key("entry", s(key))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| unavailable("get ledger entry", e))?;
-        output.item.map(|item| from_item("read ledger entry", item)).transpose()
+        self.get_item("get ledger entry", &self.tables.ledger, &[("orderId", order_id), ("entry", key)]).await
     }
 
     /// Puts `entry` unless one exists for the same order and key (then returns that one).
@@ -63,10 +56,15 @@ impl Dynamo {
         })
     }
 
-    /// Flips the order's `effect` entry from applied to undone, or leaves an undone tombstone when there
-    /// is none. A reservation is undone by [`Dynamo::release`] instead: its stock moves back with the flip.
-    async fn undo(&self, order_id: &str, effect: Effect) -> PortResult<UndoOutcome> {
+    /// Flips the order's `effect` entry from applied to undone, in one transaction with the writes `also`
+    /// makes from it (a reservation's restock), or leaves an undone tombstone when there is no entry. The
+    /// flip is conditional on the applied state, so a repeat or a racing copy undoes nothing twice.
+    pub(crate) async fn undo<F>(&self, order_id: &str, effect: Effect, also: F) -> PortResult<UndoOutcome>
+    where
+        F: Fn(&LedgerEntry) -> PortResult<Vec<TransactWriteItem>>,
+    {
         let (applied, undone) = (effect.applied(), effect.undone());
+        let also = &also;
         retry_on_condition("undo ledger entry", || async move {
             let Some(entry) = self.ledger_entry(order_id, effect.key()).await? else {
                 return Ok(match self.begin(&LedgerEntry::new(order_id, effect, undone)).await? {
@@ -81,24 +79,23 @@ impl Dynamo {
             if entry.state != applied {
                 return Ok(Some(UndoOutcome::NothingToUndo));
             }
-            let result = self
-                .client
-                .update_item()
-                .table_name(&self.tables.ledger)
-                .key("orderId", s(order_id))
-                .key("entry", s(effect.key()))
-                .update_expression("SET #state = :undone, #at = :at")
-                .condition_expression("#state = :applied")
-                .expression_attribute_names("#state", "state")
-                .expression_attribute_names("#at", "at")
-                .expression_attribute_values(":undone", to_attribute(undone)?)
-                .expression_attribute_values(":applied", to_attribute(applied)?)
-                .expression_attribute_values(":at", s(&domain::now()))
-                .send()
-                .await;
-            match result {
+            let mut writes = vec![update(
+                Update::builder()
+                    .table_name(&self.tables.ledger)
+                    .key("orderId", s(order_id))
+                    .key("entry", s(effect.key()))
+                    .update_expression("SET #state = :undone, #at = :at")
+                    .condition_expression("#state = :applied")
+                    .expression_attribute_names("#state", "state")
+                    .expression_attribute_names("#at", "at")
+                    .expression_attribute_values(":undone", to_attribute(undone)?)
+                    .expression_attribute_values(":applied", to_attribute(applied)?)
+                    .expression_attribute_values(":at", s(&domain::now())),
+            )?];
+            writes.extend(also(&entry)?);
+            match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
                 Ok(_) => Ok(Some(UndoOutcome::Undone)),
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(None),
+                Err(e) if e.as_service_error().and_then(cancelled).is_some() => Ok(None),
                 Err(e) => Err(unavailable("undo ledger entry", e)),
             }
         })
@@ -126,7 +123,7 @@ impl Payments for Dynamo {
     }
 
     async fn refund(&self, order_id: &str) -> PortResult<UndoOutcome> {
-        self.undo(order_id, Effect::Payment).await
+        self.undo(order_id, Effect::Payment, |_| Ok(Vec::new())).await
     }
 }
 
@@ -136,7 +133,7 @@ impl Shipments for Dynamo {
     }
 
     async fn cancel(&self, order_id: &str) -> PortResult<UndoOutcome> {
-        self.undo(order_id, Effect::Shipment).await
+        self.undo(order_id, Effect::Shipment, |_| Ok(Vec::new())).await
     }
 }
 

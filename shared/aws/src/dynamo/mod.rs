@@ -55,6 +55,21 @@ impl Dynamo {
         Ok(items)
     }
 
+    /// The item of `table` under `key` (attribute name, string value), consistently read.
+    async fn get_item<T: for<'de> Deserialize<'de>>(
+        &self,
+        operation: &'static str,
+        table: &str,
+        key: &[(&str, &str)],
+    ) -> PortResult<Option<T>> {
+        let mut request = self.client.get_item().table_name(table).consistent_read(true);
+        for (name, value) in key {
+            request = request.key(*name, crate::ext::s(value));
+        }
+        let output = request.send().await.map_err(|e| unavailable(operation, e))?;
+        output.item.map(|item| from_item(operation, item)).transpose()
+    }
+
     /// Every item of `table` under the partition key `orderId = order_id`, consistently read, in sort order.
     async fn query_order<T: for<'de> Deserialize<'de>>(&self, table: &str, order_id: &str) -> PortResult<Vec<T>> {
         let mut items = Vec::new();

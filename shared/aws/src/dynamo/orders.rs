@@ -8,20 +8,11 @@ use nexus_core::domain::order::Order;
 use nexus_core::ports::{CreateOutcome, EventLog, OrderStore, PortError, PortResult};
 
 use super::Dynamo;
-use crate::ext::{cancelled, from_item, n, put, s, to_item, unavailable};
+use crate::ext::{cancelled, n, put, to_item, unavailable};
 
 impl OrderStore for Dynamo {
     async fn get(&self, order_id: &str) -> PortResult<Option<Order>> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.tables.orders)
-            .key("orderId", s(order_id))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| unavailable("get order", e))?;
-        output.item.map(|item| from_item("read order", item)).transpose()
+        self.get_item("get order", &self.tables.orders, &[("orderId", order_id)]).await
     }
 
     async fn create(&self, order: &Order, event: &OrderEvent) -> PortResult<CreateOutcome> {

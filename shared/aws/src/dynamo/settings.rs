@@ -5,22 +5,15 @@ use nexus_core::chaos::ChaosSettings;
 use nexus_core::ports::{ChaosSource, PortResult};
 
 use super::Dynamo;
-use crate::ext::{from_item, s, to_item, unavailable};
+use crate::ext::{s, to_item, unavailable};
 
 /// The key of the chaos settings' item.
 const CHAOS_ITEM: &str = "chaos";
 
 impl ChaosSource for Dynamo {
     async fn load(&self) -> PortResult<ChaosSettings> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.tables.settings)
-            .key("name", s(CHAOS_ITEM))
-            .send()
-            .await
-            .map_err(|e| unavailable("read chaos settings", e))?;
-        output.item.map_or_else(|| Ok(ChaosSettings::default()), |item| from_item("read chaos settings", item))
+        let settings = self.get_item("read chaos settings", &self.tables.settings, &[("name", CHAOS_ITEM)]).await?;
+        Ok(settings.unwrap_or_default())
     }
 }
 

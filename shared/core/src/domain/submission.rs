@@ -268,18 +268,9 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The contract's sample as users are shown it.
     fn sample() -> Value {
-        json!({
-            "schemaVersion": 1,
-            "idempotencyKey": "k-1",
-            "customerId": "c-42",
-            "customerEmail": "asha@example.com",
-            "tier": "STANDARD",
-            "currency": "INR",
-            "items": [{"sku": "SKU-1", "quantity": 2, "unitPriceCents": 1999}],
-            "payment": {"method": "card", "token": "tok_ok"},
-            "shippingAddress": {"line1": "1 MG Road", "city": "Indore", "postalCode": "452001", "country": "IN"}
-        })
+        serde_json::from_str(include_str!("../../../../examples/order.json")).expect("examples/order.json is JSON")
     }
 
     fn check(message: &Value) -> Result<ValidSubmission, InvalidSubmission> {
