@@ -72,6 +72,16 @@ pid_alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 function_host_bin() { echo "$LAMBDA_DIR/function-host/bootstrap"; }  # cargo-lambda moves every built binary there
 
+# The DynamoDB Local that this environment's LocalStack runs (its child `java … DynamoDBLocal.jar -port N
+# -dbPath <our data folder>`, started with the first table; N changes per start), as an endpoint; nothing
+# when there is none (a LocalStack we did not start, e.g. a container).
+dynamodb_local_endpoint() {
+  local args port
+  args="$(ps -eo args | grep -F -- "-dbPath $NEXUS_ENV_DIR/localstack/" | grep -F DynamoDBLocal.jar | head -n 1)"
+  port="$(sed -n 's/.* -port \([0-9][0-9]*\).*/\1/p' <<<"$args")"
+  if [[ -n "$port" ]] && port_answers "$port"; then echo "http://127.0.0.1:$port"; fi
+}
+
 # Starts the function host for stack $1 / template $2 (replacing one we started before) and waits until ready.
 start_function_host() {
   local stack="$1" template="$2"
@@ -84,8 +94,12 @@ start_function_host() {
   # binaries that are running ("text file busy"), and this host must not see half-written ones.
   local binaries="$NEXUS_ENV_DIR/lambda-$stack"
   rm -rf "$binaries" && cp -r "$LAMBDA_DIR" "$binaries"
-  log "starting the function host for $stack (log: $logfile)"
+  # The functions call DynamoDB Local directly unless NEXUS_DYNAMODB_DIRECT=0 (ARCHITECTURE.md §7).
+  local dynamodb=""
+  [[ "${NEXUS_DYNAMODB_DIRECT:-1}" == 0 ]] || dynamodb="$(dynamodb_local_endpoint)"
+  log "starting the function host for $stack (log: $logfile; DynamoDB: ${dynamodb:-through LocalStack})"
   setsid "$binaries/function-host/bootstrap" --template "$template" --stack "$stack" --endpoint "$(endpoint)" \
+    ${dynamodb:+--dynamodb-endpoint "$dynamodb"} \
     --lambda-dir "$binaries" --ready-file "$ready" ${NEXUS_HOST_ECHO:+--echo} >"$logfile" 2>&1 </dev/null &
   echo $! >"$pidfile"
   for _ in $(seq 1 120); do

@@ -6,13 +6,24 @@
 source "$(dirname "$0")/lib.sh"
 start=$SECONDS
 suite="${NEXUS_TEST_SUITE:-all}"
+# Each phase's wall time, printed as it ends and again at the end, so a slow loop shows where it goes.
+phases=() phase_name="" phase_start=$SECONDS
+phase() {
+  if [[ -n "$phase_name" ]]; then
+    phases+=("$(printf '%-28s %5d s' "$phase_name" $((SECONDS - phase_start)))")
+    log "$phase_name took $((SECONDS - phase_start)) s"
+  fi
+  phase_name="$1" phase_start=$SECONDS
+}
 # The tests that need the local stack: the nexus-tests package and the CLI's integration tests.
 STACK_TESTS='package(nexus-tests) or (package(nexus-cli) and kind(test))'
 [[ "$suite" == all || "$suite" == chaos ]] || die "NEXUS_TEST_SUITE is all or chaos, not '$suite'"
 
+phase "install tools"
 bash "$ROOT/localstack/install.sh"
 
 if [[ "$suite" == all ]]; then
+  phase "lint"
   log "lint: cargo fmt, cfn-lint, clippy"
   cargo fmt --all --check
   cfn-lint "$ROOT/template.yaml" "$ROOT/tests/fixture-template.yaml"
@@ -20,15 +31,19 @@ if [[ "$suite" == all ]]; then
   with_progress "cargo clippy --all-targets -D warnings" "$LOCAL_DIR/logs/clippy.log" \
     cargo clippy --workspace --all-targets --locked -- -D warnings
 
+  phase "unit tests"
   log "unit tests"
   cargo nextest run --workspace --locked -E "not ($STACK_TESTS)"
 fi
 
+phase "release build (host)"
 bash "$ROOT/localstack/build-local.sh"
 if [[ "$suite" == all ]]; then
+  phase "release build (arm64)"
   # The AWS deploy artifacts (arm64), so they can never silently break.
   bash "$ROOT/localstack/build-aws.sh"
 fi
+phase "local stack up"
 
 # The isolated environment: the first free port from 4566 up, and a data folder of its own.
 port="${NEXUS_TEST_PORT:-}"
@@ -75,6 +90,7 @@ if [[ "$suite" == all ]]; then
   NEXUS_FAULT_DUPLICATE_DELIVERY=true start_function_host "$NEXUS_STACK" "$NEXUS_TEMPLATE"
 
   export NEXUS_FIXTURE_STACK="$fixture_stack" NEXUS_MAIN_STACK="$NEXUS_STACK"
+  phase "integration tests"
   log "integration tests against $(endpoint)"
   cargo nextest run --workspace --locked --profile integration -E "($STACK_TESTS) and not (binary(chaos) or binary(observability))"
 fi
@@ -84,6 +100,9 @@ fi
 # main stack.
 last='binary(chaos)'
 [[ "$suite" == all ]] && last='binary(chaos) or binary(observability)'
+phase "chaos (+ observability)"
 log "chaos test: ${NEXUS_CHAOS_ORDERS:-300} orders under injected faults"
 cargo nextest run --workspace --locked --profile integration --no-capture -E "package(nexus-tests) and ($last)"
+phase ""
+printf '  %s\n' "${phases[@]}" >&2
 log "make ${suite/all/test} passed in $((SECONDS - start)) s"

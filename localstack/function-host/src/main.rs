@@ -46,6 +46,11 @@ struct Args {
     /// Endpoint of the local AWS (LocalStack).
     #[arg(long, env = "AWS_ENDPOINT_URL", default_value = "http://127.0.0.1:4566")]
     endpoint: String,
+    /// DynamoDB Local behind LocalStack, for the functions to call directly (`AWS_ENDPOINT_URL_DYNAMODB`):
+    /// the same tables and items as through LocalStack, without the cost of its gateway on every call
+    /// (ARCHITECTURE.md §7). Unset: every call goes through `--endpoint`.
+    #[arg(long, env = "NEXUS_DYNAMODB_ENDPOINT")]
+    dynamodb_endpoint: Option<String>,
     /// Folder holding `<binary>/bootstrap` for every function (cargo lambda build --lambda-dir).
     #[arg(long, env = "NEXUS_LAMBDA_DIR")]
     lambda_dir: PathBuf,
@@ -196,7 +201,7 @@ fn function_config(spec: &FunctionSpec, stack: &StackContext, args: &Args) -> an
         ("AWS_REGION", stack.region.clone()),
         ("AWS_DEFAULT_REGION", stack.region.clone()),
         ("AWS_ENDPOINT_URL", args.endpoint.clone()),
-        ("AWS_ACCESS_KEY_ID", env_or("AWS_ACCESS_KEY_ID", "test")),
+        ("AWS_ACCESS_KEY_ID", access_key_id(args, stack, &env_or)),
         ("AWS_SECRET_ACCESS_KEY", env_or("AWS_SECRET_ACCESS_KEY", "test")),
         ("_HANDLER", spec.handler.clone()),
         ("LAMBDA_TASK_ROOT", task_root),
@@ -205,6 +210,9 @@ fn function_config(spec: &FunctionSpec, stack: &StackContext, args: &Args) -> an
         ("LANG", "en_US.UTF-8".into()),
         ("PATH", "/usr/local/bin:/usr/bin:/bin".into()),
     ];
+    if let Some(dynamodb) = &args.dynamodb_endpoint {
+        environment.insert("AWS_ENDPOINT_URL_DYNAMODB".into(), dynamodb.clone());
+    }
     // Lambda's reserved variables win over the function's own, as on AWS.
     environment.extend(reserved.into_iter().map(|(k, v)| (k.to_owned(), v)));
     if let Ok(token) = std::env::var("AWS_SESSION_TOKEN") {
@@ -226,4 +234,15 @@ fn function_config(spec: &FunctionSpec, stack: &StackContext, args: &Args) -> an
         memory_mb: spec.memory_mb,
         environment,
     })
+}
+
+/// The access key the functions sign with. LocalStack accepts any; DynamoDB Local keeps one database per
+/// access key and region, and LocalStack forwards every DynamoDB call as `<account id><region without
+/// dashes>`, so a function calling DynamoDB Local directly must sign as that key to see the same tables
+/// (LocalStack reads that key as its default account for every other service).
+fn access_key_id(args: &Args, stack: &StackContext, env_or: &dyn Fn(&str, &str) -> String) -> String {
+    match &args.dynamodb_endpoint {
+        Some(_) => format!("{}{}", stack.account_id, stack.region.replace('-', "")),
+        None => env_or("AWS_ACCESS_KEY_ID", "test"),
+    }
 }
