@@ -14,7 +14,7 @@ dynamodb="$(dynamodb_local_endpoint)"
 out() { awsl cloudformation describe-stacks --stack-name "$NEXUS_STACK" \
   --query "Stacks[0].Outputs[?OutputKey=='$1'].OutputValue" --output text; }
 topic="$(out OrdersTopicArn)" orders_table="$(out OrdersTableName)" inventory_table="$(out InventoryTableName)"
-ddb() { AWS_ACCESS_KEY_ID="000000000000${AWS_DEFAULT_REGION//-/}" aws --endpoint-url "$dynamodb" --output text dynamodb "$@"; }
+ddb() { aws --endpoint-url "$dynamodb" --output text dynamodb "$@"; }
 lines() { wc -l <"$requests_log"; }
 
 run="bench-$(date +%s)"

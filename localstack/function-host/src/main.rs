@@ -47,8 +47,9 @@ struct Args {
     #[arg(long, env = "AWS_ENDPOINT_URL", default_value = "http://127.0.0.1:4566")]
     endpoint: String,
     /// DynamoDB Local behind LocalStack, for the functions to call directly (`AWS_ENDPOINT_URL_DYNAMODB`):
-    /// the same tables and items as through LocalStack, without the cost of its gateway on every call
-    /// (ARCHITECTURE.md §7). Unset: every call goes through `--endpoint`.
+    /// the same tables and items as through LocalStack when it runs DynamoDB Local with one shared
+    /// database (`DYNAMODB_SHARE_DB=1`, as `make up` starts it), without the cost of its gateway on every
+    /// call (ARCHITECTURE.md §7). Unset: every call goes through `--endpoint`.
     #[arg(long, env = "NEXUS_DYNAMODB_ENDPOINT")]
     dynamodb_endpoint: Option<String>,
     /// Folder holding `<binary>/bootstrap` for every function (cargo lambda build --lambda-dir).
@@ -201,7 +202,7 @@ fn function_config(spec: &FunctionSpec, stack: &StackContext, args: &Args) -> an
         ("AWS_REGION", stack.region.clone()),
         ("AWS_DEFAULT_REGION", stack.region.clone()),
         ("AWS_ENDPOINT_URL", args.endpoint.clone()),
-        ("AWS_ACCESS_KEY_ID", access_key_id(args, stack, &env_or)),
+        ("AWS_ACCESS_KEY_ID", env_or("AWS_ACCESS_KEY_ID", "test")),
         ("AWS_SECRET_ACCESS_KEY", env_or("AWS_SECRET_ACCESS_KEY", "test")),
         ("_HANDLER", spec.handler.clone()),
         ("LAMBDA_TASK_ROOT", task_root),
@@ -234,15 +235,4 @@ fn function_config(spec: &FunctionSpec, stack: &StackContext, args: &Args) -> an
         memory_mb: spec.memory_mb,
         environment,
     })
-}
-
-/// The access key the functions sign with. LocalStack accepts any; DynamoDB Local keeps one database per
-/// access key and region, and LocalStack forwards every DynamoDB call as `<account id><region without
-/// dashes>`, so a function calling DynamoDB Local directly must sign as that key to see the same tables
-/// (LocalStack reads that key as its default account for every other service).
-fn access_key_id(args: &Args, stack: &StackContext, env_or: &dyn Fn(&str, &str) -> String) -> String {
-    match &args.dynamodb_endpoint {
-        Some(_) => format!("{}{}", stack.account_id, stack.region.replace('-', "")),
-        None => env_or("AWS_ACCESS_KEY_ID", "test"),
-    }
 }
