@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# `make bench`: the emulator work of a happy order on the `make up` stack: LocalStack requests per order by
-# operation, counted from LocalStack's own request log (one `AWS <service>.<Operation>` line per request)
-# while ORDERS orders (default 30) are published at once on plentiful stock and run to COMPLETED, net of the
-# idle traffic measured just before (the function host's long polls), plus the burst's wall time.
-# Progress goes to stderr; the table to stdout. The waiting reads DynamoDB Local directly, so it adds
-# nothing to the count.
+# `make bench`: the emulator work of a happy order on the `make up` stack (ARCHITECTURE.md §7): LocalStack
+# requests per order by operation, counted from LocalStack's own request log (one `AWS <service>.<Operation>`
+# line per request), and CPU-seconds per order of LocalStack, DynamoDB Local and the function host with its
+# functions, while ORDERS orders (default 30) are published at once (SNS PublishBatch, 10 a call) on
+# plentiful stock and run to COMPLETED; each net of the idle rate measured just before (the function host's
+# long polls). Progress goes to stderr; the table to stdout. The waiting reads DynamoDB Local directly, so
+# it adds nothing to the count.
 source "$(dirname "$0")/lib.sh"
 orders="${ORDERS:-30}"
 requests_log="$NEXUS_ENV_DIR/logs/localstack.log"
@@ -16,6 +17,33 @@ out() { awsl cloudformation describe-stacks --stack-name "$NEXUS_STACK" \
 topic="$(out OrdersTopicArn)" orders_table="$(out OrdersTableName)" inventory_table="$(out InventoryTableName)"
 ddb() { aws --endpoint-url "$dynamodb" --output text dynamodb "$@"; }
 lines() { wc -l <"$requests_log"; }
+localstack_pid="$(cat "$NEXUS_ENV_DIR/localstack.pid")"
+host_pid="$(cat "$NEXUS_ENV_DIR/function-host-$NEXUS_STACK.pid")"
+# CPU-seconds so far of: LocalStack alone, DynamoDB Local (its java child), the function host's process tree.
+cpu() {
+  python3 - "$localstack_pid" "$host_pid" <<'PY'
+import os, sys
+tick = os.sysconf("SC_CLK_TCK")
+stat = {}
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        cmd = open(f"/proc/{pid}/cmdline", "rb").read()
+    except OSError:
+        continue
+    stat[int(pid)] = (int(fields[1]), sum(map(int, fields[11:15])) / tick, b"DynamoDBLocal.jar" in cmd)
+def tree(root):
+    found, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        found.add(pid)
+        todo += [p for p, (ppid, _, _) in stat.items() if ppid == pid and p not in found]
+    return found
+localstack, host = int(sys.argv[1]), int(sys.argv[2])
+ddb = {p for p in tree(localstack) if stat[p][2]}
+print(stat[localstack][1] - sum(stat[p][1] for p in ddb), sum(stat[p][1] for p in ddb), sum(stat[p][1] for p in tree(host)))
+PY
+}
 
 run="bench-$(date +%s)"
 sku="SKU-BENCH-$run"
@@ -23,21 +51,27 @@ ddb put-item --table-name "$inventory_table" \
   --item "{\"sku\":{\"S\":\"$sku\"},\"available\":{\"N\":\"1000000\"},\"initial\":{\"N\":\"1000000\"}}"
 idle_seconds=10
 log "measuring idle traffic for ${idle_seconds} s"
-idle_from="$(lines)"; sleep "$idle_seconds"; idle_to="$(lines)"
+idle_from="$(lines)" idle_cpu_from="$(cpu)"; sleep "$idle_seconds"; idle_to="$(lines)" idle_cpu_to="$(cpu)"
 
 bodies="$(mktemp -d)"
-# The contract's sample, each with its own order id and key, one unit of the bench's SKU.
+# The contract's sample, each with its own order id and key, one unit of the bench's SKU, in PublishBatch
+# requests of 10.
 python3 - "$ROOT/examples/order.json" "$bodies" "$run" "$sku" "$orders" <<'PY'
 import json, sys
 sample, folder, run, sku, orders = sys.argv[1:]
+entries = []
 for i in range(1, int(orders) + 1):
     order = json.load(open(sample))
     order.update(orderId=f"{run}-{i}", idempotencyKey=f"{run}-{i}", items=[{"sku": sku, "quantity": 1, "unitPriceCents": 1999}])
-    json.dump(order, open(f"{folder}/{i}.json", "w"))
+    entries.append({"Id": str(i), "Message": json.dumps(order)})
+for n in range(0, len(entries), 10):
+    json.dump(entries[n:n + 10], open(f"{folder}/batch-{n // 10}.json", "w"))
 PY
 log "publishing $orders orders at once"
-from="$(lines)"; started=$SECONDS
-for i in $(seq 1 "$orders"); do awsl sns publish --topic-arn "$topic" --message "file://$bodies/$i.json" >/dev/null & done
+from="$(lines)" cpu_from="$(cpu)"; started=$SECONDS
+for batch in "$bodies"/batch-*.json; do
+  awsl sns publish-batch --topic-arn "$topic" --publish-batch-request-entries "file://$batch" >/dev/null &
+done
 wait
 while :; do
   # One scan of DynamoDB Local per round (an aws cli process per order would skew the timing).
@@ -51,11 +85,13 @@ while :; do
 done
 wall=$((SECONDS - started))
 sleep 5  # the last notifications and log shipping
-to="$(lines)"; elapsed=$((SECONDS - started))
+to="$(lines)" cpu_to="$(cpu)"; elapsed=$((SECONDS - started))
 rm -rf "$bodies"
-python3 - "$requests_log" "$idle_from" "$idle_to" "$from" "$to" "$idle_seconds" "$elapsed" "$orders" "$wall" <<'PY'
+python3 - "$requests_log" "$idle_from" "$idle_to" "$from" "$to" "$idle_seconds" "$elapsed" "$orders" "$wall" \
+  "$idle_cpu_from" "$idle_cpu_to" "$cpu_from" "$cpu_to" <<'PY'
 import collections, re, sys
-path, idle_from, idle_to, start, end, idle_s, elapsed, orders, wall = sys.argv[1:]
+path, idle_from, idle_to, start, end, idle_s, elapsed, orders, wall = sys.argv[1:10]
+idle_cpu_from, idle_cpu_to, cpu_from, cpu_to = ([float(x) for x in a.split()] for a in sys.argv[10:14])
 lines = open(path, errors="replace").read().splitlines()
 def count(a, b):
     return collections.Counter(m.group(1) for l in lines[int(a):int(b)] if (m := re.search(r"AWS ([\w-]+\.\w+) =>", l)))
@@ -67,4 +103,8 @@ print(f"{orders} happy orders in {wall} s ({int(orders) / max(int(wall), 1):.2f}
 for per, op in rows:
     print(f"  {op:<40} {per:6.2f}")
 print(f"  {'total':<40} {sum(p for p, _ in rows):6.2f}")
+print("CPU milliseconds per order, net of idle:")
+for i, name in enumerate(["LocalStack", "DynamoDB Local", "function host + functions"]):
+    net_cpu = (cpu_to[i] - cpu_from[i]) - (idle_cpu_to[i] - idle_cpu_from[i]) * scale
+    print(f"  {name:<40} {1000 * net_cpu / int(orders):6.0f}")
 PY
