@@ -34,19 +34,20 @@ pub struct SagaCommands<S, C> {
     pub callbacks: C,
 }
 
-impl<S: SagaStep, C: TaskCallbacks> SagaCommands<S, C> {
-    fn read_command(record: &SqsMessage) -> Result<Read<ServiceCommand>, ServiceError> {
-        let command = parse_command(body(record))?;
-        let span = tracing::info_span!(
-            "command",
-            command = command.command.as_str(),
-            orderId = %command.order_id,
-            executionArn = %command.execution_arn,
-            correlationId = %command.correlation_id,
-        );
-        Ok(Read { command: Some(command.command.as_str()), message: command, span })
-    }
+/// A command of the state machine, in the span that carries its order's correlation fields.
+fn read_command(record: &SqsMessage) -> Result<Read<ServiceCommand>, ServiceError> {
+    let command = parse_command(body(record))?;
+    let span = tracing::info_span!(
+        "command",
+        command = command.command.as_str(),
+        orderId = %command.order_id,
+        executionArn = %command.execution_arn,
+        correlationId = %command.correlation_id,
+    );
+    Ok(Read { command: Some(command.command.as_str()), message: command, span })
+}
 
+impl<S: SagaStep, C: TaskCallbacks> SagaCommands<S, C> {
     async fn answer_command(&self, command: ServiceCommand) -> Result<(), ServiceError> {
         let reply = self.step.step(&command).await?;
         match &reply {
@@ -61,7 +62,7 @@ impl<S: SagaStep, C: TaskCallbacks> Consumer for SagaCommands<S, C> {
     type Message = ServiceCommand;
 
     fn read(&self, record: SqsMessage) -> Result<Read<ServiceCommand>, ServiceError> {
-        Self::read_command(&record)
+        read_command(&record)
     }
 
     async fn consume(&self, command: ServiceCommand) -> Result<(), ServiceError> {
@@ -135,8 +136,7 @@ impl Consumer for OrderIntake {
 
     fn read(&self, record: SqsMessage) -> Result<Read<IntakeMessage>, ServiceError> {
         if record.event_source_arn.as_deref() == Some(self.commands_queue_arn.as_str()) {
-            let Read { message, span, command } =
-                SagaCommands::<OrderCommandService<Dynamo, SnsEvents>, StepFunctions>::read_command(&record)?;
+            let Read { message, span, command } = read_command(&record)?;
             return Ok(Read { message: IntakeMessage::Command(message), span, command });
         }
         let span = tracing::info_span!("submission", messageId = record.message_id.as_deref().unwrap_or_default());
