@@ -59,23 +59,16 @@ impl<S: ChaosSource> Chaos<S> {
 
 #[cfg(test)]
 mod tests {
-    use nexus_core::chaos::ChaosSettings;
-    use nexus_core::ports::PortResult;
+    use nexus_testkit::Memory;
 
     use super::*;
 
-    struct Fixed(ChaosSettings);
-    impl ChaosSource for Fixed {
-        async fn load(&self) -> PortResult<ChaosSettings> {
-            Ok(self.0.clone())
-        }
-    }
-
     #[tokio::test]
     async fn a_service_without_settings_is_left_alone_and_a_failing_one_fails() {
-        let mut settings = ChaosSettings::default();
-        settings.services.insert("payment".into(), ServiceChaos { failure_rate: 1.0, ..ServiceChaos::default() });
-        assert!(Chaos::new(Fixed(settings.clone()), "inventory").before_command().await.is_ok());
-        assert!(Chaos::new(Fixed(settings), "payment").before_command().await.is_err());
+        let settings = Memory::default();
+        let failing = ServiceChaos { failure_rate: 1.0, ..ServiceChaos::default() };
+        settings.world().chaos.services.insert("payment".into(), failing);
+        assert!(Chaos::new(settings.clone(), "inventory").before_command().await.is_ok());
+        assert!(Chaos::new(settings, "payment").before_command().await.is_err());
     }
 }

@@ -90,9 +90,8 @@ where
 
 #[cfg(test)]
 mod tests {
-    use nexus_core::chaos::{ChaosSettings, ServiceChaos};
+    use nexus_core::chaos::ServiceChaos;
     use nexus_core::domain::messages::{COMMAND_SCHEMA_VERSION, CommandName, ServiceCommand};
-    use nexus_core::ports::PortResult;
     use nexus_core::services::intake::IntakeOutcome;
     use nexus_core::services::inventory::InventoryService;
     use nexus_testkit::{Callback, Memory, intake, sample_submission};
@@ -100,17 +99,15 @@ mod tests {
     use super::*;
     use crate::consumers::SagaCommands;
 
-    struct Settings(ChaosSettings);
-    impl ChaosSource for Settings {
-        async fn load(&self) -> PortResult<ChaosSettings> {
-            Ok(self.0.clone())
-        }
-    }
-
-    fn chaos(failure_rate: f64) -> Chaos<Settings> {
-        let mut settings = ChaosSettings::default();
-        settings.services.insert("inventory".into(), ServiceChaos { failure_rate, ..ServiceChaos::default() });
-        Chaos::new(Settings(settings), "inventory")
+    /// The inventory function's chaos, failing commands at `failure_rate`.
+    fn chaos(failure_rate: f64) -> Chaos<Memory> {
+        let settings = Memory::default();
+        settings
+            .world()
+            .chaos
+            .services
+            .insert("inventory".into(), ServiceChaos { failure_rate, ..ServiceChaos::default() });
+        Chaos::new(settings, "inventory")
     }
 
     fn record(id: &str, body: String) -> SqsMessage {

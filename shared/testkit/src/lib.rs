@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use nexus_core::chaos::ChaosSettings;
 use nexus_core::domain::checkout::{Address, LineItem, quantities_by_sku};
 use nexus_core::domain::ledger::{Effect, EffectState, LedgerEntry, ReservedLine};
 use nexus_core::domain::messages::OrderEvent;
@@ -60,6 +61,8 @@ pub struct World {
     pub idempotency: HashMap<String, (String, String, bool)>,
     /// Makes the next N order transitions fail with a version conflict (as a concurrent writer would).
     pub conflicts_to_inject: usize,
+    /// What the settings table's chaos item would hold.
+    pub chaos: ChaosSettings,
 }
 
 impl World {
@@ -293,6 +296,12 @@ impl DeadLetters for Memory {
     async fn park(&self, body: &str, rejection: &Rejection) -> PortResult<()> {
         self.world().parked.push((body.to_owned(), rejection.clone()));
         Ok(())
+    }
+}
+
+impl ChaosSource for Memory {
+    async fn load(&self) -> PortResult<ChaosSettings> {
+        Ok(self.world().chaos.clone())
     }
 }
 
