@@ -36,7 +36,9 @@ log "starting LocalStack $LOCALSTACK_VERSION on 127.0.0.1:$NEXUS_PORT (data: $fs
     OVERRIDE_IN_DOCKER=0 FILESYSTEM_ROOT="$fsroot" LOCALSTACK_HOST="127.0.0.1:$NEXUS_PORT" \
     EAGER_SERVICE_LOADING=0 SQS_ENDPOINT_STRATEGY=path DYNAMODB_SHARE_DB=1
   unset AWS_ENDPOINT_URL
-  setsid "$LOCALSTACK_VENV/bin/python" -m localstack.runtime.main >"$NEXUS_ENV_DIR/logs/localstack.log" 2>&1 &
+  # `python -m localstack.runtime.main`, with the documented patch of the pinned version's JSONPath parsing.
+  NEXUS_PATCHED_LOCALSTACK="$LOCALSTACK_VERSION" setsid "$LOCALSTACK_VENV/bin/python" \
+    "$ROOT/localstack/patches/localstack_main.py" >"$NEXUS_ENV_DIR/logs/localstack.log" 2>&1 &
   echo $! >"$pidfile"
 )
 for _ in $(seq 1 120); do
