@@ -38,6 +38,12 @@ pub(crate) fn from_item<T: for<'de> Deserialize<'de>>(operation: &'static str, i
     serde_dynamo::from_item(item).map_err(|e| PortError::Corrupt { operation, message: e.to_string() })
 }
 
+/// A value as the attribute it is stored as (its serde name: an effect state is spelled once, in the core).
+pub(crate) fn to_attribute<T: Serialize>(value: T) -> PortResult<AttributeValue> {
+    serde_dynamo::to_attribute_value(value)
+        .map_err(|e| PortError::Corrupt { operation: "encode attribute", message: e.to_string() })
+}
+
 pub(crate) fn s(value: &str) -> AttributeValue {
     AttributeValue::S(value.to_owned())
 }

@@ -21,9 +21,9 @@ pub struct Snapshot {
 pub async fn load(dynamo: &Dynamo) -> PortResult<Snapshot> {
     let tables = dynamo.tables();
     Ok(Snapshot {
-        orders: dynamo.scan_all(&tables.orders).await?,
+        orders: dynamo.all_orders().await?,
         events: dynamo.scan_all(&tables.order_events).await?,
-        stock: dynamo.scan_all(&tables.inventory).await?,
+        stock: dynamo.all_stock().await?,
         ledger: dynamo.scan_all(&tables.ledger).await?,
     })
 }

@@ -180,9 +180,9 @@ mod tests {
     use aws_smithy_mocks::{mock, mock_client};
 
     use super::*;
-    use crate::dynamo::ledger::to_attribute;
     use crate::dynamo::tests::tables;
     use crate::ext::tests::cancelled_with;
+    use crate::ext::to_attribute;
 
     #[tokio::test]
     async fn a_short_sku_is_out_of_stock_and_a_taken_reservation_is_a_replay() {

@@ -13,7 +13,7 @@ use nexus_core::ports::{ApplyOutcome, Notifications, Payments, PortError, PortRe
 use super::Dynamo;
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 
-use crate::ext::{cancelled, retry_on_condition, s, to_item, unavailable, update};
+use crate::ext::{cancelled, retry_on_condition, s, to_attribute, to_item, unavailable, update};
 
 /// What putting a new entry found.
 pub(crate) enum Begin {
@@ -106,12 +106,6 @@ impl Dynamo {
     pub async fn ledger(&self, order_id: &str) -> PortResult<Vec<LedgerEntry>> {
         self.query_order(&self.tables.ledger, order_id).await
     }
-}
-
-/// An effect state as the attribute value it is stored as (its serde name: one spelling, in the core).
-pub(crate) fn to_attribute<T: serde::Serialize>(value: T) -> PortResult<aws_sdk_dynamodb::types::AttributeValue> {
-    serde_dynamo::to_attribute_value(value)
-        .map_err(|e| PortError::Corrupt { operation: "encode attribute", message: e.to_string() })
 }
 
 impl Payments for Dynamo {
