@@ -20,18 +20,12 @@ java_home="$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")"
 ln -sfn "$java_home" "$lib/java/21"
 ln -sfn "$DDB_LOCAL_HOME/dist" "$lib/dynamodb-local/2"
 
-# DynamoDB Local keeps one database whatever the caller's access key and region (-sharedDb), so the
-# functions can call it directly (ARCHITECTURE.md §7) with the credentials they use for everything else
-# and see the tables LocalStack created. An environment made before keeps its data: its database (the one
-# LocalStack's forwarding key `<account><region>` named) becomes the shared one, once.
-db="$fsroot/tmp/localstack/state/dynamodb"
-if [[ -d "$db" && ! -f "$db/shared-local-instance.db" ]]; then
-  for old in "$db"/000000000000useast1_*.db; do [[ -f "$old" ]] && cp "$old" "$db/shared-local-instance.db" && break; done
-fi
-
 log "starting LocalStack $LOCALSTACK_VERSION on 127.0.0.1:$NEXUS_PORT (data: $fsroot)"
 (
   cd "$NEXUS_ENV_DIR"
+  # DYNAMODB_SHARE_DB: DynamoDB Local keeps one database whatever the caller's access key and region
+  # (-sharedDb), so the functions can call it directly (ARCHITECTURE.md §7) with the credentials they use
+  # for everything else and see the tables LocalStack created.
   export GATEWAY_LISTEN="127.0.0.1:$NEXUS_PORT" SKIP_SSL_CERT_DOWNLOAD=1 DISABLE_EVENTS=1 DNS_ADDRESS=0 \
     OVERRIDE_IN_DOCKER=0 FILESYSTEM_ROOT="$fsroot" LOCALSTACK_HOST="127.0.0.1:$NEXUS_PORT" \
     EAGER_SERVICE_LOADING=0 SQS_ENDPOINT_STRATEGY=path DYNAMODB_SHARE_DB=1
