@@ -83,8 +83,9 @@ dynamodb_local_endpoint() {
 }
 
 # Starts the function host for stack $1 / template $2 (replacing one we started before) and waits until ready.
+# Optional third argument: a folder of extra `<binary>/bootstrap` entries laid over the build (test fixtures).
 start_function_host() {
-  local stack="$1" template="$2"
+  local stack="$1" template="$2" overlay="${3:-}"
   local pidfile="$NEXUS_ENV_DIR/function-host-$stack.pid" ready="$NEXUS_ENV_DIR/function-host-$stack.ready"
   local logfile="$NEXUS_ENV_DIR/logs/function-host-$stack.log"
   stop_pid "$pidfile" "function host ($stack)"
@@ -94,6 +95,7 @@ start_function_host() {
   # binaries that are running ("text file busy"), and this host must not see half-written ones.
   local binaries="$NEXUS_ENV_DIR/lambda-$stack"
   rm -rf "$binaries" && cp -r "$LAMBDA_DIR" "$binaries"
+  [[ -z "$overlay" ]] || cp -r "$overlay"/. "$binaries"/
   # The functions call DynamoDB Local directly unless NEXUS_DYNAMODB_DIRECT=0 (ARCHITECTURE.md §7).
   local dynamodb=""
   [[ "${NEXUS_DYNAMODB_DIRECT:-1}" == 0 ]] || dynamodb="$(dynamodb_local_endpoint)"

@@ -87,11 +87,13 @@ if [[ "$suite" == all ]]; then
   NEXUS_STACK="$fixture_stack" NEXUS_TEMPLATE="$ROOT/tests/fixture-template.yaml" bash "$ROOT/localstack/deploy.sh"
   bash "$ROOT/localstack/deploy.sh"
   bash "$ROOT/localstack/seed.sh"
-  start_function_host "$fixture_stack" "$ROOT/tests/fixture-template.yaml"
+  start_function_host "$fixture_stack" "$ROOT/tests/fixture-template.yaml" "$ROOT/tests/fixture-lambdas"
   # The saga runs with every batch delivered twice: the e2e tests then also prove every handler idempotent.
   NEXUS_FAULT_DUPLICATE_DELIVERY=true start_function_host "$NEXUS_STACK" "$NEXUS_TEMPLATE"
 
-  export NEXUS_FIXTURE_STACK="$fixture_stack" NEXUS_MAIN_STACK="$NEXUS_STACK"
+  # The conformance tests also start a host of their own on the fixture stack's build (to see it refuse).
+  export NEXUS_FIXTURE_STACK="$fixture_stack" NEXUS_MAIN_STACK="$NEXUS_STACK" \
+    NEXUS_FIXTURE_LAMBDA_DIR="$NEXUS_ENV_DIR/lambda-$fixture_stack"
   phase "integration tests"
   log "integration tests against $(endpoint)"
   cargo nextest run --workspace --locked --profile integration -E "($STACK_TESTS) and not (binary(chaos) or binary(observability))"

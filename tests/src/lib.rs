@@ -1,6 +1,8 @@
 //! Harness for the integration and end-to-end tests: they run against the local stack that `make test`
 //! starts (LocalStack + deployed stacks + function host), found through `NEXUS_TEST_ENDPOINT`.
 
+pub mod fixture;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 

@@ -1,153 +1,13 @@
 //! The function host against the fixture stack on LocalStack: batches shaped as Lambda shapes them, partial
 //! batch failures, crashes and timeouts redelivered and then dead-lettered, logs in CloudWatch Logs.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_sqs::types::{MessageAttributeValue, SendMessageBatchRequestEntry};
+use nexus_tests::fixture::{
+    STACK, WAIT, batches_of_run, deliveries, dlq_ids, fixture_lines, now_ms, processed_ids, queue_depth, send,
+};
 use nexus_tests::{LocalStack, eventually, json_lines, read_log_group, run_id};
 use serde_json::{Value, json};
-
-const STACK: &str = "NEXUS_FIXTURE_STACK";
-const WAIT: Duration = Duration::from_secs(60);
-
-struct Sent {
-    id: String,
-    message_id: String,
-    md5_of_body: String,
-    md5_of_attributes: String,
-}
-
-async fn send(stack: &LocalStack, queue_output: &str, run: &str, bodies: &[Value]) -> Vec<Sent> {
-    let entries = bodies
-        .iter()
-        .enumerate()
-        .map(|(i, body)| {
-            SendMessageBatchRequestEntry::builder()
-                .id(i.to_string())
-                .message_body(body.to_string())
-                .message_attributes(
-                    "run",
-                    MessageAttributeValue::builder().data_type("String").string_value(run).build().expect("attr"),
-                )
-                .build()
-                .expect("entry")
-        })
-        .collect::<Vec<_>>();
-    let result = stack
-        .sqs()
-        .send_message_batch()
-        .queue_url(stack.output(queue_output))
-        .set_entries(Some(entries))
-        .send()
-        .await
-        .expect("send-message-batch");
-    assert!(result.failed().is_empty(), "sends failed: {:?}", result.failed());
-    let mut sent: Vec<Sent> = result
-        .successful()
-        .iter()
-        .map(|ok| {
-            let index: usize = ok.id().parse().expect("index");
-            Sent {
-                id: bodies[index]["id"].as_str().expect("id").to_owned(),
-                message_id: ok.message_id().to_owned(),
-                md5_of_body: ok.md5_of_message_body().to_owned(),
-                md5_of_attributes: ok.md5_of_message_attributes().unwrap_or_default().to_owned(),
-            }
-        })
-        .collect();
-    sent.sort_by(|a, b| a.id.cmp(&b.id));
-    sent
-}
-
-/// The batches ("batch received" lines) holding records of this run, and the fixture's other JSON lines.
-async fn fixture_lines(stack: &LocalStack) -> Vec<(String, Value)> {
-    json_lines(&read_log_group(&stack.logs(), &stack.output("FixtureLogGroupName")).await)
-}
-
-fn batches_of_run(lines: &[(String, Value)], run: &str) -> Vec<Value> {
-    lines
-        .iter()
-        .filter(|(_, line)| line["message"] == "batch received")
-        .filter_map(|(_, line)| serde_json::from_str::<Value>(line["event"].as_str()?).ok())
-        .filter(|event| event["Records"][0]["body"].as_str().is_some_and(|b| b.contains(run)))
-        .collect()
-}
-
-/// How often each instruction id of the run was delivered, and with which receive counts.
-fn deliveries(batches: &[Value]) -> HashMap<String, Vec<String>> {
-    let mut seen: HashMap<String, Vec<String>> = HashMap::new();
-    for record in batches.iter().flat_map(|b| b["Records"].as_array().cloned().unwrap_or_default()) {
-        let body: Value = serde_json::from_str(record["body"].as_str().unwrap_or("{}")).unwrap_or_default();
-        let count = record["attributes"]["ApproximateReceiveCount"].as_str().unwrap_or("?").to_owned();
-        seen.entry(body["id"].as_str().unwrap_or("?").to_owned()).or_default().push(count);
-    }
-    // Lines of different processes (streams) come back stream by stream, not in delivery order.
-    seen.values_mut().for_each(|counts| counts.sort());
-    seen
-}
-
-fn processed_ids(lines: &[(String, Value)], run: &str) -> Vec<(String, String)> {
-    lines
-        .iter()
-        .filter(|(_, l)| l["message"] == "record processed" && l["id"].as_str().is_some_and(|id| id.starts_with(run)))
-        .map(|(_, l)| {
-            (l["id"].as_str().unwrap_or_default().to_owned(), l["receiveCount"].as_str().unwrap_or_default().to_owned())
-        })
-        .collect()
-}
-
-async fn queue_depth(stack: &LocalStack, queue_output: &str) -> i64 {
-    let attributes = stack
-        .sqs()
-        .get_queue_attributes()
-        .queue_url(stack.output(queue_output))
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
-        .send()
-        .await
-        .expect("get-queue-attributes");
-    let map = attributes.attributes().cloned().unwrap_or_default();
-    ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
-        .iter()
-        .filter_map(|k| map.get(&aws_sdk_sqs::types::QueueAttributeName::from(*k))?.parse::<i64>().ok())
-        .sum()
-}
-
-/// Drains the DLQ and returns the instruction ids of the run found there.
-async fn dlq_ids(stack: &LocalStack, dlq_output: &str, run: &str) -> Vec<String> {
-    let mut ids = Vec::new();
-    loop {
-        let received = stack
-            .sqs()
-            .receive_message()
-            .queue_url(stack.output(dlq_output))
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .expect("receive from DLQ");
-        let messages = received.messages();
-        if messages.is_empty() {
-            break;
-        }
-        for m in messages {
-            let body: Value = serde_json::from_str(m.body().unwrap_or("{}")).unwrap_or_default();
-            if let Some(id) = body["id"].as_str().filter(|id| id.starts_with(run)) {
-                ids.push(id.to_owned());
-                stack
-                    .sqs()
-                    .delete_message()
-                    .queue_url(stack.output(dlq_output))
-                    .receipt_handle(m.receipt_handle().unwrap_or_default())
-                    .send()
-                    .await
-                    .expect("delete from DLQ");
-            }
-        }
-    }
-    ids.sort();
-    ids
-}
 
 #[tokio::test]
 async fn batches_arrive_as_lambda_shapes_them() {
@@ -192,8 +52,12 @@ async fn batches_arrive_as_lambda_shapes_them() {
             assert!(attributes[key].as_str().is_some_and(|t| t.parse::<u64>().is_ok()), "{key} in {attributes}");
         }
         assert!(attributes["SenderId"].as_str().is_some_and(|s| !s.is_empty()));
-        assert_eq!(record["messageAttributes"]["run"]["stringValue"], run.as_str());
-        assert_eq!(record["messageAttributes"]["run"]["dataType"], "String");
+        // The SQS guide's example event: a string attribute has stringValue, empty list values, no binaryValue.
+        let attribute = record["messageAttributes"]["run"].as_object().expect("run attribute");
+        assert_eq!(attribute["stringValue"], run.as_str());
+        assert_eq!(attribute["dataType"], "String");
+        assert_eq!((&attribute["stringListValues"], &attribute["binaryListValues"]), (&json!([]), &json!([])));
+        assert!(!attribute.contains_key("binaryValue"), "no null binaryValue: {attribute:?}");
     }
 
     let drained = eventually(WAIT, || async { (queue_depth(&stack, "BatchQueueUrl").await == 0).then_some(()) }).await;
@@ -304,7 +168,20 @@ async fn crashing_and_timing_out_handlers_are_redelivered_then_dead_lettered() {
         "the good message is processed once"
     );
     assert!(events.iter().any(|e| e.message.contains("Task timed out after 2.00 seconds")), "Lambda's timeout line");
-    assert!(events.iter().any(|e| e.message.contains("Runtime exited with error: signal: 6")), "Lambda's crash line");
+    // Lambda's wording (its runtime interface words exits as Go does): "Runtime exited with error: signal: aborted".
+    assert!(
+        events.iter().any(|e| e.message.contains("Runtime exited with error: signal: aborted\nRuntime.ExitError")),
+        "Lambda's crash line"
+    );
+    assert!(
+        events.iter().any(|e| e.message.starts_with("REPORT ")
+            && e.message.ends_with("\tStatus: error\tError Type: Runtime.ExitError")),
+        "the crash's REPORT carries its status"
+    );
+    assert!(
+        events.iter().any(|e| e.message.starts_with("REPORT ") && e.message.ends_with("\tStatus: timeout")),
+        "the timeout's REPORT carries its status"
+    );
     assert_eq!(queue_depth(&stack, "CrashQueueUrl").await, 0);
 }
 
@@ -313,7 +190,7 @@ async fn messages_that_keep_failing_reach_the_dlq_and_a_redrive_brings_them_back
     let stack = LocalStack::connect(STACK).await;
     let run = run_id();
     // Fails on every delivery for the next 12 s: long enough to exhaust maxReceiveCount (2) and be dead-lettered.
-    let until = chrono_now_ms() + 12_000;
+    let until = now_ms() + 12_000;
     let bodies: Vec<Value> =
         (0..3).map(|i| json!({"id": format!("{run}-r{i}"), "action": "fail-until", "untilEpochMs": until})).collect();
     send(&stack, "RedriveQueueUrl", &run, &bodies).await;
@@ -324,7 +201,7 @@ async fn messages_that_keep_failing_reach_the_dlq_and_a_redrive_brings_them_back
         eventually(WAIT, || async { (nexus_ops::dlq::depth(&sqs, &dlq).await.expect("depth") >= 3).then_some(()) })
             .await;
     assert!(parked.is_some(), "the failing messages are dead-lettered after maxReceiveCount");
-    let wait = until.saturating_sub(chrono_now_ms());
+    let wait = until.saturating_sub(now_ms());
     tokio::time::sleep(Duration::from_millis(wait.max(0) as u64 + 500)).await;
 
     let report = nexus_ops::dlq::redrive(&sqs, &dlq, Duration::from_secs(60)).await.expect("redrive");
@@ -342,8 +219,4 @@ async fn messages_that_keep_failing_reach_the_dlq_and_a_redrive_brings_them_back
     ids.sort();
     assert_eq!(ids, [format!("{run}-r0"), format!("{run}-r1"), format!("{run}-r2")], "each processed exactly once");
     assert_eq!(nexus_ops::dlq::depth(&sqs, &dlq).await.expect("depth"), 0, "nothing left behind");
-}
-
-fn chrono_now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::encodings::Base64Data;
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, Message, MessageSystemAttributeName};
 use axum::body::Bytes;
 use tokio::time::Instant;
@@ -60,8 +60,7 @@ pub async fn run_worker(
                 continue;
             }
         };
-        let event = build_event(&messages, &source);
-        let payload = match serde_json::to_vec(&event) {
+        let payload = match event_payload(&messages, &source) {
             Ok(payload) => Bytes::from(payload),
             Err(e) => {
                 tracing::error!(error = %e, "cannot serialise the SQS event; leaving the batch to redrive");
@@ -139,8 +138,25 @@ async fn collect_batch(sqs: &aws_sdk_sqs::Client, source: &SqsSource) -> Result<
     Ok(batch)
 }
 
+/// The event as Lambda serialises it: a message attribute has `stringValue` or `binaryValue`, never both
+/// with one null (the documented example event of the SQS guide), and a record without message attributes
+/// has no `md5OfMessageAttributes`.
+pub fn event_payload(messages: &[Message], source: &SqsSource) -> serde_json::Result<Vec<u8>> {
+    let mut event = serde_json::to_value(build_event(messages, source))?;
+    for record in event["Records"].as_array_mut().into_iter().flatten() {
+        let Some(record) = record.as_object_mut() else { continue };
+        record.retain(|_, value| !value.is_null());
+        for attribute in record.get_mut("messageAttributes").and_then(|a| a.as_object_mut()).into_iter().flatten() {
+            if let Some(attribute) = attribute.1.as_object_mut() {
+                attribute.retain(|_, value| !value.is_null());
+            }
+        }
+    }
+    serde_json::to_vec(&event)
+}
+
 /// The event Lambda passes for an SQS batch.
-pub fn build_event(messages: &[Message], source: &SqsSource) -> SqsEvent {
+fn build_event(messages: &[Message], source: &SqsSource) -> SqsEvent {
     let mut event = SqsEvent::default();
     event.records = messages
         .iter()
@@ -183,33 +199,60 @@ fn base64_data(bytes: &[u8]) -> Base64Data {
     data
 }
 
-/// Which messages must stay on the queue. Lambda's rules: any failed invocation fails the whole batch; with
-/// `ReportBatchItemFailures`, an empty response means all succeeded, and a response that cannot be read or
-/// names an unknown or empty id fails the whole batch.
+/// Which messages must stay on the queue. Lambda's rules (SQS guide, "Reporting batch item failures"): any
+/// failed invocation fails the whole batch. With `ReportBatchItemFailures`, "Lambda treats a batch as a
+/// complete success if your function returns … an empty batchItemFailures list, a null batchItemFailures
+/// list, an empty EventResponse, a null EventResponse", and "as a complete failure if … invalid JSON response,
+/// empty string itemIdentifier, null itemIdentifier, itemIdentifier with a bad key name, itemIdentifier value
+/// with a message ID that doesn't exist".
 pub fn failed_message_ids(outcome: &Outcome, messages: &[Message], report_failures: bool) -> HashSet<String> {
     let all = || messages.iter().filter_map(|m| m.message_id.clone()).collect::<HashSet<_>>();
     let Outcome::Success(body) = outcome else { return all() };
     if !report_failures {
         return HashSet::new();
     }
-    let text = String::from_utf8_lossy(body);
-    if text.trim().is_empty() || text.trim() == "null" {
-        return HashSet::new();
-    }
-    let Ok(response) = serde_json::from_str::<SqsBatchResponse>(&text) else {
-        tracing::warn!(response = %text, "unreadable partial batch response; the whole batch fails");
-        return all();
-    };
-    let ids = all();
-    let mut failed = HashSet::new();
-    for failure in response.batch_item_failures {
-        if !ids.contains(&failure.item_identifier) {
-            tracing::warn!(item = %failure.item_identifier, "partial batch response names an unknown item; the whole batch fails");
-            return ids;
+    match reported_failures(body) {
+        Ok(items) => {
+            let ids = all();
+            match items.iter().find(|item| !ids.contains(*item)) {
+                Some(unknown) => {
+                    tracing::warn!(item = %unknown, "partial batch response names an unknown item; the whole batch fails");
+                    ids
+                }
+                None => items,
+            }
         }
-        failed.insert(failure.item_identifier);
+        Err(problem) => {
+            tracing::warn!(response = %String::from_utf8_lossy(body), problem, "invalid partial batch response; the whole batch fails");
+            all()
+        }
     }
-    failed
+}
+
+/// The item identifiers of a partial batch response, or why it is invalid.
+fn reported_failures(body: &[u8]) -> Result<HashSet<String>, &'static str> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(HashSet::new());
+    }
+    let response: serde_json::Value = serde_json::from_slice(body).map_err(|_| "not JSON")?;
+    let failures = match &response {
+        serde_json::Value::Null => return Ok(HashSet::new()),
+        serde_json::Value::Object(fields) => match fields.get("batchItemFailures") {
+            None | Some(serde_json::Value::Null) => return Ok(HashSet::new()),
+            Some(serde_json::Value::Array(failures)) => failures,
+            Some(_) => return Err("batchItemFailures is not a list"),
+        },
+        _ => return Err("not an object"),
+    };
+    failures
+        .iter()
+        .map(|failure| match failure.get("itemIdentifier") {
+            Some(serde_json::Value::String(id)) if !id.is_empty() => Ok(id.clone()),
+            Some(serde_json::Value::String(_)) => Err("empty itemIdentifier"),
+            Some(_) => Err("itemIdentifier is null or not a string"),
+            None => Err("an item without itemIdentifier"),
+        })
+        .collect()
 }
 
 async fn delete(sqs: &aws_sdk_sqs::Client, queue_url: &str, messages: &[&Message]) -> Result<(), String> {
@@ -299,8 +342,13 @@ mod tests {
                     .expect("attribute"),
             )
             .build();
-        let json = serde_json::to_value(build_event(&[m], &source())).expect("json");
+        let json: serde_json::Value =
+            serde_json::from_slice(&event_payload(&[m], &source()).expect("payload")).expect("json");
         let record = &json["Records"][0];
+        let attribute = record["messageAttributes"]["kind"].as_object().expect("attribute");
+        assert!(!attribute.contains_key("binaryValue"), "no null binaryValue: {attribute:?}");
+        assert_eq!(attribute["stringListValues"], serde_json::json!([]));
+        assert!(record.get("md5OfMessageAttributes").is_none(), "no null md5OfMessageAttributes: {record}");
         assert_eq!(record["messageId"], "m1");
         assert_eq!(record["receiptHandle"], "rh");
         assert_eq!(record["md5OfBody"], "5d41402abc4b2a76b9719d911017c592");
@@ -318,7 +366,9 @@ mod tests {
         let failed = failed_message_ids(&success(r#"{"batchItemFailures":[{"itemIdentifier":"b"}]}"#), &batch, true);
         assert_eq!(failed, HashSet::from(["b".to_owned()]));
         assert!(failed_message_ids(&success(r#"{"batchItemFailures":[]}"#), &batch, true).is_empty());
-        assert!(failed_message_ids(&success(""), &batch, true).is_empty());
+        for body in ["", "null", "{}", r#"{"batchItemFailures":null}"#, r#"{"other":1}"#] {
+            assert!(failed_message_ids(&success(body), &batch, true).is_empty(), "{body} is a complete success");
+        }
     }
 
     #[test]
@@ -327,6 +377,10 @@ mod tests {
         for body in [
             r#"{"batchItemFailures":[{"itemIdentifier":"zz"}]}"#,
             r#"{"batchItemFailures":[{"itemIdentifier":""}]}"#,
+            r#"{"batchItemFailures":[{"itemIdentifier":null}]}"#,
+            r#"{"batchItemFailures":[{"itemId":"a"}]}"#,
+            r#"{"batchItemFailures":"a"}"#,
+            r#""a""#,
             "not json",
         ] {
             assert_eq!(failed_message_ids(&success(body), &batch, true).len(), 2, "{body}");

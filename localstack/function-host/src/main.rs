@@ -16,6 +16,9 @@ mod emf;
 mod event_source;
 mod faults;
 mod instance;
+mod logging;
+mod mapping;
+mod output;
 mod runtime_api;
 mod stack;
 mod template;
@@ -29,7 +32,6 @@ use anyhow::Context;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
-use crate::event_source::SqsSource;
 use crate::instance::{FunctionConfig, Instance};
 use crate::stack::StackContext;
 use crate::template::FunctionSpec;
@@ -89,8 +91,7 @@ async fn main() -> anyhow::Result<()> {
 
     let functions = template::load(&args.template)?;
     let stack = StackContext::describe(&cfn, &args.stack, &region).await?;
-    let stop = CancellationToken::new();
-    let mut workers = Vec::new();
+    let mut mappings = Vec::new();
     for spec in &functions {
         if let Some(deployed) = stack.resources.get(&spec.logical_id) {
             tracing::info!(function = %spec.logical_id, physical = %deployed.physical_id, "deployed as a real Lambda; not hosted");
@@ -104,39 +105,29 @@ async fn main() -> anyhow::Result<()> {
                 function.binary.display()
             );
         }
+        if spec.has_layers {
+            tracing::warn!(function = %function.name, "the function has Layers: their extensions are not run (the Extensions API is not served)");
+        }
         for event in spec.sqs_events.iter().filter(|e| e.enabled) {
-            let queue_arn = stack.resolve_string(&event.queue)?;
-            let queue_name = queue_arn.rsplit(':').next().unwrap_or(&queue_arn);
-            let queue_url = sqs
-                .get_queue_url()
-                .queue_name(queue_name)
-                .send()
-                .await
-                .with_context(|| format!("queue {queue_arn} of {}.{}", spec.logical_id, event.name))?
-                .queue_url
-                .unwrap_or_default();
-            let source = Arc::new(SqsSource {
-                function: function.name.clone(),
-                event: event.name.clone(),
-                queue_url,
-                queue_arn,
-                region: region.clone(),
-                batch_size: event.batch_size,
-                batching_window: Duration::from_secs(event.batching_window_seconds),
-                report_batch_item_failures: event.report_batch_item_failures,
-            });
+            let source = mapping::resolve(&sqs, &stack, &function, event).await?;
             let concurrency = event.maximum_concurrency.unwrap_or(args.default_concurrency).max(1);
-            tracing::info!(function = %function.name, event = %event.name, queue = %source.queue_url, concurrency, "polling");
-            for _ in 0..concurrency {
-                let instance = Instance::new(function.clone(), logs.clone()).await?;
-                workers.push(tokio::spawn(event_source::run_worker(
-                    sqs.clone(),
-                    source.clone(),
-                    instance,
-                    args.faults.clone(),
-                    stop.clone(),
-                )));
-            }
+            mappings.push((function.clone(), Arc::new(source), concurrency));
+        }
+    }
+    // Every mapping is checked before any poller starts: a refused one leaves every queue untouched.
+    let stop = CancellationToken::new();
+    let mut workers = Vec::new();
+    for (function, source, concurrency) in mappings {
+        tracing::info!(function = %function.name, event = %source.event, queue = %source.queue_url, concurrency, "polling");
+        for _ in 0..concurrency {
+            let instance = Instance::new(function.clone(), logs.clone()).await?;
+            workers.push(tokio::spawn(event_source::run_worker(
+                sqs.clone(),
+                source.clone(),
+                instance,
+                args.faults.clone(),
+                stop.clone(),
+            )));
         }
     }
     if let Some(ready_file) = &args.ready_file {
@@ -197,7 +188,6 @@ fn function_config(spec: &FunctionSpec, stack: &StackContext, args: &Args) -> an
         ("AWS_LAMBDA_FUNCTION_NAME", name.clone()),
         ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
         ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", spec.memory_mb.to_string()),
-        ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}")),
         ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into()),
         ("AWS_REGION", stack.region.clone()),
         ("AWS_DEFAULT_REGION", stack.region.clone()),
@@ -211,11 +201,26 @@ fn function_config(spec: &FunctionSpec, stack: &StackContext, args: &Args) -> an
         ("LANG", "en_US.UTF-8".into()),
         ("PATH", "/usr/local/bin:/usr/bin:/bin".into()),
     ];
+    let logging = &spec.logging;
+    let log_group = logging
+        .log_group
+        .as_ref()
+        .map(|group| stack.resolve_string(group))
+        .transpose()
+        .with_context(|| format!("{}: LoggingConfig.LogGroup", spec.logical_id))?;
+    let logging = logging::Logging::new(
+        format!("/aws/lambda/{name}"),
+        log_group,
+        logging.log_format.as_deref(),
+        logging.application_log_level.as_deref(),
+        logging.system_log_level.as_deref(),
+    )
+    .with_context(|| spec.logical_id.clone())?;
     if let Some(dynamodb) = &args.dynamodb_endpoint {
         environment.insert("AWS_ENDPOINT_URL_DYNAMODB".into(), dynamodb.clone());
     }
     // Lambda's reserved variables win over the function's own, as on AWS.
-    environment.extend(reserved.into_iter().map(|(k, v)| (k.to_owned(), v)));
+    environment.extend(reserved.into_iter().chain(logging.environment()).map(|(k, v)| (k.to_owned(), v)));
     if let Ok(token) = std::env::var("AWS_SESSION_TOKEN") {
         environment.insert("AWS_SESSION_TOKEN".into(), token);
     }
@@ -233,6 +238,7 @@ fn function_config(spec: &FunctionSpec, stack: &StackContext, args: &Args) -> an
         binary,
         timeout: Duration::from_secs(timeout_seconds),
         memory_mb: spec.memory_mb,
+        logging: Arc::new(logging),
         environment,
     })
 }

@@ -1,6 +1,10 @@
 //! The Lambda Runtime API (2018-06-01), served to one function process at a time on its own loopback port:
 //! `GET /runtime/invocation/next`, `POST /runtime/invocation/{id}/response|error`, `POST /runtime/init/error`.
 //! One port per process slot keeps invocations of concurrent processes apart without routing.
+//!
+//! The Extensions API (and the Telemetry and Logs APIs extensions subscribe with) is not served: a register
+//! call is refused with a JSON error naming what is missing, so an extension fails at once and says why
+//! rather than waiting on a route that never answers.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -11,8 +15,8 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use tokio::sync::{Notify, mpsc};
+use axum::routing::{any, get, post};
+use tokio::sync::{Notify, mpsc, watch};
 
 /// An invocation waiting for the runtime to fetch it.
 #[derive(Debug, Clone)]
@@ -35,7 +39,7 @@ pub enum RuntimeReport {
 struct Shared {
     pending: Mutex<Option<Invocation>>,
     pending_ready: Notify,
-    first_poll: Mutex<Option<Instant>>,
+    first_poll: watch::Sender<Option<Instant>>,
     reports: mpsc::UnboundedSender<RuntimeReport>,
 }
 
@@ -46,6 +50,15 @@ pub struct RuntimeApi {
     reports: mpsc::UnboundedReceiver<RuntimeReport>,
 }
 
+/// How a process's init phase ended.
+#[derive(Debug)]
+pub enum InitEnd {
+    /// The runtime asked for its first event, at this moment.
+    Ready(Instant),
+    /// The runtime reported an init error.
+    Failed(RuntimeReport),
+}
+
 impl RuntimeApi {
     pub async fn start() -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -54,7 +67,7 @@ impl RuntimeApi {
         let shared = Arc::new(Shared {
             pending: Mutex::new(None),
             pending_ready: Notify::new(),
-            first_poll: Mutex::new(None),
+            first_poll: watch::Sender::new(None),
             reports: reports_tx,
         });
         let app = Router::new()
@@ -62,6 +75,9 @@ impl RuntimeApi {
             .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
             .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
             .route("/2018-06-01/runtime/init/error", post(init_error))
+            .route("/2020-01-01/extension/{*rest}", any(extensions_refused))
+            .route("/2020-08-15/logs", any(extensions_refused))
+            .route("/2022-07-01/telemetry", any(extensions_refused))
             .with_state(shared.clone());
         tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
@@ -74,7 +90,7 @@ impl RuntimeApi {
     /// Forgets everything of the previous process (called before a new process starts).
     pub fn reset(&mut self) {
         *lock(&self.shared.pending) = None;
-        *lock(&self.shared.first_poll) = None;
+        self.shared.first_poll.send_replace(None);
         while self.reports.try_recv().is_ok() {}
     }
 
@@ -89,9 +105,19 @@ impl RuntimeApi {
         *lock(&self.shared.pending) = None;
     }
 
-    /// When the current process first asked for work (its init ended).
-    pub fn first_poll(&self) -> Option<Instant> {
-        *lock(&self.shared.first_poll)
+    /// Waits for the end of the current process's init phase: its first poll for work, or an init error.
+    /// `None`: the API is gone.
+    pub async fn init_end(&mut self) -> Option<InitEnd> {
+        let mut first_poll = self.shared.first_poll.subscribe();
+        loop {
+            tokio::select! {
+                polled = first_poll.wait_for(Option::is_some) => return polled.ok().and_then(|at| Some(InitEnd::Ready((*at)?))),
+                report = self.reports.recv() => match report? {
+                    report @ RuntimeReport::InitError { .. } => return Some(InitEnd::Failed(report)),
+                    stale => tracing::warn!(?stale, "ignoring a report before the first invocation"),
+                },
+            }
+        }
     }
 
     pub async fn next_report(&mut self) -> Option<RuntimeReport> {
@@ -105,7 +131,11 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 async fn next(State(shared): State<Arc<Shared>>) -> Response {
-    lock(&shared.first_poll).get_or_insert_with(Instant::now);
+    shared.first_poll.send_if_modified(|first| {
+        let is_first = first.is_none();
+        first.get_or_insert_with(Instant::now);
+        is_first
+    });
     loop {
         let ready = shared.pending_ready.notified();
         if let Some(invocation) = lock(&shared.pending).take() {
@@ -148,4 +178,15 @@ async fn error(
 async fn init_error(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> StatusCode {
     let _ = shared.reports.send(RuntimeReport::InitError { error_type: error_type(&headers), body });
     StatusCode::ACCEPTED
+}
+
+/// The body of every Extensions, Telemetry and Logs API call.
+pub const EXTENSIONS_REFUSED: &str = "the function host runs no Lambda extensions: the Extensions, Telemetry and \
+    Logs APIs are not served (see the function host's section of the README)";
+
+async fn extensions_refused(headers: HeaderMap) -> Response {
+    let name = headers.get("lambda-extension-name").and_then(|v| v.to_str().ok()).unwrap_or("(unnamed)");
+    tracing::warn!(extension = name, "refused an extension: the Extensions API is not served");
+    let body = serde_json::json!({"errorType": "Extension.NotSupported", "errorMessage": EXTENSIONS_REFUSED});
+    (StatusCode::FORBIDDEN, axum::Json(body)).into_response()
 }

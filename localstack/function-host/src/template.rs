@@ -31,7 +31,20 @@ pub struct FunctionSpec {
     pub memory_mb: u64,
     /// `Environment.Variables`, Globals first then the function's own (unresolved).
     pub environment: BTreeMap<String, Value>,
+    /// `LoggingConfig` (unresolved): the function's own, else Globals'.
+    pub logging: LoggingSpec,
+    /// `Layers` is set: Lambda would run their extensions, which the host does not.
+    pub has_layers: bool,
     pub sqs_events: Vec<SqsEventSpec>,
+}
+
+/// `LoggingConfig` as written in the template.
+#[derive(Debug, Clone, Default)]
+pub struct LoggingSpec {
+    pub log_group: Option<Value>,
+    pub log_format: Option<String>,
+    pub application_log_level: Option<String>,
+    pub system_log_level: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -119,8 +132,19 @@ fn parse_function(logical_id: &str, resource: &Value, globals: &Value) -> Result
         }
     }
 
+    let logging = property("LoggingConfig");
+    let text = |name: &str| logging[name].as_str().map(str::to_owned);
+    let logging = LoggingSpec {
+        log_group: Some(logging["LogGroup"].clone()).filter(|v| !v.is_null()),
+        log_format: text("LogFormat"),
+        application_log_level: text("ApplicationLogLevel"),
+        system_log_level: text("SystemLogLevel"),
+    };
+
     Ok(FunctionSpec {
         logical_id: logical_id.to_owned(),
+        logging,
+        has_layers: property("Layers").as_array().is_some_and(|layers| !layers.is_empty()),
         function_name: Some(props["FunctionName"].clone()).filter(|v| !v.is_null()),
         binary,
         handler: property("Handler").as_str().unwrap_or("bootstrap").to_owned(),
@@ -214,6 +238,12 @@ Resources:
     Type: AWS::Serverless::Function
     Properties:
       CodeUri: functions/plain/
+      Layers: [arn:aws:lambda:us-east-1:123456789012:layer:extension:1]
+      LoggingConfig:
+        LogFormat: JSON
+        ApplicationLogLevel: WARN
+        SystemLogLevel: DEBUG
+        LogGroup: !Ref PlainLogs
 "#;
 
     fn functions() -> Vec<FunctionSpec> {
@@ -247,6 +277,13 @@ Resources:
         assert_eq!((plain.timeout.as_u64(), plain.memory_mb), (Some(7), 128));
         assert_eq!(plain.handler, "bootstrap");
         assert!(plain.sqs_events.is_empty());
+        assert!(plain.has_layers);
+        assert_eq!(plain.logging.log_group, Some(serde_json::json!({"Ref": "PlainLogs"})));
+        assert_eq!(plain.logging.log_format.as_deref(), Some("JSON"));
+        assert_eq!(plain.logging.application_log_level.as_deref(), Some("WARN"));
+        assert_eq!(plain.logging.system_log_level.as_deref(), Some("DEBUG"));
+        let worker = &functions()[1];
+        assert!(!worker.has_layers && worker.logging.log_group.is_none() && worker.logging.log_format.is_none());
     }
 
     #[test]

@@ -17,7 +17,8 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
-/// Installs the global JSON logger for `function` (level from `RUST_LOG`, default `info`).
+/// Installs the global JSON logger for `function`. Level: `RUST_LOG`, else the function's
+/// `LoggingConfig.ApplicationLogLevel` (Lambda passes it as `AWS_LAMBDA_LOG_LEVEL`), else `info`.
 /// Lambda ships stdout to CloudWatch Logs, so logs go to stdout.
 pub fn init(function: &str) {
     let layer = tracing_subscriber::fmt::layer()
@@ -26,9 +27,18 @@ pub fn init(function: &str) {
         .with_writer(std::io::stdout);
     // A second init (tests) keeps the first subscriber; nothing to report.
     let _ = tracing_subscriber::registry()
-        .with(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(lambda_log_level())))
         .with(layer)
         .try_init();
+}
+
+/// `AWS_LAMBDA_LOG_LEVEL` as a tracing level: Lambda's TRACE…FATAL, FATAL being tracing's ERROR.
+fn lambda_log_level() -> String {
+    match std::env::var("AWS_LAMBDA_LOG_LEVEL").map(|level| level.to_ascii_lowercase()).as_deref() {
+        Ok(level @ ("trace" | "debug" | "info" | "warn" | "error")) => level.to_owned(),
+        Ok("fatal") => "error".to_owned(),
+        _ => "info".to_owned(),
+    }
 }
 
 /// Formats each event as one JSON line with the contract's fields.
