@@ -92,10 +92,13 @@ pub struct LogEvent {
 /// Every event of every stream of `group`, read with DescribeLogStreams + GetLogEvents as a user would.
 pub async fn read_log_group(logs: &aws_sdk_cloudwatchlogs::Client, group: &str) -> Vec<LogEvent> {
     let mut events = Vec::new();
-    let Ok(streams) = logs.describe_log_streams().log_group_name(group).send().await else {
-        return events;
-    };
-    for stream in streams.log_streams().iter().filter_map(|s| s.log_stream_name()) {
+    // Every page: a group can hold more streams than one DescribeLogStreams answer (50).
+    let mut names = Vec::new();
+    let mut pages = logs.describe_log_streams().log_group_name(group).into_paginator().send();
+    while let Some(Ok(page)) = pages.next().await {
+        names.extend(page.log_streams().iter().filter_map(|s| s.log_stream_name().map(str::to_owned)));
+    }
+    for stream in &names {
         let mut token: Option<String> = None;
         loop {
             let page = logs

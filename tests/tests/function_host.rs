@@ -168,18 +168,27 @@ async fn crashing_and_timing_out_handlers_are_redelivered_then_dead_lettered() {
         "the good message is processed once"
     );
     assert!(events.iter().any(|e| e.message.contains("Task timed out after 2.00 seconds")), "Lambda's timeout line");
-    // Lambda's wording (its runtime interface words exits as Go does): "Runtime exited with error: signal: aborted".
+    // Lambda's wording (its runtime interface words exits as Go does): "Runtime exited with error: signal:
+    // aborted" then "Runtime.ExitError"; a timeout's "Task timed out after 2.00 seconds"; REPORT's status.
+    let request_of = |id: &str| -> String {
+        lines
+            .iter()
+            .find(|(_, l)| l["message"] == "batch received" && l["event"].as_str().is_some_and(|e| e.contains(id)))
+            .and_then(|(_, l)| l["requestId"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| panic!("a batch holding {id}"))
+    };
+    let (crash, slow) = (request_of(&format!("{run}-crash")), request_of(&format!("{run}-slow")));
+    let has = |predicate: &dyn Fn(&str) -> bool| events.iter().any(|e| predicate(&e.message));
+    let crash_line = format!("RequestId: {crash} Error: Runtime exited with error: signal: aborted\nRuntime.ExitError");
+    assert!(has(&|m| m == crash_line), "Lambda's crash line: {crash_line:?}");
     assert!(
-        events.iter().any(|e| e.message.contains("Runtime exited with error: signal: aborted\nRuntime.ExitError")),
-        "Lambda's crash line"
-    );
-    assert!(
-        events.iter().any(|e| e.message.starts_with("REPORT ")
-            && e.message.ends_with("\tStatus: error\tError Type: Runtime.ExitError")),
+        has(&|m| m.starts_with(&format!("REPORT RequestId: {crash}"))
+            && m.ends_with("\tStatus: error\tError Type: Runtime.ExitError")),
         "the crash's REPORT carries its status"
     );
+    assert!(has(&|m| m.contains(&format!("{slow} Task timed out after 2.00 seconds"))), "Lambda's timeout line");
     assert!(
-        events.iter().any(|e| e.message.starts_with("REPORT ") && e.message.ends_with("\tStatus: timeout")),
+        has(&|m| m.starts_with(&format!("REPORT RequestId: {slow}")) && m.ends_with("\tStatus: timeout")),
         "the timeout's REPORT carries its status"
     );
     assert_eq!(queue_depth(&stack, "CrashQueueUrl").await, 0);

@@ -4,7 +4,8 @@
 //! - whole-invocation: `error` (the handler returns an error), `panic`, `crash` (abort), `sleep` (`sleepMs`),
 //!   `respond` (the handler returns `response` as is: null, `{}`, `{"batchItemFailures": null}` …);
 //! - `levels`: prints raw JSON lines at each log level (for log-level filtering);
-//! - `burst`: logs `lines` lines just before answering (output still in flight when the response arrives);
+//! - `burst`: logs `lines` lines just before answering, the last of them without its newline (output still
+//!   in flight, or not even a whole line, when the response arrives);
 //! - `extension`: tries to register an extension with the Extensions API and logs the answer.
 //!
 //! It logs every batch it receives as JSON (the tests read those lines back from CloudWatch Logs), and a
@@ -136,6 +137,13 @@ async fn handler(event: LambdaEvent<Value>) -> Result<Value, Error> {
         tracing::info!(requestId = %request_id, line, "burst line");
     }
     tracing::info!(requestId = %request_id, "batch done");
+    if burst > 0 {
+        let mut stdout = std::io::stdout();
+        let line = serde_json::json!({"timestamp": now_epoch_ms().to_string(), "level": "INFO",
+            "function": "fixture-fn", "message": "unterminated last line", "requestId": request_id});
+        write!(stdout, "{line}")?;
+        stdout.flush()?;
+    }
     Ok(response)
 }
 
