@@ -37,6 +37,10 @@ if [[ "$status" == ROLLBACK_COMPLETE || "$status" == *FAILED ]]; then
 fi
 
 parameters=("ParameterKey=FunctionsRuntime,ParameterValue=$runtime")
+# Local stacks run with fault injection on (`nexus chaos`, the tests); AWS deploys keep the template's false.
+if grep -q '^  ChaosEnabled:' "$NEXUS_TEMPLATE" && [[ " ${NEXUS_STACK_PARAMETERS:-} " != *" ChaosEnabled="* ]]; then
+  parameters+=("ParameterKey=ChaosEnabled,ParameterValue=true")
+fi
 for override in ${NEXUS_STACK_PARAMETERS:-}; do
   [[ "$override" == *=* ]] || die "NEXUS_STACK_PARAMETERS: '$override' is not Key=Value"
   parameters+=("ParameterKey=${override%%=*},ParameterValue=${override#*=}")

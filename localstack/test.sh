@@ -88,11 +88,17 @@ if [[ "$suite" == all ]]; then
   bash "$ROOT/localstack/deploy.sh"
   bash "$ROOT/localstack/seed.sh"
   start_function_host "$fixture_stack" "$ROOT/tests/fixture-template.yaml" "$ROOT/tests/fixture-lambdas"
+  # The outage stack: retries with an exact (unjittered) budget of 291 s per step, for tests/tests/outage.rs.
+  outage_stack=nexus-outage
+  NEXUS_STACK="$outage_stack" NEXUS_STACK_PARAMETERS="FunctionTimeoutSeconds=8 QueueVisibilityTimeoutSeconds=48 \
+StepRetryAttempts=18 CompensationRetryAttempts=20 RetryMaxDelaySeconds=20 RetryJitterStrategy=NONE" \
+    bash "$ROOT/localstack/deploy.sh"
+  start_function_host "$outage_stack" "$NEXUS_TEMPLATE"
   # The saga runs with every batch delivered twice: the e2e tests then also prove every handler idempotent.
   NEXUS_FAULT_DUPLICATE_DELIVERY=true start_function_host "$NEXUS_STACK" "$NEXUS_TEMPLATE"
 
   # The conformance tests also start a host of their own on the fixture stack's build (to see it refuse).
-  export NEXUS_FIXTURE_STACK="$fixture_stack" NEXUS_MAIN_STACK="$NEXUS_STACK" \
+  export NEXUS_FIXTURE_STACK="$fixture_stack" NEXUS_MAIN_STACK="$NEXUS_STACK" NEXUS_OUTAGE_STACK="$outage_stack" \
     NEXUS_FIXTURE_LAMBDA_DIR="$NEXUS_ENV_DIR/lambda-$fixture_stack"
   phase "integration tests"
   log "integration tests against $(endpoint)"

@@ -2,6 +2,7 @@
 //! starts (LocalStack + deployed stacks + function host), found through `NEXUS_TEST_ENDPOINT`.
 
 pub mod fixture;
+pub mod shop;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

@@ -5,19 +5,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use nexus_aws::dynamo::Dynamo;
 use nexus_core::chaos::{ChaosSettings, ServiceChaos};
 use nexus_core::domain::ledger::{Effect, EffectState};
 use nexus_core::domain::order::Order;
 use nexus_core::domain::saga_error::SagaError;
 use nexus_core::domain::status::OrderStatus;
-use nexus_core::domain::stock::StockItem;
 use nexus_core::ports::{CreateOutcome, EventLog, OrderStore, PortError};
 use nexus_core::services::advance;
-use nexus_ops::invariants::{self, Snapshot};
 use nexus_testkit::Memory;
+use nexus_tests::shop::{Shop, count};
 use nexus_tests::{LocalStack, json_lines, read_log_group, run_id};
-use serde_json::json;
 
 const STACK: &str = "NEXUS_MAIN_STACK";
 
@@ -100,99 +97,9 @@ async fn concurrent_conflicting_updates_lose_nothing_and_stay_legal() {
     println!("concurrent updates applied {applied:?}, final {} at version {}", final_order.status, final_order.version);
 }
 
-struct Shop {
-    stack: LocalStack,
-    store: Dynamo,
-    run: String,
-}
-
-impl Shop {
-    async fn open() -> Self {
-        let stack = LocalStack::connect(STACK).await;
-        let store = stack.dynamo();
-        Self { stack, store, run: run_id() }
-    }
-
-    async fn sku(&self, name: &str, units: u64) -> String {
-        let sku = format!("G-{}-{name}", self.run);
-        self.store.set_stock(&sku, units).await.expect("set stock");
-        sku
-    }
-
-    /// Publishes all orders at once (concurrently) and returns their ids.
-    async fn submit_all(&self, orders: Vec<Vec<(String, u32)>>) -> Vec<String> {
-        let sns = aws_sdk_sns::Client::new(&self.stack.config);
-        let topic = self.stack.output("OrdersTopicArn");
-        let mut ids = Vec::new();
-        let mut sends = Vec::new();
-        for (i, items) in orders.into_iter().enumerate() {
-            let key = format!("{}-{i}", self.run);
-            ids.push(nexus_core::domain::ids::order_id_for_key(&key));
-            let message = json!({
-                "schemaVersion": 1, "idempotencyKey": key, "customerId": format!("c-{i}"),
-                "customerEmail": "load@example.com", "tier": if i % 3 == 0 { "VIP" } else { "STANDARD" }, "currency": "INR",
-                "items": items.iter().map(|(sku, qty)| json!({"sku": sku, "quantity": qty, "unitPriceCents": 1000})).collect::<Vec<_>>(),
-                "payment": {"method": "card", "token": "tok_ok"},
-                "shippingAddress": {"line1": "1 MG Road", "city": "Indore", "postalCode": "452001", "country": "IN"}
-            });
-            let (sns, topic) = (sns.clone(), topic.clone());
-            sends.push(tokio::spawn(async move {
-                sns.publish().topic_arn(topic).message(message.to_string()).send().await
-            }));
-        }
-        for send in sends {
-            send.await.expect("task").expect("publish");
-        }
-        ids
-    }
-
-    /// Polls only the orders still running, gently: LocalStack runs the sagas on the same two cores.
-    async fn wait_all_terminal(&self, ids: &[String]) -> Vec<Order> {
-        let give_up = std::time::Instant::now() + Duration::from_secs(300);
-        let mut remaining: Vec<String> = ids.to_vec();
-        let mut finished = BTreeMap::new();
-        while !remaining.is_empty() && std::time::Instant::now() < give_up {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            let mut still = Vec::new();
-            for id in remaining {
-                match self.store.get(&id).await.expect("get") {
-                    Some(order) if order.status.is_terminal() => {
-                        finished.insert(id, order);
-                    }
-                    _ => still.push(id),
-                }
-            }
-            remaining = still;
-        }
-        assert!(remaining.is_empty(), "orders never finished: {remaining:?}");
-        ids.iter().filter_map(|id| finished.remove(id)).collect()
-    }
-
-    async fn stock(&self, sku: &str) -> StockItem {
-        self.store.stock(sku).await.expect("get stock").expect("sku")
-    }
-
-    /// The invariant checker over this test's orders and SKUs.
-    async fn verify(&self, orders: Vec<Order>, skus: &[String]) -> invariants::Report {
-        let mut snapshot = Snapshot { orders, ..Snapshot::default() };
-        for order in &snapshot.orders {
-            snapshot.events.extend(self.store.events(&order.order_id).await.expect("events"));
-            snapshot.ledger.extend(self.store.ledger(&order.order_id).await.expect("ledger"));
-        }
-        for sku in skus {
-            snapshot.stock.push(self.stock(sku).await);
-        }
-        invariants::check(&snapshot, chrono::Utc::now().timestamp())
-    }
-}
-
-fn count(orders: &[Order], status: OrderStatus, reason: Option<&str>) -> usize {
-    orders.iter().filter(|o| o.status == status && (reason.is_none() || o.reason.as_deref() == reason)).count()
-}
-
 #[tokio::test]
 async fn fifty_concurrent_orders_for_ten_units_never_oversell() {
-    let shop = Shop::open().await;
+    let shop = Shop::open(STACK).await;
     let sku = shop.sku("hot", 10).await;
     let ids = shop.submit_all((0..50).map(|_| vec![(sku.clone(), 1)]).collect()).await;
     let orders = shop.wait_all_terminal(&ids).await;
@@ -211,7 +118,7 @@ async fn fifty_concurrent_orders_for_ten_units_never_oversell() {
 
 #[tokio::test]
 async fn overlapping_multi_item_orders_never_end_partially_reserved() {
-    let shop = Shop::open().await;
+    let shop = Shop::open(STACK).await;
     let (x, y, z) = (shop.sku("x", 6).await, shop.sku("y", 6).await, shop.sku("z", 4).await);
     let shapes = [
         vec![(x.clone(), 1), (y.clone(), 1)],
@@ -254,7 +161,7 @@ async fn overlapping_multi_item_orders_never_end_partially_reserved() {
 
 #[tokio::test]
 async fn chaos_settings_are_honoured_at_run_time_and_logged() {
-    let shop = Shop::open().await;
+    let shop = Shop::open(STACK).await;
     let sku = shop.sku("slow", 5).await;
     // Latency only: harmless to the tests running beside this one.
     let mut settings = ChaosSettings::default();

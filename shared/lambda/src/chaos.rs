@@ -1,22 +1,29 @@
 //! Applies the chaos settings ([`nexus_core::chaos`]) in a function: read through a short cache, then per
-//! command added latency, maybe a transient failure, maybe a crash of the whole process (as a Lambda
-//! runtime that dies mid-invocation). Every injected fault is logged.
+//! command added latency (never past the invocation's deadline), maybe a transient failure, maybe a crash
+//! of the whole process (as a Lambda runtime that dies mid-invocation). Every injected fault is logged.
+//! Off unless the stack was deployed with `ChaosEnabled=true` (`CHAOS_ENABLED`): then the settings are never
+//! even read.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use nexus_core::chaos::{CACHE_TTL, Decision, InjectedFailure, ServiceChaos};
 use nexus_core::ports::ChaosSource;
 
+/// Added latency stops this long before the invocation's deadline, so the function still answers.
+const DEADLINE_HEADROOM: Duration = Duration::from_secs(1);
+
 pub struct Chaos<S> {
     source: S,
     service: &'static str,
+    enabled: bool,
     cache: Mutex<Option<(Instant, ServiceChaos)>>,
 }
 
 impl<S: ChaosSource> Chaos<S> {
-    pub fn new(source: S, service: &'static str) -> Self {
-        Self { source, service, cache: Mutex::new(None) }
+    /// `enabled: false` (production) never reads the settings nor injects anything.
+    pub fn new(source: S, service: &'static str, enabled: bool) -> Self {
+        Self { source, service, enabled, cache: Mutex::new(None) }
     }
 
     async fn current(&self) -> ServiceChaos {
@@ -36,12 +43,21 @@ impl<S: ChaosSource> Chaos<S> {
         chaos
     }
 
-    /// Applies the service's chaos before a command: latency, then maybe a crash or a transient failure.
-    pub async fn before_command(&self) -> Result<(), InjectedFailure> {
+    /// Applies the service's chaos before a command: latency (clamped to end before `deadline`, the
+    /// invocation's), then maybe a crash or a transient failure.
+    pub async fn before_command(&self, deadline: Option<SystemTime>) -> Result<(), InjectedFailure> {
+        if !self.enabled {
+            return Ok(());
+        }
         let chaos = self.current().await;
         if chaos.latency_ms > 0 {
-            tracing::info!(latencyMs = chaos.latency_ms, "chaos: added latency");
-            tokio::time::sleep(Duration::from_millis(chaos.latency_ms)).await;
+            let mut latency = Duration::from_millis(chaos.latency_ms);
+            if let Some(deadline) = deadline {
+                let left = deadline.duration_since(SystemTime::now()).unwrap_or_default();
+                latency = latency.min(left.saturating_sub(DEADLINE_HEADROOM));
+            }
+            tracing::info!(latencyMs = latency.as_millis() as u64, "chaos: added latency");
+            tokio::time::sleep(latency).await;
         }
         match chaos.decide(fastrand::f64(), fastrand::f64()) {
             Decision::Proceed => Ok(()),
@@ -68,7 +84,29 @@ mod tests {
         let settings = Memory::default();
         let failing = ServiceChaos { failure_rate: 1.0, ..ServiceChaos::default() };
         settings.world().chaos.services.insert("payment".into(), failing);
-        assert!(Chaos::new(settings.clone(), "inventory").before_command().await.is_ok());
-        assert!(Chaos::new(settings, "payment").before_command().await.is_err());
+        assert!(Chaos::new(settings.clone(), "inventory", true).before_command(None).await.is_ok());
+        assert!(Chaos::new(settings, "payment", true).before_command(None).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn disabled_chaos_injects_nothing() {
+        let settings = Memory::default();
+        let failing = ServiceChaos { failure_rate: 1.0, crash_rate: 1.0, latency_ms: 60_000 };
+        settings.world().chaos.services.insert("payment".into(), failing);
+        assert!(Chaos::new(settings, "payment", false).before_command(None).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn latency_ends_before_the_deadline() {
+        let settings = Memory::default();
+        settings
+            .world()
+            .chaos
+            .services
+            .insert("payment".into(), ServiceChaos { latency_ms: 60_000, ..ServiceChaos::default() });
+        let started = Instant::now();
+        let deadline = SystemTime::now() + Duration::from_millis(1_300);
+        assert!(Chaos::new(settings, "payment", true).before_command(Some(deadline)).await.is_ok());
+        assert!(started.elapsed() < Duration::from_secs(1), "clamped to the deadline less the headroom");
     }
 }

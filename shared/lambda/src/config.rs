@@ -54,3 +54,8 @@ impl Clients {
         Ok(SqsDeadLetters::new(aws_sdk_sqs::Client::new(&self.aws), var("INTAKE_DLQ_URL")?))
     }
 }
+
+/// `CHAOS_ENABLED` (the template's `ChaosEnabled`): fault injection is off unless it says "true".
+pub fn chaos_enabled() -> bool {
+    std::env::var("CHAOS_ENABLED").is_ok_and(|v| v == "true")
+}

@@ -8,6 +8,7 @@ use nexus_aws::sfn::StepFunctions;
 use nexus_aws::sns::SnsEvents;
 use nexus_aws::sqs::SqsDeadLetters;
 use nexus_core::domain::messages::{ServiceCommand, attributes};
+use nexus_core::domain::saga_error::SagaError;
 use nexus_core::ports::TaskCallbacks;
 use nexus_core::services::intake::IntakeService;
 use nexus_core::services::inventory::InventoryService;
@@ -48,13 +49,18 @@ fn read_command(record: &SqsMessage) -> Result<Read<ServiceCommand>, ServiceErro
 }
 
 impl<S: SagaStep, C: TaskCallbacks> SagaCommands<S, C> {
-    async fn answer_command(&self, command: ServiceCommand) -> Result<(), ServiceError> {
-        let reply = self.step.step(&command).await?;
+    async fn answer_command(&self, command: &ServiceCommand) -> Result<(), ServiceError> {
+        let reply = self.step.step(command).await?;
         match &reply {
             StepReply::Success(_) => tracing::info!("step succeeded"),
             StepReply::Failure { error, cause } => tracing::info!(error = %error, cause = %cause, "step failed"),
         }
-        answer(&self.callbacks, &command, &reply).await
+        answer(&self.callbacks, command, &reply).await
+    }
+
+    /// The command could not be acted on this time: its task fails as `Saga.Transient`, retried with backoff.
+    async fn report_command_failure(&self, command: &ServiceCommand, cause: &str) -> Result<bool, ServiceError> {
+        answer(&self.callbacks, command, &StepReply::failure(SagaError::Transient, cause)).await.map(|()| true)
     }
 }
 
@@ -65,8 +71,12 @@ impl<S: SagaStep, C: TaskCallbacks> Consumer for SagaCommands<S, C> {
         read_command(&record)
     }
 
-    async fn consume(&self, command: ServiceCommand) -> Result<(), ServiceError> {
+    async fn consume(&self, command: &ServiceCommand) -> Result<(), ServiceError> {
         self.answer_command(command).await
+    }
+
+    async fn report_failure(&self, command: &ServiceCommand, cause: &str) -> Result<bool, ServiceError> {
+        self.report_command_failure(command, cause).await
     }
 }
 
@@ -146,12 +156,20 @@ impl Consumer for OrderIntake {
         Ok(Read { message: IntakeMessage::Submission { body, correlation_id }, span, command: None })
     }
 
-    async fn consume(&self, message: IntakeMessage) -> Result<(), ServiceError> {
+    async fn consume(&self, message: &IntakeMessage) -> Result<(), ServiceError> {
         match message {
             IntakeMessage::Submission { body, correlation_id } => {
-                self.intake.handle(&body, correlation_id.as_deref()).await.map(|_outcome| ())
+                self.intake.handle(body, correlation_id.as_deref()).await.map(|_outcome| ())
             }
             IntakeMessage::Command(command) => self.commands.answer_command(command).await,
+        }
+    }
+
+    /// A submission has nobody waiting (it is redelivered); an order command has the state machine.
+    async fn report_failure(&self, message: &IntakeMessage, cause: &str) -> Result<bool, ServiceError> {
+        match message {
+            IntakeMessage::Submission { .. } => Ok(false),
+            IntakeMessage::Command(command) => self.commands.report_command_failure(command, cause).await,
         }
     }
 }
@@ -185,7 +203,7 @@ impl Consumer for OrderEvents {
         Ok(Read { message: record.body.unwrap_or_default(), span, command: None })
     }
 
-    async fn consume(&self, body: String) -> Result<(), ServiceError> {
-        self.service.handle(&body).await.map(|_new| ())
+    async fn consume(&self, body: &String) -> Result<(), ServiceError> {
+        self.service.handle(body).await.map(|_new| ())
     }
 }

@@ -1,7 +1,9 @@
 //! The one pipeline every function runs: each SQS record is read (a bad one fails only itself), then,
 //! inside the span its consumer names (so every line carries the order's correlation fields), the chaos
-//! settings are applied, the consumer acts, and its duration is measured. Failed records are reported for
-//! redelivery ([`crate::sqs_batch`]); a transient error never loses a message.
+//! settings are applied, the consumer acts, and its duration is measured. A failure to act on a command of
+//! the state machine is answered on its task as `Saga.Transient`, so the state machine retries it with
+//! backoff (README "Retries, timeouts and the outage budget"); any other failed record is reported for
+//! redelivery ([`crate::sqs_batch`]). A transient error never loses a message.
 
 use std::future::Future;
 
@@ -28,9 +30,19 @@ pub struct Read<M> {
 
 /// What a function does with one SQS record.
 pub trait Consumer: Send + Sync {
-    type Message: Send;
+    type Message: Send + Sync;
     fn read(&self, record: SqsMessage) -> Result<Read<Self::Message>, ServiceError>;
-    fn consume(&self, message: Self::Message) -> impl Future<Output = Result<(), ServiceError>> + Send;
+    fn consume(&self, message: &Self::Message) -> impl Future<Output = Result<(), ServiceError>> + Send;
+    /// Reports that acting on `message` failed, to whoever waits for it: `Ok(true)` when reported (the record
+    /// is then done: the state machine owns the retry), `Ok(false)` when nobody waits (the record is left to
+    /// redelivery).
+    fn report_failure(
+        &self,
+        _message: &Self::Message,
+        _cause: &str,
+    ) -> impl Future<Output = Result<bool, ServiceError>> + Send {
+        async { Ok(false) }
+    }
 }
 
 /// Why a record failed (it is redelivered; after the queue's maxReceiveCount it goes to the DLQ).
@@ -45,6 +57,7 @@ pub enum RecordError {
 /// One SQS batch through the pipeline.
 pub async fn handle_batch<C: Consumer, K: ChaosSource>(
     event: SqsEvent,
+    deadline: Option<std::time::SystemTime>,
     chaos: &Chaos<K>,
     consumer: &C,
 ) -> Result<SqsBatchResponse, BatchError> {
@@ -52,8 +65,15 @@ pub async fn handle_batch<C: Consumer, K: ChaosSource>(
         let Read { message, span, command } = consumer.read(record)?;
         async {
             let started = std::time::Instant::now();
-            chaos.before_command().await?;
-            consumer.consume(message).await?;
+            let acted = async {
+                chaos.before_command(deadline).await?;
+                consumer.consume(&message).await?;
+                Ok::<(), RecordError>(())
+            }
+            .await;
+            if let Err(error) = acted {
+                return report(consumer, &message, error).await;
+            }
             if let Some(command) = command {
                 // Tenths of a millisecond: finer is noise.
                 let elapsed_ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
@@ -65,6 +85,21 @@ pub async fn handle_batch<C: Consumer, K: ChaosSource>(
         .await
     })
     .await
+}
+
+/// A failure to act: answered to whoever waits for it when possible, else the record fails (redelivery).
+async fn report<C: Consumer>(consumer: &C, message: &C::Message, error: RecordError) -> Result<(), RecordError> {
+    match consumer.report_failure(message, &error.to_string()).await {
+        Ok(true) => {
+            tracing::warn!(error = %error, "could not act; answered Saga.Transient, the state machine retries");
+            Ok(())
+        }
+        Ok(false) => Err(error),
+        Err(report_error) => {
+            tracing::warn!(error = %error, report_error = %report_error, "could not act nor answer; left to redelivery");
+            Err(error)
+        }
+    }
 }
 
 /// A function's whole `main`: logs as `function`, honours the chaos settings of `chaos_service`, and runs
@@ -80,10 +115,12 @@ where
 {
     crate::observability::init(function);
     let clients = Clients::load().await?;
-    let chaos = Chaos::new(clients.dynamo.clone(), chaos_service);
+    let chaos = Chaos::new(clients.dynamo.clone(), chaos_service, crate::config::chaos_enabled());
     let consumer = build(&clients)?;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| async {
-        Ok::<_, lambda_runtime::Error>(handle_batch(event.payload, &chaos, &consumer).await?)
+    let (chaos, consumer) = (&chaos, &consumer);
+    lambda_runtime::run(service_fn(|event: LambdaEvent<SqsEvent>| async move {
+        let deadline = std::time::UNIX_EPOCH + std::time::Duration::from_millis(event.context.deadline);
+        Ok::<_, lambda_runtime::Error>(handle_batch(event.payload, Some(deadline), chaos, consumer).await?)
     }))
     .await
 }
@@ -107,7 +144,7 @@ mod tests {
             .chaos
             .services
             .insert("inventory".into(), ServiceChaos { failure_rate, ..ServiceChaos::default() });
-        Chaos::new(settings, "inventory")
+        Chaos::new(settings, "inventory", true)
     }
 
     fn record(id: &str, body: String) -> SqsMessage {
@@ -143,7 +180,7 @@ mod tests {
         let memory = Memory::with_stock(&[("SKU-1", 10)]);
         let mut event = SqsEvent::default();
         event.records = vec![record("good", reserve_command(&memory).await), record("junk", "{".into())];
-        let response = handle_batch(event, &chaos(0.0), &inventory(&memory)).await.expect("batch handled");
+        let response = handle_batch(event, None, &chaos(0.0), &inventory(&memory)).await.expect("batch handled");
         let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
         assert_eq!(failed, ["junk"]);
         let world = memory.world();
@@ -152,14 +189,28 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_injected_failure_fails_the_record_before_the_service_acts() {
+    async fn an_injected_failure_is_answered_as_transient_before_the_service_acts() {
         let memory = Memory::with_stock(&[("SKU-1", 10)]);
         let mut event = SqsEvent::default();
         event.records = vec![record("m-1", reserve_command(&memory).await)];
-        let response = handle_batch(event, &chaos(1.0), &inventory(&memory)).await.expect("batch handled");
-        assert_eq!(response.batch_item_failures.len(), 1, "reported for redelivery");
+        let response = handle_batch(event, None, &chaos(1.0), &inventory(&memory)).await.expect("batch handled");
+        assert!(response.batch_item_failures.is_empty(), "answered: the state machine owns the retry");
         let world = memory.world();
-        assert!(world.callbacks.is_empty(), "nothing answered");
+        assert!(
+            matches!(world.callbacks.as_slice(), [Callback::Failure(token, error)] if token == "token-1" && error == "Saga.Transient"),
+            "answered as Saga.Transient: {:?}",
+            world.callbacks
+        );
         assert_eq!(world.available("SKU-1"), 10, "nothing reserved");
+    }
+
+    #[tokio::test]
+    async fn a_failure_that_cannot_be_answered_is_left_to_redelivery() {
+        let memory = Memory::with_stock(&[("SKU-1", 10)]);
+        memory.world().callbacks_unavailable = true;
+        let mut event = SqsEvent::default();
+        event.records = vec![record("m-1", reserve_command(&memory).await)];
+        let response = handle_batch(event, None, &chaos(1.0), &inventory(&memory)).await.expect("batch handled");
+        assert_eq!(response.batch_item_failures.len(), 1, "reported for redelivery");
     }
 }

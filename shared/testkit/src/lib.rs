@@ -63,6 +63,8 @@ pub struct World {
     pub conflicts_to_inject: usize,
     /// What the settings table's chaos item would hold.
     pub chaos: ChaosSettings,
+    /// Step Functions cannot be reached: every task callback fails.
+    pub callbacks_unavailable: bool,
 }
 
 impl World {
@@ -256,9 +258,17 @@ impl Notifications for Memory {
     }
 }
 
+fn callbacks_reachable(world: &World) -> PortResult<()> {
+    if world.callbacks_unavailable {
+        return Err(PortError::Unavailable { operation: "task callback", message: "injected".into() });
+    }
+    Ok(())
+}
+
 impl TaskCallbacks for Memory {
     async fn succeed(&self, task_token: &str, output: &Value) -> PortResult<CallbackOutcome> {
         let mut world = self.world();
+        callbacks_reachable(&world)?;
         if !world.closed_tokens.insert(task_token.to_owned()) {
             return Ok(CallbackOutcome::TaskAlreadyClosed);
         }
@@ -268,6 +278,7 @@ impl TaskCallbacks for Memory {
 
     async fn fail(&self, task_token: &str, error: &str, _cause: &str) -> PortResult<CallbackOutcome> {
         let mut world = self.world();
+        callbacks_reachable(&world)?;
         if !world.closed_tokens.insert(task_token.to_owned()) {
             return Ok(CallbackOutcome::TaskAlreadyClosed);
         }

@@ -326,3 +326,22 @@ async fn each_event_notifies_once() {
     assert!(!service.handle(&body).await.expect("second"));
     assert_eq!(event.order_id, order_id);
 }
+
+/// The state machine copies the correlation id into every command (body and attributes): only an id that
+/// follows the order id's rule is taken, so no publish of the saga can grow past SNS's limit.
+#[tokio::test]
+async fn an_unbounded_correlation_id_is_replaced_by_the_order_id() {
+    let memory = Memory::with_stock(&[("SKU-1", 10), ("SKU-2", 10)]);
+    let huge = "c".repeat(130 * 1024);
+    for (key, correlation_id, expected) in [
+        ("k-corr-huge", huge.as_str(), None),
+        ("k-corr-odd", "has spaces", None),
+        ("k-corr-ok", "trace-42", Some("trace-42")),
+    ] {
+        let outcome = intake(&memory).handle(&submission(key).to_string(), Some(correlation_id)).await;
+        let Ok(IntakeOutcome::Accepted { order_id, .. }) = outcome else { panic!("not accepted: {outcome:?}") };
+        let expected = expected.map_or_else(|| order_id.clone(), str::to_owned);
+        assert_eq!(memory.world().executions[&order_id]["correlationId"], expected.as_str(), "{key}");
+        assert_eq!(memory.world().orders[&order_id].correlation_id, expected, "{key}");
+    }
+}

@@ -20,12 +20,19 @@ pub enum SagaError {
     ShipmentCancelled,
     /// The order is in a status the command cannot act on (a late or overtaken command).
     OrderInvalidState,
+    /// The step could not act this time (a dependency failed, an injected fault): the state machine retries
+    /// it with backoff, up to its retry budget.
+    Transient,
+    /// Set by the state machine when a step's retry budget is spent: the order is cancelled for it.
+    InventoryUnavailable,
+    /// Set by the state machine when a step's retry budget is spent: the order is cancelled for it.
+    PaymentUnavailable,
     /// Raised by the state machine itself (a `Fail` state) when a compensation could not finish.
     CompensationFailed,
 }
 
 impl SagaError {
-    pub const ALL: [SagaError; 8] = [
+    pub const ALL: [SagaError; 11] = [
         Self::InventoryOutOfStock,
         Self::InventoryReleased,
         Self::PaymentDeclined,
@@ -33,6 +40,9 @@ impl SagaError {
         Self::ShippingUnavailable,
         Self::ShipmentCancelled,
         Self::OrderInvalidState,
+        Self::Transient,
+        Self::InventoryUnavailable,
+        Self::PaymentUnavailable,
         Self::CompensationFailed,
     ];
 
@@ -45,6 +55,9 @@ impl SagaError {
             Self::ShippingUnavailable => "Shipping.Unavailable",
             Self::ShipmentCancelled => "Shipping.Cancelled",
             Self::OrderInvalidState => "Order.InvalidState",
+            Self::Transient => "Saga.Transient",
+            Self::InventoryUnavailable => "Inventory.Unavailable",
+            Self::PaymentUnavailable => "Payment.Unavailable",
             Self::CompensationFailed => "Saga.CompensationFailed",
         }
     }
@@ -59,7 +72,8 @@ impl SagaError {
         matches!(self, Self::InventoryOutOfStock | Self::PaymentDeclined | Self::ShippingUnavailable)
     }
 
-    /// The commands whose handlers answer with this error (none: the state machine raises it itself).
+    /// The commands whose handlers answer with this error (none: the state machine sets it itself, in a `Fail`
+    /// state or when a retry budget is spent).
     pub fn raised_by(self) -> &'static [CommandName] {
         use CommandName::*;
         match self {
@@ -69,7 +83,8 @@ impl SagaError {
             Self::OrderInvalidState => {
                 &[ReserveInventory, ChargePayment, DispatchShipping, CompleteOrder, CancelOrder, FlagNeedsAttention]
             }
-            Self::CompensationFailed => &[],
+            Self::Transient => CommandName::ALL.as_slice(),
+            Self::InventoryUnavailable | Self::PaymentUnavailable | Self::CompensationFailed => &[],
         }
     }
 }

@@ -38,6 +38,22 @@ pub struct IntakeService<S, I, P, G, D, K> {
     pub dead_letters: D,
 }
 
+/// The `correlationId` attribute, taken only when it follows the order id's rule (1–80 of `A-Z a-z 0-9 - _`):
+/// the state machine copies it into every command's body and attributes, so an unbounded value could push
+/// its publishes past SNS's 256 KB limit. Otherwise the order id is used, and the replacement logged.
+fn bounded_correlation_id(correlation_id: Option<&str>) -> Option<&str> {
+    match correlation_id {
+        Some(id) if !submission::is_valid_order_id(id) => {
+            tracing::warn!(
+                length = id.len(),
+                "correlationId attribute ignored: not 1–80 characters of A-Z a-z 0-9 - _; the order id is used"
+            );
+            None
+        }
+        other => other,
+    }
+}
+
 impl<S, I, P, G, D, K> IntakeService<S, I, P, G, D, K>
 where
     K: IdempotencyStore,
@@ -48,6 +64,7 @@ where
     D: DeadLetters,
 {
     pub async fn handle(&self, body: &str, correlation_id: Option<&str>) -> Result<IntakeOutcome, ServiceError> {
+        let correlation_id = bounded_correlation_id(correlation_id);
         let valid = match submission::validate(body.as_bytes()) {
             Ok(valid) => valid,
             Err(InvalidSubmission { order_id: Some(order_id), rejection }) => {

@@ -1,0 +1,118 @@
+//! The shop the guarantee and outage tests drive: SKUs of their own on a deployed stack, orders published
+//! to its orders topic, waits for their sagas, and the invariant checker over what they did.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use nexus_aws::dynamo::Dynamo;
+use nexus_core::domain::order::Order;
+use nexus_core::domain::status::OrderStatus;
+use nexus_core::domain::stock::StockItem;
+use nexus_ops::invariants::{self, Snapshot};
+use serde_json::json;
+
+use nexus_core::ports::{EventLog, OrderStore};
+
+use crate::{LocalStack, run_id};
+
+/// A test's view of a stack: its own SKUs, its orders submitted through the orders topic, the invariant
+/// checker over them.
+pub struct Shop {
+    pub stack: LocalStack,
+    pub store: Dynamo,
+    pub run: String,
+}
+
+impl Shop {
+    /// The stack named by the environment variable `stack_variable`.
+    pub async fn open(stack_variable: &str) -> Self {
+        let stack = LocalStack::connect(stack_variable).await;
+        let store = stack.dynamo();
+        Self { stack, store, run: run_id() }
+    }
+
+    pub async fn sku(&self, name: &str, units: u64) -> String {
+        let sku = format!("G-{}-{name}", self.run);
+        self.store.set_stock(&sku, units).await.expect("set stock");
+        sku
+    }
+
+    /// Publishes all orders at once (concurrently) and returns their ids.
+    pub async fn submit_all(&self, orders: Vec<Vec<(String, u32)>>) -> Vec<String> {
+        self.submit_batch("", orders).await
+    }
+
+    /// As [`Self::submit_all`], with `batch` in the idempotency keys (for a second batch of the same run).
+    pub async fn submit_batch(&self, batch: &str, orders: Vec<Vec<(String, u32)>>) -> Vec<String> {
+        let sns = aws_sdk_sns::Client::new(&self.stack.config);
+        let topic = self.stack.output("OrdersTopicArn");
+        let mut ids = Vec::new();
+        let mut sends = Vec::new();
+        for (i, items) in orders.into_iter().enumerate() {
+            let key = format!("{}{batch}-{i}", self.run);
+            ids.push(nexus_core::domain::ids::order_id_for_key(&key));
+            let message = json!({
+                "schemaVersion": 1, "idempotencyKey": key, "customerId": format!("c-{i}"),
+                "customerEmail": "load@example.com", "tier": if i % 3 == 0 { "VIP" } else { "STANDARD" }, "currency": "INR",
+                "items": items.iter().map(|(sku, qty)| json!({"sku": sku, "quantity": qty, "unitPriceCents": 1000})).collect::<Vec<_>>(),
+                "payment": {"method": "card", "token": "tok_ok"},
+                "shippingAddress": {"line1": "1 MG Road", "city": "Indore", "postalCode": "452001", "country": "IN"}
+            });
+            let (sns, topic) = (sns.clone(), topic.clone());
+            sends.push(tokio::spawn(async move {
+                sns.publish().topic_arn(topic).message(message.to_string()).send().await
+            }));
+        }
+        for send in sends {
+            send.await.expect("task").expect("publish");
+        }
+        ids
+    }
+
+    /// Polls only the orders still running, gently: LocalStack runs the sagas on the same two cores.
+    pub async fn wait_all_terminal(&self, ids: &[String]) -> Vec<Order> {
+        self.wait_all_terminal_within(ids, Duration::from_secs(300)).await
+    }
+
+    pub async fn wait_all_terminal_within(&self, ids: &[String], wait: Duration) -> Vec<Order> {
+        let give_up = std::time::Instant::now() + wait;
+        let mut remaining: Vec<String> = ids.to_vec();
+        let mut finished = BTreeMap::new();
+        while !remaining.is_empty() && std::time::Instant::now() < give_up {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let mut still = Vec::new();
+            for id in remaining {
+                match self.store.get(&id).await.expect("get") {
+                    Some(order) if order.status.is_terminal() => {
+                        finished.insert(id, order);
+                    }
+                    _ => still.push(id),
+                }
+            }
+            remaining = still;
+        }
+        assert!(remaining.is_empty(), "orders never finished: {remaining:?}");
+        ids.iter().filter_map(|id| finished.remove(id)).collect()
+    }
+
+    pub async fn stock(&self, sku: &str) -> StockItem {
+        self.store.stock(sku).await.expect("get stock").expect("sku")
+    }
+
+    /// The invariant checker over this test's orders and SKUs.
+    pub async fn verify(&self, orders: Vec<Order>, skus: &[String]) -> invariants::Report {
+        let mut snapshot = Snapshot { orders, ..Snapshot::default() };
+        for order in &snapshot.orders {
+            snapshot.events.extend(self.store.events(&order.order_id).await.expect("events"));
+            snapshot.ledger.extend(self.store.ledger(&order.order_id).await.expect("ledger"));
+        }
+        for sku in skus {
+            snapshot.stock.push(self.stock(sku).await);
+        }
+        invariants::check(&snapshot, chrono::Utc::now().timestamp())
+    }
+}
+
+pub fn count(orders: &[Order], status: OrderStatus, reason: Option<&str>) -> usize {
+    orders.iter().filter(|o| o.status == status && (reason.is_none() || o.reason.as_deref() == reason)).count()
+}

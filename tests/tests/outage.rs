@@ -1,0 +1,93 @@
+//! Retries by error class: a service down for longer than a forward step's old window (three task timeouts
+//! of 60 s, about three minutes) but within its outage budget loses no order; past the budget, the order is
+//! cancelled as `<Service>.Unavailable` and compensated, and nothing is left reserved or charged.
+//!
+//! On the outage stack `make test` deploys: the template with retries backing off 1 s, 2 s, … up to 20 s,
+//! without jitter, 18 attempts — a budget of 291 s per step (README "Retries, timeouts and the outage budget").
+
+use std::time::{Duration, Instant};
+
+use nexus_core::chaos::{CACHE_TTL, ChaosSettings, ServiceChaos};
+use nexus_core::domain::status::OrderStatus;
+use nexus_core::ports::OrderStore;
+use nexus_tests::shop::{Shop, count};
+
+const STACK: &str = "NEXUS_OUTAGE_STACK";
+/// Longer than the old window, shorter than the budget.
+const SHORT_OUTAGE: Duration = Duration::from_secs(200);
+
+async fn outage(shop: &Shop, services: &[&str]) {
+    let mut settings = ChaosSettings::default();
+    for service in services {
+        settings.services.insert((*service).into(), ServiceChaos { failure_rate: 1.0, ..ServiceChaos::default() });
+    }
+    shop.store.save_chaos(&settings).await.expect("save chaos settings");
+}
+
+/// Whether the order's execution has entered `state` (a spent budget's Pass state).
+async fn entered(shop: &Shop, order_id: &str, state: &str) -> bool {
+    let sfn = aws_sdk_sfn::Client::new(&shop.stack.config);
+    let Some(arn) = shop.store.get(order_id).await.expect("get order").and_then(|o| o.execution_arn) else {
+        return false;
+    };
+    let mut pages = sfn.get_execution_history().execution_arn(arn).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let Ok(page) = page else { return false };
+        if page.events().iter().any(|e| e.state_entered_event_details().is_some_and(|d| d.name() == state)) {
+            return true;
+        }
+    }
+    false
+}
+
+#[tokio::test]
+async fn an_outage_within_the_budget_loses_no_order_and_one_past_it_cancels_as_unavailable() {
+    let shop = Shop::open(STACK).await;
+    let sku = shop.sku("outage", 100).await;
+    let started = Instant::now();
+
+    // Payment down: these orders reserve, then wait in ChargePayment.
+    outage(&shop, &["payment"]).await;
+    tokio::time::sleep(CACHE_TTL).await;
+    let within = shop.submit_batch("within", vec![vec![(sku.clone(), 1)]; 3]).await;
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    // Inventory down as well: these orders wait in ReserveInventory, until their budget is spent.
+    outage(&shop, &["payment", "inventory"]).await;
+    let past = shop.submit_batch("past", vec![vec![(sku.clone(), 2)]; 2]).await;
+
+    tokio::time::sleep(SHORT_OUTAGE.saturating_sub(started.elapsed())).await;
+    outage(&shop, &["inventory"]).await;
+    println!("payment back after {:?}", started.elapsed());
+
+    let within_orders = shop.wait_all_terminal_within(&within, Duration::from_secs(240)).await;
+    assert_eq!(
+        count(&within_orders, OrderStatus::Completed, None),
+        within.len(),
+        "every order of a {SHORT_OUTAGE:?} payment outage completes: {:?}",
+        within_orders.iter().map(|o| (o.status, o.reason.clone())).collect::<Vec<_>>()
+    );
+
+    // Inventory stays down until each past order's budget is spent, then recovers for the compensation.
+    let give_up = Instant::now() + Duration::from_secs(420);
+    for order_id in &past {
+        while !entered(&shop, order_id, "InventoryUnavailable").await {
+            assert!(Instant::now() < give_up, "{order_id} never spent its budget");
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+    }
+    println!("inventory budget spent after {:?}", started.elapsed());
+    outage(&shop, &[]).await;
+    let past_orders = shop.wait_all_terminal_within(&past, Duration::from_secs(240)).await;
+    assert_eq!(
+        count(&past_orders, OrderStatus::Cancelled, Some("Inventory.Unavailable")),
+        past.len(),
+        "past the budget, cancelled as Inventory.Unavailable: {:?}",
+        past_orders.iter().map(|o| (o.status, o.reason.clone())).collect::<Vec<_>>()
+    );
+    let mut orders = within_orders;
+    orders.extend(past_orders);
+    let report = shop.verify(orders, std::slice::from_ref(&sku)).await;
+    assert!(report.is_clean(), "{:#?}", report.violations);
+    let stock = shop.stock(&sku).await;
+    assert_eq!(stock.available, 100 - 3, "only the completed orders keep their units: {stock:?}");
+}
