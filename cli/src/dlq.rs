@@ -14,8 +14,13 @@ use crate::stack::Nexus;
 pub enum DlqCommand {
     /// Every queue with its depth and its DLQ's depth.
     List,
-    /// Show up to 10 messages of a queue's DLQ, leaving them there.
-    Peek { queue: String },
+    /// Show up to 10 messages of a queue's DLQ, leaving them there (personal data masked).
+    Peek {
+        queue: String,
+        /// Show emails, addresses and payment tokens as they are.
+        #[arg(long)]
+        show_pii: bool,
+    },
     /// Move every message of a queue's DLQ back to the queue (they are then processed again).
     Redrive {
         queue: String,
@@ -49,7 +54,7 @@ pub async fn run(nexus: &Nexus, format: Format, command: DlqCommand) -> anyhow::
             println!("{table}");
             Ok(())
         }
-        DlqCommand::Peek { queue } => {
+        DlqCommand::Peek { queue, show_pii } => {
             let queue = nexus.queue(&queue)?;
             // Visibility 0: the messages stay visible for the next reader (a redrive, or the next peek).
             let received = sqs
@@ -72,7 +77,9 @@ pub async fn run(nexus: &Nexus, format: Format, command: DlqCommand) -> anyhow::
                         .map(|a| a.iter().map(|(k, v)| (k.clone(), json!(v.string_value()))).collect())
                         .unwrap_or_default();
                     let sent = m.attributes().and_then(|a| a.get(&MessageSystemAttributeName::SentTimestamp)).cloned();
-                    json!({"messageId": m.message_id(), "sentTimestamp": sent, "attributes": attributes, "body": m.body()})
+                    let body = m.body().unwrap_or_default();
+                    let body = if show_pii { body.to_owned() } else { nexus_ops::pii::mask_body(body) };
+                    json!({"messageId": m.message_id(), "sentTimestamp": sent, "attributes": attributes, "body": body})
                 })
                 .collect();
             if format == Format::Json {
