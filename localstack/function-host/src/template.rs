@@ -81,7 +81,47 @@ pub fn parse(template: &Value) -> Result<Vec<FunctionSpec>, TemplateError> {
         }
         functions.push(parse_function(logical_id, resource, globals)?);
     }
+    // Event source mappings declared on their own (no SAM `Events`, so no managed SQS policy on every queue).
+    for (logical_id, resource) in resources {
+        if resource["Type"] != "AWS::Lambda::EventSourceMapping" {
+            continue;
+        }
+        let p = &resource["Properties"];
+        let problem = |problem: String| TemplateError::Function { function: logical_id.clone(), problem };
+        let target = match &p["FunctionName"] {
+            Value::Object(reference) => {
+                reference.get("Ref").and_then(Value::as_str).or_else(|| reference.get("Fn::GetAtt")?.get(0)?.as_str())
+            }
+            _ => None,
+        }
+        .ok_or_else(|| problem("FunctionName must be !Ref or !GetAtt of a function of the template".into()))?;
+        let function = functions
+            .iter_mut()
+            .find(|f| f.logical_id == target)
+            .ok_or_else(|| problem(format!("FunctionName names {target}, not a function of the template")))?;
+        function.sqs_events.push(sqs_event(logical_id, p, "EventSourceArn").map_err(problem)?);
+    }
     Ok(functions)
+}
+
+/// An SQS event source, from a SAM `Events` entry (`Queue`) or an event source mapping (`EventSourceArn`).
+fn sqs_event(name: &str, p: &Value, queue_key: &str) -> Result<SqsEventSpec, String> {
+    let batch_size = p["BatchSize"].as_u64().map_or(DEFAULT_SQS_BATCH_SIZE, |n| n as usize);
+    let window = p["MaximumBatchingWindowInSeconds"].as_u64().unwrap_or(0);
+    if batch_size > 10 && window == 0 {
+        return Err(format!("event {name}: BatchSize over 10 needs MaximumBatchingWindowInSeconds"));
+    }
+    Ok(SqsEventSpec {
+        name: name.to_owned(),
+        queue: p[queue_key].clone(),
+        batch_size,
+        batching_window_seconds: window,
+        report_batch_item_failures: p["FunctionResponseTypes"]
+            .as_array()
+            .is_some_and(|types| types.iter().any(|t| t == "ReportBatchItemFailures")),
+        maximum_concurrency: p["ScalingConfig"]["MaximumConcurrency"].as_u64().map(|n| n as usize),
+        enabled: p["Enabled"].as_bool().unwrap_or(true),
+    })
 }
 
 fn parse_function(logical_id: &str, resource: &Value, globals: &Value) -> Result<FunctionSpec, TemplateError> {
@@ -108,27 +148,8 @@ fn parse_function(logical_id: &str, resource: &Value, globals: &Value) -> Result
 
     let mut sqs_events = Vec::new();
     if let Some(events) = props["Events"].as_object() {
-        for (name, event) in events {
-            if event["Type"] != "SQS" {
-                continue;
-            }
-            let p = &event["Properties"];
-            let batch_size = p["BatchSize"].as_u64().map_or(DEFAULT_SQS_BATCH_SIZE, |n| n as usize);
-            let window = p["MaximumBatchingWindowInSeconds"].as_u64().unwrap_or(0);
-            if batch_size > 10 && window == 0 {
-                return Err(problem(format!("event {name}: BatchSize over 10 needs MaximumBatchingWindowInSeconds")));
-            }
-            sqs_events.push(SqsEventSpec {
-                name: name.clone(),
-                queue: p["Queue"].clone(),
-                batch_size,
-                batching_window_seconds: window,
-                report_batch_item_failures: p["FunctionResponseTypes"]
-                    .as_array()
-                    .is_some_and(|types| types.iter().any(|t| t == "ReportBatchItemFailures")),
-                maximum_concurrency: p["ScalingConfig"]["MaximumConcurrency"].as_u64().map(|n| n as usize),
-                enabled: p["Enabled"].as_bool().unwrap_or(true),
-            });
+        for (name, event) in events.iter().filter(|(_, event)| event["Type"] == "SQS") {
+            sqs_events.push(sqs_event(name, &event["Properties"], "Queue").map_err(problem)?);
         }
     }
 
@@ -284,6 +305,24 @@ Resources:
         assert_eq!(plain.logging.system_log_level.as_deref(), Some("DEBUG"));
         let worker = &functions()[1];
         assert!(!worker.has_layers && worker.logging.log_group.is_none() && worker.logging.log_format.is_none());
+    }
+
+    #[test]
+    fn reads_event_source_mappings_declared_on_their_own() {
+        let template = serde_json::json!({"Resources": {
+            "Fn": {"Type": "AWS::Serverless::Function", "Properties": {"CodeUri": "f"}},
+            "Q": {"Type": "AWS::SQS::Queue"},
+            "FnCommands": {"Type": "AWS::Lambda::EventSourceMapping", "Condition": "DeployFunctions", "Properties": {
+                "FunctionName": {"Ref": "Fn"}, "EventSourceArn": {"Fn::GetAtt": ["Q", "Arn"]}, "BatchSize": 5,
+                "FunctionResponseTypes": ["ReportBatchItemFailures"], "ScalingConfig": {"MaximumConcurrency": 3}}}}});
+        let functions = parse(&template).expect("parses");
+        let event = &functions[0].sqs_events[0];
+        assert_eq!((event.name.as_str(), event.batch_size, event.maximum_concurrency), ("FnCommands", 5, Some(3)));
+        assert_eq!(event.queue, serde_json::json!({"Fn::GetAtt": ["Q", "Arn"]}));
+        assert!(event.report_batch_item_failures);
+        let orphan = serde_json::json!({"Resources": {"M": {"Type": "AWS::Lambda::EventSourceMapping",
+            "Properties": {"FunctionName": {"Ref": "Missing"}, "EventSourceArn": "arn:aws:sqs:us-east-1:1:q"}}}});
+        assert!(matches!(parse(&orphan), Err(TemplateError::Function { .. })));
     }
 
     #[test]
