@@ -45,7 +45,9 @@ for override in ${NEXUS_STACK_PARAMETERS:-}; do
   [[ "$override" == *=* ]] || die "NEXUS_STACK_PARAMETERS: '$override' is not Key=Value"
   parameters+=("ParameterKey=${override%%=*},ParameterValue=${override#*=}")
 done
-args=(--stack-name "$NEXUS_STACK" --template-body "file://$packaged" --parameters "${parameters[@]}"
+# By URL, as `sam deploy` does past CloudFormation's 51,200-byte limit on an inline template body.
+awsl s3 cp "$packaged" "s3://$bucket/$NEXUS_STACK.template.yaml" >/dev/null
+args=(--stack-name "$NEXUS_STACK" --template-url "$(endpoint)/$bucket/$NEXUS_STACK.template.yaml" --parameters "${parameters[@]}"
   --capabilities CAPABILITY_IAM CAPABILITY_NAMED_IAM CAPABILITY_AUTO_EXPAND)
 if [[ "$status" == NONE || "$status" == DELETE_COMPLETE ]]; then
   log "creating stack $NEXUS_STACK"
