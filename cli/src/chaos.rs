@@ -16,11 +16,11 @@ pub enum ChaosCommand {
     Set {
         #[arg(value_parser = clap::builder::PossibleValuesParser::new(SERVICES))]
         service: String,
-        /// Probability (0–1) that a command fails with a transient error (it is redelivered).
+        /// Probability (0–1) that a command fails with a transient error (answered as such; the saga retries it).
         #[arg(long, default_value_t = 0.0, value_parser = probability)]
         failure_rate: f64,
-        /// Added to every command, in milliseconds.
-        #[arg(long, default_value_t = 0)]
+        /// Added to every command, in milliseconds (at most 60000; never past the function's deadline).
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=nexus_core::chaos::MAX_LATENCY_MS))]
         latency_ms: u64,
         /// Probability (0–1) that the function process crashes while handling a command.
         #[arg(long, default_value_t = 0.0, value_parser = probability)]

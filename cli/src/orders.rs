@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use anyhow::Context;
 use aws_sdk_sfn::types::HistoryEventType;
 use chrono::{DateTime, Utc};
-use nexus_core::domain::ids;
+use nexus_core::domain::ids::EmailHasher;
 use nexus_core::domain::order::Order;
 use nexus_core::domain::status::OrderStatus;
 use nexus_core::ports::{EventLog, OrderStore};
@@ -16,14 +16,13 @@ use crate::exit::Failure;
 use crate::render::{self, Format};
 use crate::stack::Nexus;
 
-/// An order as the CLI shows it: the customer email only as its SHA-256 hash, never in clear.
-pub fn order_json(order: &Order) -> Value {
+/// An order as the CLI shows it: the customer email only as its keyed hash, never in clear.
+pub fn order_json(order: &Order, emails: &EmailHasher) -> Value {
     let mut value = serde_json::to_value(order).unwrap_or_default();
     if let Some(fields) = value.as_object_mut() {
         fields.remove("customerEmail");
         fields.remove("payment");
-        let hash = if order.customer_email.is_empty() { String::new() } else { ids::email_hash(&order.customer_email) };
-        fields.insert("customerEmailHash".into(), json!(hash));
+        fields.insert("customerEmailHash".into(), json!(emails.hash(&order.customer_email)));
     }
     value
 }
@@ -40,7 +39,7 @@ async fn get(nexus: &Nexus, order_id: &str) -> anyhow::Result<Order> {
 pub async fn status(nexus: &Nexus, format: Format, order_id: &str) -> anyhow::Result<()> {
     let order = get(nexus, order_id).await?;
     if format == Format::Json {
-        return render::json(&order_json(&order));
+        return render::json(&order_json(&order, &nexus.email_hasher().await?));
     }
     let items: Vec<String> = order.items.iter().map(|i| format!("{} × {}", i.sku, i.quantity)).collect();
     let mut table = render::table(["field", "value"]);
@@ -80,7 +79,8 @@ pub async fn timeline(nexus: &Nexus, format: Format, order_id: &str) -> anyhow::
         None => Vec::new(),
     };
     if format == Format::Json {
-        return render::json(&json!({"order": order_json(&order), "events": events, "states": states}));
+        let order = order_json(&order, &nexus.email_hasher().await?);
+        return render::json(&json!({"order": order, "events": events, "states": states}));
     }
     let mut table = render::table(["#", "at", "+", "status", "reason"]);
     let mut previous: Option<DateTime<Utc>> = None;
@@ -182,7 +182,8 @@ pub async fn list(nexus: &Nexus, format: Format, args: ListArgs) -> anyhow::Resu
     orders.sort_by(|a, b| b.created_at.cmp(&a.created_at));
     orders.truncate(args.limit);
     if format == Format::Json {
-        return render::json(&orders.iter().map(order_json).collect::<Vec<_>>());
+        let emails = nexus.email_hasher().await?;
+        return render::json(&orders.iter().map(|o| order_json(o, &emails)).collect::<Vec<_>>());
     }
     let mut table = render::table(["order", "status", "reason", "total", "created", "updated"]);
     for order in &orders {

@@ -64,6 +64,13 @@ impl Nexus {
         })
     }
 
+    /// The stack's customer email hasher (its key is a secret of the stack; the operator may read it).
+    pub async fn email_hasher(&self) -> anyhow::Result<nexus_core::domain::ids::EmailHasher> {
+        let secret = self.output("EmailHashSecretArn")?;
+        let client = aws_sdk_secretsmanager::Client::new(&self.config);
+        nexus_aws::secrets::email_hasher(&client, &secret).await.context("read the email hash key")
+    }
+
     pub fn dynamo(&self) -> anyhow::Result<Dynamo> {
         let tables = stack_outputs::tables(&self.outputs)
             .with_context(|| format!("stack {}: is it a Nexus stack? Redeploy it (`make up`)", self.stack))?;

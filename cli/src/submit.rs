@@ -95,7 +95,7 @@ async fn follow(nexus: &Nexus, format: Format, order_id: &str, timeout: Duration
             }
             if order.status.is_terminal() {
                 match format {
-                    Format::Json => render::json(&crate::orders::order_json(&order))?,
+                    Format::Json => render::json(&crate::orders::order_json(&order, &nexus.email_hasher().await?))?,
                     Format::Table => println!("{} {}", order.status, order.reason.as_deref().unwrap_or_default()),
                 }
                 if order.status != OrderStatus::Completed {

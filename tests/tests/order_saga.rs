@@ -190,7 +190,11 @@ async fn happy_path_completes_with_one_charge_one_shipment_and_a_notification() 
     })
     .await
     .expect("the customer was notified of the completion");
-    assert_eq!(notified, nexus_core::domain::ids::email_hash("asha@example.com"), "hash, never the address");
+    let secrets = aws_sdk_secretsmanager::Client::new(&saga.stack.config);
+    let emails = nexus_aws::secrets::email_hasher(&secrets, &saga.stack.output("EmailHashSecretArn"))
+        .await
+        .expect("the stack's email hash key");
+    assert_eq!(notified, emails.hash("asha@example.com"), "the keyed hash, never the address");
 
     let (status, history) = saga.history(&order).await;
     assert_eq!(status, "SUCCEEDED");

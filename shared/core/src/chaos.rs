@@ -1,5 +1,5 @@
 //! Chaos settings for the services, changeable while the system runs: per service a failure probability
-//! (the command fails and is redelivered), added latency, and a crash probability (the process dies
+//! (the command fails and is answered as transient), added latency, and a crash probability (the process dies
 //! mid-command), and the decision they make for one command. Stored as one item of the settings table
 //! (`nexus chaos` and the tests write it); the Lambda edge applies them. Off unless set.
 
@@ -13,11 +13,14 @@ use serde::{Deserialize, Serialize};
 pub struct ServiceChaos {
     /// Probability (0–1) that a command fails with a transient error.
     pub failure_rate: f64,
-    /// Added before every command, in milliseconds.
+    /// Added before every command, in milliseconds (at most [`MAX_LATENCY_MS`]).
     pub latency_ms: u64,
     /// Probability (0–1) that the process crashes while handling a command.
     pub crash_rate: f64,
 }
+
+/// The most latency a command can be given (a function also stops short of its own deadline).
+pub const MAX_LATENCY_MS: u64 = 60_000;
 
 /// The services that honour chaos settings (`order` is order-intake: submissions and the saga's own steps).
 pub const SERVICES: [&str; 5] = ["order", "inventory", "payment", "shipping", "notification"];

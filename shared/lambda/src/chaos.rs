@@ -7,7 +7,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
-use nexus_core::chaos::{CACHE_TTL, Decision, InjectedFailure, ServiceChaos};
+use nexus_core::chaos::{CACHE_TTL, Decision, InjectedFailure, MAX_LATENCY_MS, ServiceChaos};
 use nexus_core::ports::ChaosSource;
 
 /// Added latency stops this long before the invocation's deadline, so the function still answers.
@@ -51,7 +51,7 @@ impl<S: ChaosSource> Chaos<S> {
         }
         let chaos = self.current().await;
         if chaos.latency_ms > 0 {
-            let mut latency = Duration::from_millis(chaos.latency_ms);
+            let mut latency = Duration::from_millis(chaos.latency_ms.min(MAX_LATENCY_MS));
             if let Some(deadline) = deadline {
                 let left = deadline.duration_since(SystemTime::now()).unwrap_or_default();
                 latency = latency.min(left.saturating_sub(DEADLINE_HEADROOM));

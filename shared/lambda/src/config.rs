@@ -5,10 +5,23 @@ use nexus_aws::dynamo::{Dynamo, Tables};
 use nexus_aws::sfn::StepFunctions;
 use nexus_aws::sns::SnsEvents;
 use nexus_aws::sqs::SqsDeadLetters;
+use nexus_core::domain::ids::EmailHasher;
+
+/// The secret keying the customer email hash (the stack's `EmailHashSecret`).
+const EMAIL_HASH_SECRET: &str = "EMAIL_HASH_SECRET_ARN";
 
 #[derive(Debug, thiserror::Error)]
 #[error("environment variable {0} is not set (the template sets it for every function)")]
 pub struct MissingVariable(pub &'static str);
+
+/// Why a function could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Missing(#[from] MissingVariable),
+    #[error(transparent)]
+    Secret(#[from] nexus_core::ports::PortError),
+}
 
 pub fn var(name: &'static str) -> Result<String, MissingVariable> {
     std::env::var(name).ok().filter(|v| !v.is_empty()).ok_or(MissingVariable(name))
@@ -30,13 +43,28 @@ pub fn tables() -> Result<Tables, MissingVariable> {
 pub struct Clients {
     pub aws: aws_config::SdkConfig,
     pub dynamo: Dynamo,
+    /// Keyed by the stack's secret, for the functions that see customer emails (`EMAIL_HASH_SECRET_ARN`
+    /// is set on those only): read once, here.
+    emails: Option<EmailHasher>,
 }
 
 impl Clients {
-    pub async fn load() -> Result<Self, MissingVariable> {
+    pub async fn load() -> Result<Self, ConfigError> {
         let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let dynamo = Dynamo::new(aws_sdk_dynamodb::Client::new(&aws), tables()?);
-        Ok(Self { aws, dynamo })
+        let emails = match var(EMAIL_HASH_SECRET) {
+            Ok(secret) => {
+                let client = aws_sdk_secretsmanager::Client::new(&aws);
+                Some(nexus_aws::secrets::email_hasher(&client, &secret).await?)
+            }
+            Err(_) => None,
+        };
+        Ok(Self { aws, dynamo, emails })
+    }
+
+    /// The customer email hasher (intake and notification).
+    pub fn email_hasher(&self) -> Result<EmailHasher, MissingVariable> {
+        self.emails.clone().ok_or(MissingVariable(EMAIL_HASH_SECRET))
     }
 
     /// The order-events topic every service publishes order changes on.

@@ -132,6 +132,7 @@ impl OrderIntake {
             publisher: publisher.clone(),
             saga: step_functions.clone(),
             dead_letters: c.intake_dead_letters()?,
+            emails: c.email_hasher()?,
         };
         let commands = SagaCommands {
             step: OrderCommandService { orders: c.dynamo.clone(), publisher },
@@ -182,7 +183,12 @@ pub struct OrderEvents {
 
 impl OrderEvents {
     pub fn new(c: &Clients) -> Result<Self, MissingVariable> {
-        Ok(Self { service: NotificationService { orders: c.dynamo.clone(), notifications: c.dynamo.clone() } })
+        let service = NotificationService {
+            orders: c.dynamo.clone(),
+            notifications: c.dynamo.clone(),
+            emails: c.email_hasher()?,
+        };
+        Ok(Self { service })
     }
 }
 

@@ -35,7 +35,13 @@ pub fn intake(memory: &Memory) -> IntakeService<Memory, Memory, Memory, Memory, 
         publisher: memory.clone(),
         saga: memory.clone(),
         dead_letters: memory.clone(),
+        emails: email_hasher(),
     }
+}
+
+/// The email hasher of the tests (a fixed key).
+pub fn email_hasher() -> nexus_core::domain::ids::EmailHasher {
+    nexus_core::domain::ids::EmailHasher::new(b"nexus-testkit")
 }
 
 #[derive(Debug, Clone, PartialEq)]

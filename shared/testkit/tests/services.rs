@@ -320,7 +320,11 @@ async fn each_event_notifies_once() {
     let memory = Memory::with_stock(&[("SKU-1", 10), ("SKU-2", 10)]);
     let order_id = submit(&memory, &submission("k-notify")).await;
     let event = memory.world().published[0].clone();
-    let service = NotificationService { orders: memory.clone(), notifications: memory.clone() };
+    let service = NotificationService {
+        orders: memory.clone(),
+        notifications: memory.clone(),
+        emails: nexus_testkit::email_hasher(),
+    };
     let body = serde_json::to_string(&event).expect("json");
     assert!(service.handle(&body).await.expect("first"));
     assert!(!service.handle(&body).await.expect("second"));

@@ -1,6 +1,7 @@
 //! Deterministic ids (UUID v5) and hashes: the same order and step always give the same id, so an effect
 //! applied twice is recognised as one.
 
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -26,9 +27,39 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// What logs carry instead of a customer email (contract §3): SHA-256 of the trimmed, lower-cased address.
-pub fn email_hash(email: &str) -> String {
-    sha256_hex(email.trim().to_lowercase().as_bytes())
+/// What logs and the ledger carry instead of a customer email (contract §3): HMAC-SHA-256 of the trimmed,
+/// lower-cased address, keyed by a secret of the stack. Keyed, so that hashing a list of known addresses does
+/// not tell whose orders they are.
+#[derive(Clone)]
+pub struct EmailHasher {
+    mac: Hmac<Sha256>,
+}
+
+impl EmailHasher {
+    pub fn new(key: &[u8]) -> Self {
+        // HMAC takes a key of any length (hashed when longer than a block), so this cannot fail.
+        let mac =
+            <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        Self { mac }
+    }
+
+    /// Lower-case hex, 64 characters; empty for an empty address.
+    pub fn hash(&self, email: &str) -> String {
+        let email = email.trim().to_lowercase();
+        if email.is_empty() {
+            return String::new();
+        }
+        let mut mac = self.mac.clone();
+        mac.update(email.as_bytes());
+        mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// The key stays out of logs and panics.
+impl std::fmt::Debug for EmailHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EmailHasher(..)")
+    }
 }
 
 #[cfg(test)]
@@ -44,8 +75,19 @@ mod tests {
     }
 
     #[test]
-    fn email_hash_is_sha256_of_normalised_address() {
-        assert_eq!(email_hash(" Asha@Example.com "), email_hash("asha@example.com"));
+    fn sha256_is_hex_of_the_digest() {
         assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+
+    #[test]
+    fn email_hashes_are_keyed_normalised_and_hex() {
+        let hasher = EmailHasher::new(b"stack secret");
+        let hash = hasher.hash(" Asha@Example.com ");
+        assert_eq!(hash, hasher.hash("asha@example.com"), "trimmed and lower-cased");
+        assert_eq!(hash.len(), 64);
+        assert_ne!(hash, sha256_hex(b"asha@example.com"), "not the unkeyed SHA-256 a dictionary reverses");
+        assert_ne!(hash, EmailHasher::new(b"another stack").hash("asha@example.com"), "per stack");
+        assert_eq!(hasher.hash("  "), "");
+        assert!(!format!("{hasher:?}").contains("secret"));
     }
 }

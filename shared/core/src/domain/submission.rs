@@ -100,7 +100,7 @@ pub fn validate(raw: &[u8]) -> Result<ValidSubmission, InvalidSubmission> {
             return Err(fail(Rejection::new(
                 RejectionCode::UnsupportedSchemaVersion,
                 Some("schemaVersion"),
-                format!("{v} is not supported (expected {SCHEMA_VERSION})"),
+                format!("{} is not supported (expected {SCHEMA_VERSION})", preview(v)),
             )));
         }
         None => return Err(fail(missing("schemaVersion"))),
@@ -161,6 +161,16 @@ fn derive_order_id(message: &serde_json::Map<String, Value>) -> Result<Option<St
             .map(ids::order_id_for_key)),
         Some(Value::String(id)) if is_valid_order_id(id) => Ok(Some(id.clone())),
         Some(_) => Err(invalid("orderId", format!("1–{MAX_ORDER_ID_LEN} characters of A-Z a-z 0-9 - _"))),
+    }
+}
+
+/// A value echoed back in a rejection, cut short: whatever arrives, a rejection stays small.
+fn preview(value: &Value) -> String {
+    const MAX_CHARS: usize = 40;
+    let text = value.to_string();
+    match text.char_indices().nth(MAX_CHARS) {
+        Some((cut, _)) => format!("{}… ({} bytes)", &text[..cut], text.len()),
+        None => text,
     }
 }
 
@@ -332,6 +342,9 @@ mod tests {
 
     #[test]
     fn unidentifiable_messages_have_no_order_id() {
+        let huge = serde_json::json!({"schemaVersion": "9".repeat(200_000)}).to_string();
+        let Err(rejected) = validate(huge.as_bytes()) else { panic!("accepted a huge schemaVersion") };
+        assert!(rejected.rejection.detail.len() < 200, "the echo is bounded: {}", rejected.rejection.detail.len());
         for raw in [&b"not json"[..], b"[1,2]", b"{\"schemaVersion\": 1}"] {
             let error = validate(raw).expect_err("rejected");
             assert!(error.order_id.is_none(), "{}", String::from_utf8_lossy(raw));

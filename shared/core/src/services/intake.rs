@@ -36,6 +36,7 @@ pub struct IntakeService<S, I, P, G, D, K> {
     pub publisher: P,
     pub saga: G,
     pub dead_letters: D,
+    pub emails: ids::EmailHasher,
 }
 
 /// The `correlationId` attribute, taken only when it follows the order id's rule (1–80 of `A-Z a-z 0-9 - _`):
@@ -135,7 +136,7 @@ where
         let event = order.event(None);
         let (order, new) = match self.orders.create(&order, &event).await? {
             CreateOutcome::Created => {
-                tracing::info!(customerEmailHash = %ids::email_hash(&order.customer_email), totalCents = order.total_cents, "order accepted");
+                tracing::info!(customerEmailHash = %self.emails.hash(&order.customer_email), totalCents = order.total_cents, "order accepted");
                 crate::metrics::count("OrdersSubmitted", &[]);
                 self.publisher.publish(&event).await?;
                 (order, true)

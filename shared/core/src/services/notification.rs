@@ -9,6 +9,7 @@ use crate::ports::{Notifications, OrderStore};
 pub struct NotificationService<S, N> {
     pub orders: S,
     pub notifications: N,
+    pub emails: ids::EmailHasher,
 }
 
 impl<S: OrderStore, N: Notifications> NotificationService<S, N> {
@@ -16,7 +17,7 @@ impl<S: OrderStore, N: Notifications> NotificationService<S, N> {
     pub async fn handle(&self, body: &str) -> Result<bool, ServiceError> {
         let event: OrderEvent = serde_json::from_str(body).map_err(|e| ServiceError::BadMessage(e.to_string()))?;
         let email = self.orders.get(&event.order_id).await?.map(|o| o.customer_email).unwrap_or_default();
-        let email_hash = if email.is_empty() { String::new() } else { ids::email_hash(&email) };
+        let email_hash = self.emails.hash(&email);
         let new = self.notifications.record(&event, &email_hash).await?;
         if new {
             tracing::info!(status = %event.status, sequence = event.sequence, customerEmailHash = %email_hash, "customer notified");
