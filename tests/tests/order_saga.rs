@@ -378,3 +378,46 @@ async fn invalid_orders_are_rejected_with_a_reason_and_nothing_is_lost() {
     // The function survived all of it: the valid order behind them completes.
     assert_eq!(saga.wait_terminal(&order_id_of(&valid)).await.status, OrderStatus::Completed);
 }
+
+/// Whatever arrives, no publish of the saga can outgrow SNS's 256 KB: a 130 KB `correlationId` attribute is
+/// replaced by the order id (every command carries the correlation id in its body and its attributes), and a
+/// 250 KB submission is rejected with a reason instead of stalling anything.
+#[tokio::test]
+async fn oversized_input_is_bounded_and_ends_with_a_reason() {
+    let saga = Saga::connect().await;
+    let a = saga.sku("A", 10).await;
+    let huge_correlation = saga.order("huge-correlation", &[(&a, 1)]);
+    aws_sdk_sns::Client::new(&saga.stack.config)
+        .publish()
+        .topic_arn(saga.stack.output("OrdersTopicArn"))
+        .message(huge_correlation.to_string())
+        .message_attributes(
+            nexus_core::domain::messages::attributes::CORRELATION_ID,
+            aws_sdk_sns::types::MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value("c".repeat(130 * 1024))
+                .build()
+                .expect("attribute"),
+        )
+        .send()
+        .await
+        .expect("publish with a 130 KB correlation id");
+    let order_id = order_id_of(&huge_correlation);
+    let order = saga.wait_terminal(&order_id).await;
+    assert_eq!(order.status, OrderStatus::Completed);
+    assert_eq!(order.correlation_id, order_id, "the order id stands in for the unusable correlation id");
+    let (_, history) = saga.history(&order).await;
+    let largest_command = history
+        .iter()
+        .filter_map(|e| e.task_scheduled_event_details().map(|d| d.parameters().len()))
+        .max()
+        .expect("commands were sent");
+    assert!(largest_command < 4 * 1024, "every command stays small: {largest_command} bytes");
+
+    let mut huge_body = saga.order("huge-body", &[(&a, 1)]);
+    huge_body["customerId"] = json!("x".repeat(250 * 1024));
+    saga.submit(&huge_body.to_string()).await;
+    let rejected = saga.wait_terminal(&order_id_of(&huge_body)).await;
+    assert_eq!(rejected.status, OrderStatus::Rejected, "{rejected:?}");
+    assert!(rejected.reason.as_deref().is_some_and(|r| r.contains("customerId")), "{:?}", rejected.reason);
+}
