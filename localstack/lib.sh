@@ -19,6 +19,8 @@ export npm_config_cache="$CACHE_DIR/npm"
 BOOTSTRAP_VENV="$LOCAL_DIR/bootstrap"
 LOCALSTACK_VENV="$LOCAL_DIR/localstack-venv"
 TOOLS_VENV="$LOCAL_DIR/tools-venv"
+# checkov in a venv of its own: its boto3 range need not agree with the aws cli's exact botocore pin.
+POLICY_VENV="$LOCAL_DIR/policy-venv"
 DDB_LOCAL_HOME="$LOCAL_DIR/dynamodb-local"
 LAMBDA_DIR="$CARGO_TARGET_DIR/lambda-host"
 LAMBDA_ARM64_DIR="$CARGO_TARGET_DIR/lambda-arm64"

@@ -24,9 +24,10 @@ bash "$ROOT/localstack/install.sh"
 
 if [[ "$suite" == all ]]; then
   phase "lint"
-  log "lint: cargo fmt, cfn-lint, clippy"
+  log "lint: cargo fmt, cfn-lint, checkov, clippy"
   cargo fmt --all --check
   cfn-lint "$ROOT/template.yaml" "$ROOT/tests/fixture-template.yaml"
+  bash "$ROOT/localstack/check-policy.sh"
   bash "$ROOT/localstack/check-layers.sh"
   with_progress "cargo clippy --all-targets -D warnings" "$LOCAL_DIR/logs/clippy.log" \
     cargo clippy --workspace --all-targets --locked -- -D warnings
