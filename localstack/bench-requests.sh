@@ -15,6 +15,7 @@ dynamodb="$(dynamodb_local_endpoint)"
 out() { awsl cloudformation describe-stacks --stack-name "$NEXUS_STACK" \
   --query "Stacks[0].Outputs[?OutputKey=='$1'].OutputValue" --output text; }
 topic="$(out OrdersTopicArn)" orders_table="$(out OrdersTableName)" inventory_table="$(out InventoryTableName)"
+events_table="$(out OrderEventsTableName)"
 ddb() { aws --endpoint-url "$dynamodb" --output text dynamodb "$@"; }
 lines() { wc -l <"$requests_log"; }
 localstack_pid="$(cat "$NEXUS_ENV_DIR/localstack.pid")"
@@ -68,7 +69,7 @@ for n in range(0, len(entries), 10):
     json.dump(entries[n:n + 10], open(f"{folder}/batch-{n // 10}.json", "w"))
 PY
 log "publishing $orders orders at once"
-from="$(lines)" cpu_from="$(cpu)"; started=$SECONDS
+from="$(lines)" cpu_from="$(cpu)"; started=$SECONDS published_at="$(date +%s.%N)"
 for batch in "$bodies"/batch-*.json; do
   awsl sns publish-batch --topic-arn "$topic" --publish-batch-request-entries "file://$batch" >/dev/null &
 done
@@ -87,6 +88,11 @@ wall=$((SECONDS - started))
 sleep 5  # the last notifications and log shipping
 to="$(lines)" cpu_to="$(cpu)"; elapsed=$((SECONDS - started))
 rm -rf "$bodies"
+# Each status change of the run's orders, as the functions recorded it (the order events table).
+events_json="$NEXUS_ENV_DIR/bench-events.json"
+aws --endpoint-url "$dynamodb" --output json dynamodb scan --table-name "$events_table" \
+  --filter-expression 'begins_with(orderId, :run)' --expression-attribute-values "{\":run\":{\"S\":\"$run-\"}}" \
+  --projection-expression 'orderId, #st, #at' --expression-attribute-names '{"#st":"status","#at":"at"}' >"$events_json"
 python3 - "$requests_log" "$idle_from" "$idle_to" "$from" "$to" "$idle_seconds" "$elapsed" "$orders" "$wall" \
   "$idle_cpu_from" "$idle_cpu_to" "$cpu_from" "$cpu_to" <<'PY'
 import collections, re, sys
@@ -107,4 +113,25 @@ print("CPU milliseconds per order, net of idle:")
 for i, name in enumerate(["LocalStack", "DynamoDB Local", "function host + functions"]):
     net_cpu = (cpu_to[i] - cpu_from[i]) - (idle_cpu_to[i] - idle_cpu_from[i]) * scale
     print(f"  {name:<40} {1000 * net_cpu / int(orders):6.0f}")
+PY
+# Latency: publish → COMPLETED per order (the whole burst was published at one moment), and each step.
+python3 - "$events_json" "$published_at" <<'PY'
+import collections, datetime, json, sys
+items = json.load(open(sys.argv[1]))["Items"]
+published = float(sys.argv[2])
+at = lambda t: datetime.datetime.fromisoformat(t.replace("Z", "+00:00")).timestamp()
+orders = collections.defaultdict(dict)
+for item in items:
+    orders[item["orderId"]["S"]][item["status"]["S"]] = at(item["at"]["S"])
+def pct(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, max(0, round(p / 100 * len(values)) - 1))]
+def row(name, values):
+    print(f"  {name:<40} {pct(values, 50):6.2f} {pct(values, 95):6.2f} {pct(values, 99):6.2f}")
+print(f"latency in seconds over {len(orders)} orders:{'p50':>20} {'p95':>6} {'p99':>6}")
+row("publish -> COMPLETED", [s["COMPLETED"] - published for s in orders.values() if "COMPLETED" in s])
+steps = ["PENDING", "INVENTORY_RESERVED", "PAYMENT_CHARGED", "SHIPPED", "COMPLETED"]
+row("publish -> PENDING (intake)", [s["PENDING"] - published for s in orders.values() if "PENDING" in s])
+for before, after in zip(steps, steps[1:]):
+    row(f"{before} -> {after}", [s[after] - s[before] for s in orders.values() if before in s and after in s])
 PY
