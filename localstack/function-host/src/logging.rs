@@ -160,14 +160,6 @@ impl Status {
             Self::Timeout => "timeout",
         }
     }
-
-    fn error_type(self) -> Option<&'static str> {
-        match self {
-            Self::Error(error_type) => Some(error_type),
-            Self::Timeout => Some("Sandbox.Timedout"),
-            Self::Success => None,
-        }
-    }
 }
 
 /// What an invocation measured, for REPORT.
@@ -261,7 +253,7 @@ impl PlatformEvent<'_> {
         let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         let with_error = |mut record: Value, status: Status| {
             record["status"] = status.name().into();
-            if let Some(error_type) = status.error_type().filter(|_| status != Status::Timeout) {
+            if let Status::Error(error_type) = status {
                 record["errorType"] = error_type.into();
             }
             record
