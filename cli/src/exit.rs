@@ -12,6 +12,8 @@ pub enum Failure {
     NotCompleted { order_id: String, status: String, reason: Option<String> },
     #[error("order {order_id} is still {status} after {waited_seconds} s; follow it with `nexus status {order_id}`")]
     TimedOut { order_id: String, status: String, waited_seconds: u64 },
+    #[error("retry refused: {0}")]
+    RetryRefused(String),
 }
 
 impl Failure {
@@ -22,6 +24,7 @@ impl Failure {
             Self::Violations(_) => 4,
             Self::NotCompleted { .. } => 5,
             Self::TimedOut { .. } => 6,
+            Self::RetryRefused(_) => 7,
         }
     }
 }

@@ -8,6 +8,7 @@ mod inventory;
 mod logs;
 mod orders;
 mod render;
+mod retry;
 mod stack;
 mod submit;
 mod top;
@@ -27,7 +28,8 @@ Exit codes:
   3  not found (stack, order, queue or service)
   4  nexus verify found invariant violations
   5  submit --wait: the order ended in a status other than COMPLETED
-  6  submit --wait: the order did not end before --timeout";
+  6  submit --wait: the order did not end before --timeout
+  7  retry refused: the order's status does not allow one (the message says why)";
 
 #[derive(Debug, Parser)]
 #[command(name = "nexus", version, about = "Operate Vyapaar Nexus: orders, logs, DLQs, chaos, invariants", after_help = EXIT_CODES)]
@@ -80,6 +82,12 @@ pub enum Command {
     Chaos(chaos::ChaosCommand),
     /// Check every invariant over all orders and tables; exits 4 on any violation.
     Verify(verify::VerifyArgs),
+    /// Run a failed order again once its cause is fixed: a new attempt of an order cancelled because a
+    /// service stayed unavailable, or the compensation of an order that needs attention.
+    Retry {
+        /// The order id.
+        order_id: String,
+    },
     /// One screen: orders per status, active sagas, throughput, queue and DLQ depths, executions.
     Top(top::TopArgs),
 }
@@ -109,6 +117,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dlq(command) => dlq::run(&nexus, format, command).await,
         Command::Chaos(command) => chaos::run(&nexus, format, command).await,
         Command::Verify(args) => verify::run(&nexus, format, args).await,
+        Command::Retry { order_id } => retry::run(&nexus, format, &order_id).await,
         Command::Top(args) => top::run(&nexus, format, args).await,
     }
 }
@@ -136,6 +145,7 @@ mod tests {
             &["nexus", "dlq", "redrive", "payment"],
             &["nexus", "chaos", "set", "payment", "--failure-rate", "0.2", "--latency-ms", "100"],
             &["nexus", "verify"],
+            &["nexus", "retry", "abc"],
             &["nexus", "top", "--watch", "2"],
         ] {
             Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));

@@ -51,6 +51,7 @@ pub async fn status(nexus: &Nexus, format: Format, order_id: &str) -> anyhow::Re
         ("items", items.join(", ")),
         ("total", render::money(order.total_cents, &order.currency)),
         ("version", order.version.to_string()),
+        ("attempt", order.attempt.to_string()),
         ("created", order.created_at.clone()),
         ("updated", order.updated_at.clone()),
         ("correlation", order.correlation_id.clone()),

@@ -152,6 +152,12 @@ async fn submit_wait_reports_an_order_that_did_not_complete_and_unknown_things_e
     let declined = nexus(MAIN, &["-o", "json", "submit", file.path(), "--wait", "--timeout", "150s"]).await;
     assert_eq!(code(&declined), 5, "{}", String::from_utf8_lossy(&declined.stderr));
     assert_eq!(parsed(&declined)["reason"], "Payment.Declined");
+    // A declined card is a business refusal: retrying it would end the same way, so it is refused.
+    let order_id = parsed(&declined)["orderId"].as_str().expect("order id").to_owned();
+    let retry = nexus(MAIN, &["retry", &order_id]).await;
+    assert_eq!(code(&retry), 7, "{}", String::from_utf8_lossy(&retry.stderr));
+    assert!(String::from_utf8_lossy(&retry.stderr).contains("CANCELLED (Payment.Declined)"), "says why");
+    assert_eq!(code(&nexus(MAIN, &["retry", "no-such-order"]).await), 3);
 
     let missing = nexus(MAIN, &["status", "no-such-order"]).await;
     assert_eq!(code(&missing), 3);

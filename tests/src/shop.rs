@@ -44,6 +44,16 @@ impl Shop {
 
     /// As [`Self::submit_all`], with `batch` in the idempotency keys (for a second batch of the same run).
     pub async fn submit_batch(&self, batch: &str, orders: Vec<Vec<(String, u32)>>) -> Vec<String> {
+        self.submit_batch_to(batch, orders, "452001").await
+    }
+
+    /// As [`Self::submit_batch`], shipping to `postal_code` (the contract's `00000` no carrier serves).
+    pub async fn submit_batch_to(
+        &self,
+        batch: &str,
+        orders: Vec<Vec<(String, u32)>>,
+        postal_code: &str,
+    ) -> Vec<String> {
         let sns = aws_sdk_sns::Client::new(&self.stack.config);
         let topic = self.stack.output("OrdersTopicArn");
         let mut ids = Vec::new();
@@ -56,7 +66,7 @@ impl Shop {
                 "customerEmail": "load@example.com", "tier": if i % 3 == 0 { "VIP" } else { "STANDARD" }, "currency": "INR",
                 "items": items.iter().map(|(sku, qty)| json!({"sku": sku, "quantity": qty, "unitPriceCents": 1000})).collect::<Vec<_>>(),
                 "payment": {"method": "card", "token": "tok_ok"},
-                "shippingAddress": {"line1": "1 MG Road", "city": "Indore", "postalCode": "452001", "country": "IN"}
+                "shippingAddress": {"line1": "1 MG Road", "city": "Indore", "postalCode": postal_code, "country": "IN"}
             });
             let (sns, topic) = (sns.clone(), topic.clone());
             sends.push(tokio::spawn(async move {

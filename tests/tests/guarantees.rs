@@ -38,11 +38,12 @@ async fn conflicting_updates_lose_nothing_and_stay_legal() {
     assert!(matches!(second, Err(PortError::Conflict { .. })), "the stale writer is refused: {second:?}");
 
     // The loser re-reads: CANCELLED is not legal from INVENTORY_RESERVED any more, so nothing is written.
-    let retried = advance(&store, &Memory::default(), &order_id, OrderStatus::Cancelled, None).await.expect("advance");
+    let retried =
+        advance(&store, &Memory::default(), (&order_id, 1), OrderStatus::Cancelled, None).await.expect("advance");
     assert_eq!(retried.expect_err("refused").status, OrderStatus::InventoryReserved);
     // A legal change made from a stale read goes through after its re-read.
     let compensating =
-        advance(&store, &Memory::default(), &order_id, OrderStatus::Compensating, None).await.expect("advance");
+        advance(&store, &Memory::default(), (&order_id, 1), OrderStatus::Compensating, None).await.expect("advance");
     assert_eq!(compensating.expect("applied").version, 3);
 
     let events = store.events(&order_id).await.expect("events");
@@ -71,7 +72,9 @@ async fn concurrent_conflicting_updates_lose_nothing_and_stay_legal() {
         let store = store.clone();
         let order_id = order_id.clone();
         let to = targets[i % targets.len()];
-        tasks.push(tokio::spawn(async move { (to, advance(&store, &Memory::default(), &order_id, to, None).await) }));
+        tasks.push(tokio::spawn(
+            async move { (to, advance(&store, &Memory::default(), (&order_id, 1), to, None).await) },
+        ));
     }
     let mut applied = BTreeSet::new();
     for task in tasks {

@@ -1,15 +1,23 @@
 //! Retries by error class: a service down for longer than a forward step's old window (three task timeouts
 //! of 60 s, about three minutes) but within its outage budget loses no order; past the budget, the order is
-//! cancelled as `<Service>.Unavailable` and compensated, and nothing is left reserved or charged.
+//! cancelled as `<Service>.Unavailable` and compensated, and nothing is left reserved or charged. Past a
+//! compensation's budget the order needs attention. Then `nexus retry` (the same library call): the
+//! cancelled orders complete as their second attempt, and the order needing attention has its
+//! compensation run again and ends cancelled for its original reason.
 //!
 //! On the outage stack `make test` deploys: the template with retries backing off 1 s, 2 s, … up to 20 s,
-//! without jitter, 18 attempts — a budget of 291 s per step (README "Retries, timeouts and the outage budget").
+//! without jitter, 18 attempts — a budget of 291 s per step (README "Retries, timeouts and the outage
+//! budget") — and, so that a compensation's budget is spent within the test, 8 for compensations (91 s).
 
 use std::time::{Duration, Instant};
 
+use nexus_aws::sfn::StepFunctions;
+use nexus_aws::sns::SnsEvents;
 use nexus_core::chaos::{CACHE_TTL, ChaosSettings, ServiceChaos};
 use nexus_core::domain::status::OrderStatus;
 use nexus_core::ports::OrderStore;
+use nexus_core::services::shipping::UNSERVED_POSTAL_CODE;
+use nexus_ops::retry::{RetryKind, retry};
 use nexus_tests::shop::{Shop, count};
 
 const STACK: &str = "NEXUS_OUTAGE_STACK";
@@ -40,8 +48,18 @@ async fn entered(shop: &Shop, order_id: &str, state: &str) -> bool {
     false
 }
 
+/// `nexus retry` of one order, through the adapters the CLI uses.
+async fn operator_retry(shop: &Shop, order_id: &str) -> RetryKind {
+    let events = SnsEvents::new(aws_sdk_sns::Client::new(&shop.stack.config), shop.stack.output("OrderEventsTopicArn"));
+    let saga =
+        StepFunctions::new(aws_sdk_sfn::Client::new(&shop.stack.config), shop.stack.output("OrderSagaStateMachineArn"));
+    let retried = retry(&shop.store, &shop.store, &events, &saga, order_id).await.expect("retried");
+    assert!(!retried.resumed, "{retried:?}");
+    retried.kind
+}
+
 #[tokio::test]
-async fn an_outage_within_the_budget_loses_no_order_and_one_past_it_cancels_as_unavailable() {
+async fn an_outage_within_the_budget_loses_no_order_and_one_past_it_cancels_as_unavailable_until_retried() {
     let shop = Shop::open(STACK).await;
     let sku = shop.sku("outage", 100).await;
     let started = Instant::now();
@@ -50,6 +68,9 @@ async fn an_outage_within_the_budget_loses_no_order_and_one_past_it_cancels_as_u
     outage(&shop, &["payment"]).await;
     tokio::time::sleep(CACHE_TTL).await;
     let within = shop.submit_batch("within", vec![vec![(sku.clone(), 1)]; 3]).await;
+    // No carrier serves this one: once charged, it is refunded and released, by then into the inventory
+    // outage below, which outlasts the release's budget.
+    let attention = shop.submit_batch_to("attention", vec![vec![(sku.clone(), 4)]], UNSERVED_POSTAL_CODE).await;
     tokio::time::sleep(Duration::from_secs(15)).await;
     // Inventory down as well: these orders wait in ReserveInventory, until their budget is spent.
     outage(&shop, &["payment", "inventory"]).await;
@@ -67,15 +88,17 @@ async fn an_outage_within_the_budget_loses_no_order_and_one_past_it_cancels_as_u
         within_orders.iter().map(|o| (o.status, o.reason.clone())).collect::<Vec<_>>()
     );
 
-    // Inventory stays down until each past order's budget is spent, then recovers for the compensation.
+    // Inventory stays down until each past order's budget is spent (and the release's of the unserved
+    // order), then recovers for the compensations.
     let give_up = Instant::now() + Duration::from_secs(420);
-    for order_id in &past {
-        while !entered(&shop, order_id, "InventoryUnavailable").await {
-            assert!(Instant::now() < give_up, "{order_id} never spent its budget");
+    let spent = past.iter().map(|id| (id, "InventoryUnavailable")).chain([(&attention[0], "FlagNeedsAttention")]);
+    for (order_id, state) in spent {
+        while !entered(&shop, order_id, state).await {
+            assert!(Instant::now() < give_up, "{order_id} never entered {state}");
             tokio::time::sleep(Duration::from_secs(5)).await;
         }
     }
-    println!("inventory budget spent after {:?}", started.elapsed());
+    println!("inventory budgets spent after {:?}", started.elapsed());
     outage(&shop, &[]).await;
     let past_orders = shop.wait_all_terminal_within(&past, Duration::from_secs(240)).await;
     assert_eq!(
@@ -84,10 +107,32 @@ async fn an_outage_within_the_budget_loses_no_order_and_one_past_it_cancels_as_u
         "past the budget, cancelled as Inventory.Unavailable: {:?}",
         past_orders.iter().map(|o| (o.status, o.reason.clone())).collect::<Vec<_>>()
     );
-    let mut orders = within_orders;
+    let attention_order = shop.wait_all_terminal_within(&attention, Duration::from_secs(120)).await;
+    assert_eq!(attention_order[0].status, OrderStatus::NeedsAttention, "{attention_order:?}");
+    let mut orders = within_orders.clone();
     orders.extend(past_orders);
+    orders.extend(attention_order);
     let report = shop.verify(orders, std::slice::from_ref(&sku)).await;
     assert!(report.is_clean(), "{:#?}", report.violations);
     let stock = shop.stock(&sku).await;
-    assert_eq!(stock.available, 100 - 3, "only the completed orders keep their units: {stock:?}");
+    assert_eq!(stock.available, 100 - 3 - 4, "the completed orders and the unreleased one hold units: {stock:?}");
+
+    // The cause is fixed: the operator retries the failed orders.
+    for order_id in &past {
+        assert_eq!(operator_retry(&shop, order_id).await, RetryKind::NewAttempt);
+    }
+    assert_eq!(operator_retry(&shop, &attention[0]).await, RetryKind::Compensation);
+    let retried =
+        shop.wait_all_terminal_within(&[past.clone(), attention.clone()].concat(), Duration::from_secs(120)).await;
+    let outcomes: Vec<_> = retried.iter().map(|o| (o.status, o.reason.clone(), o.attempt)).collect();
+    assert_eq!(count(&retried, OrderStatus::Completed, None), past.len(), "{outcomes:?}");
+    assert_eq!(count(&retried, OrderStatus::Cancelled, Some("Shipping.Unavailable")), 1, "{outcomes:?}");
+    assert!(retried.iter().all(|o| o.attempt == 1 + u32::from(o.status == OrderStatus::Completed)), "{outcomes:?}");
+    let mut orders = within_orders;
+    orders.extend(retried);
+    let report = shop.verify(orders, std::slice::from_ref(&sku)).await;
+    assert!(report.is_clean(), "{:#?}", report.violations);
+    assert_eq!(report.refunded_cents, 4000, "the unserved order's charge was refunded once");
+    let stock = shop.stock(&sku).await;
+    assert_eq!(stock.available, 100 - 3 - 2 * 2, "completed orders hold their units, nothing else: {stock:?}");
 }

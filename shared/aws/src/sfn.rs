@@ -1,4 +1,5 @@
-//! Step Functions: starts the saga (execution named by the order id) and answers callback tasks.
+//! Step Functions: starts the saga (an order's first execution is named by its order id, a retry's by
+//! [`nexus_core::domain::ids::retry_execution_name`]) and answers callback tasks.
 
 use aws_sdk_sfn::Client;
 use serde_json::Value;
@@ -23,19 +24,19 @@ impl SagaStarter for StepFunctions {
         format!("{}:{name}", self.state_machine_arn.replacen(":stateMachine:", ":execution:", 1))
     }
 
-    async fn start(&self, order_id: &str, input: &Value) -> PortResult<StartOutcome> {
+    async fn start(&self, name: &str, input: &Value) -> PortResult<StartOutcome> {
         let result = self
             .client
             .start_execution()
             .state_machine_arn(&self.state_machine_arn)
-            .name(order_id)
+            .name(name)
             .input(input.to_string())
             .send()
             .await;
         match result {
             Ok(output) => Ok(StartOutcome::Started { execution_arn: output.execution_arn }),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_execution_already_exists()) => {
-                Ok(StartOutcome::AlreadyStarted { execution_arn: self.execution_arn(order_id) })
+                Ok(StartOutcome::AlreadyStarted { execution_arn: self.execution_arn(name) })
             }
             Err(e) => Err(unavailable("start saga", e)),
         }

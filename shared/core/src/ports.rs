@@ -1,6 +1,6 @@
 //! The ports: what the services need from the outside world, as traits. Each has an AWS adapter (crate
 //! `nexus-aws`) and an in-memory twin (crate `nexus-testkit`) with the same conditional semantics. Effects
-//! are named by the order (their ids derive from it: [`crate::domain::ledger::Effect::id`]).
+//! are named by the order and its attempt (their ids derive from both: [`crate::domain::ledger::Effect::id`]).
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -88,8 +88,13 @@ pub enum UndoOutcome {
 
 pub trait Inventory: Send + Sync {
     /// Reserves every line item or none (stock never below zero).
-    fn reserve(&self, order_id: &str, items: &[LineItem]) -> impl Future<Output = PortResult<ReserveOutcome>> + Send;
-    fn release(&self, order_id: &str) -> impl Future<Output = PortResult<UndoOutcome>> + Send;
+    fn reserve(
+        &self,
+        order_id: &str,
+        attempt: u32,
+        items: &[LineItem],
+    ) -> impl Future<Output = PortResult<ReserveOutcome>> + Send;
+    fn release(&self, order_id: &str, attempt: u32) -> impl Future<Output = PortResult<UndoOutcome>> + Send;
     /// Which of `skus` exist in the catalog.
     fn known_skus(&self, skus: &BTreeSet<String>) -> impl Future<Output = PortResult<BTreeSet<String>>> + Send;
 }
@@ -99,15 +104,21 @@ pub trait Payments: Send + Sync {
     fn charge(
         &self,
         order_id: &str,
+        attempt: u32,
         amount_cents: u64,
         currency: &str,
     ) -> impl Future<Output = PortResult<ApplyOutcome>> + Send;
-    fn refund(&self, order_id: &str) -> impl Future<Output = PortResult<UndoOutcome>> + Send;
+    fn refund(&self, order_id: &str, attempt: u32) -> impl Future<Output = PortResult<UndoOutcome>> + Send;
 }
 
 pub trait Shipments: Send + Sync {
-    fn dispatch(&self, order_id: &str, address: &Address) -> impl Future<Output = PortResult<ApplyOutcome>> + Send;
-    fn cancel(&self, order_id: &str) -> impl Future<Output = PortResult<UndoOutcome>> + Send;
+    fn dispatch(
+        &self,
+        order_id: &str,
+        attempt: u32,
+        address: &Address,
+    ) -> impl Future<Output = PortResult<ApplyOutcome>> + Send;
+    fn cancel(&self, order_id: &str, attempt: u32) -> impl Future<Output = PortResult<UndoOutcome>> + Send;
 }
 
 pub trait Notifications: Send + Sync {
@@ -143,11 +154,12 @@ pub enum StartOutcome {
 }
 
 pub trait SagaStarter: Send + Sync {
-    /// The ARN the execution named `order_id` has (or will have), known before it starts.
-    fn execution_arn(&self, order_id: &str) -> String;
-    /// Starts the saga execution named `order_id` (a name is never reused, so a repeat cannot start twice).
-    fn start(&self, order_id: &str, input: &serde_json::Value)
-    -> impl Future<Output = PortResult<StartOutcome>> + Send;
+    /// The ARN the execution named `name` has (or will have), known before it starts.
+    fn execution_arn(&self, name: &str) -> String;
+    /// Starts the saga execution named `name`: the order id for an order's first execution,
+    /// [`crate::domain::ids::retry_execution_name`] for a retry's (a name is never reused, so a repeat
+    /// cannot start twice).
+    fn start(&self, name: &str, input: &serde_json::Value) -> impl Future<Output = PortResult<StartOutcome>> + Send;
 }
 
 pub trait DeadLetters: Send + Sync {

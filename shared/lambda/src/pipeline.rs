@@ -165,6 +165,7 @@ mod tests {
             correlation_id: "c".into(),
             execution_arn: "arn".into(),
             task_token: "token-1".into(),
+            attempt: 1,
             reason: None,
         };
         serde_json::to_string(&command).expect("json")

@@ -57,12 +57,15 @@ pub fn check(snapshot: &Snapshot, now_epoch: i64) -> Report {
     for event in &snapshot.events {
         events.entry(event.order_id.as_str()).or_default().push(event);
     }
-    let mut ledger: HashMap<(&str, &str), &LedgerEntry> = HashMap::new();
+    // Every attempt of an order has its own entries (`payment`, `payment#2`, …).
+    let mut ledger: HashMap<(&str, Effect), Vec<&LedgerEntry>> = HashMap::new();
     for entry in &snapshot.ledger {
-        ledger.insert((entry.order_id.as_str(), entry.entry.as_str()), entry);
+        if let Some(effect) = entry.effect() {
+            ledger.entry((entry.order_id.as_str(), effect)).or_default().push(entry);
+        }
     }
     let mut reserved_units: BTreeMap<String, u64> = BTreeMap::new();
-    let (mut charged, mut refunded, mut completed_total) = (0u64, 0u64, 0u64);
+    let (mut charged, mut refunded, mut completed_total, mut in_flight_charged) = (0u64, 0u64, 0u64, 0u64);
     let mut in_flight = Vec::new();
 
     for order in &snapshot.orders {
@@ -77,11 +80,20 @@ pub fn check(snapshot: &Snapshot, now_epoch: i64) -> Report {
             violation("timeline-gap-free", id, format!("event sequences {sequences:?} for version {}", order.version));
         }
         for pair in timeline.windows(2) {
-            if !pair[0].status.can_become(pair[1].status) {
+            let (from, to) = (pair[0], pair[1]);
+            if !from.status.can_become(to.status) && !from.status.can_be_retried_to(to.status) {
+                violation("timeline-legal", id, format!("{} -> {} at {}", from.status, to.status, to.sequence));
+            }
+            // Only an operator's retry of a cancelled order starts a new attempt, and it always does.
+            let new_attempt = from.status == OrderStatus::Cancelled && to.status == OrderStatus::Pending;
+            if to.attempt != from.attempt + u32::from(new_attempt) {
                 violation(
-                    "timeline-legal",
+                    "timeline-attempts",
                     id,
-                    format!("{} -> {} at {}", pair[0].status, pair[1].status, pair[1].sequence),
+                    format!(
+                        "attempt {} -> {} at {} ({} -> {})",
+                        from.attempt, to.attempt, to.sequence, from.status, to.status
+                    ),
                 );
             }
         }
@@ -89,16 +101,22 @@ pub fn check(snapshot: &Snapshot, now_epoch: i64) -> Report {
             violation("timeline-current", id, format!("last event is not the order's status {}", order.status));
         }
 
-        let reservation = ledger.get(&(id, Effect::Reservation.key()));
-        let payment = ledger.get(&(id, Effect::Payment.key()));
-        let holds_stock = reservation.is_some_and(|r| r.holds());
-        if let Some(reservation) = reservation.filter(|_| holds_stock) {
+        let entries = |effect: Effect| ledger.get(&(id, effect)).map_or(&[][..], Vec::as_slice);
+        let (reservations, payments) = (entries(Effect::Reservation), entries(Effect::Payment));
+        for effect in Effect::ALL {
+            let holding: Vec<&str> = entries(effect).iter().filter(|e| e.holds()).map(|e| e.entry.as_str()).collect();
+            if holding.len() > 1 {
+                violation("one-attempt-holds", id, format!("{} entries hold at once: {holding:?}", effect.key()));
+            }
+        }
+        let holds_stock = reservations.iter().any(|r| r.holds());
+        for reservation in reservations.iter().filter(|r| r.holds()) {
             for line in &reservation.lines {
                 *reserved_units.entry(line.sku.clone()).or_default() += line.quantity;
             }
         }
-        let net_charge = payment.filter(|p| p.holds()).map_or(0, |p| p.amount_cents);
-        if let Some(p) = payment {
+        let net_charge: u64 = payments.iter().filter(|p| p.holds()).map(|p| p.amount_cents).sum();
+        for p in payments {
             if p.holds() {
                 charged += p.amount_cents;
             } else if p.amount_cents > 0 {
@@ -133,6 +151,7 @@ pub fn check(snapshot: &Snapshot, now_epoch: i64) -> Report {
                 }
             }
             status if !status.is_terminal() => {
+                in_flight_charged += net_charge;
                 let age =
                     chrono::DateTime::parse_from_rfc3339(&order.updated_at).map_or(0, |t| now_epoch - t.timestamp());
                 in_flight.push(StuckOrder { order_id: id.to_owned(), status, age_seconds: age });
@@ -153,7 +172,7 @@ pub fn check(snapshot: &Snapshot, now_epoch: i64) -> Report {
             );
         }
     }
-    if charged.saturating_sub(refunded) != completed_total + in_flight_charges(snapshot, &ledger) {
+    if charged.saturating_sub(refunded) != completed_total + in_flight_charged {
         violation(
             "money-conserved",
             "all orders",
@@ -166,18 +185,6 @@ pub fn check(snapshot: &Snapshot, now_epoch: i64) -> Report {
     report.refunded_cents = refunded;
     report.completed_total_cents = completed_total;
     report
-}
-
-/// Net charges of orders still in flight (charged, not yet completed or refunded).
-fn in_flight_charges(snapshot: &Snapshot, ledger: &HashMap<(&str, &str), &LedgerEntry>) -> u64 {
-    snapshot
-        .orders
-        .iter()
-        .filter(|o| !o.status.is_terminal())
-        .filter_map(|o| ledger.get(&(o.order_id.as_str(), Effect::Payment.key())))
-        .filter(|p| p.holds())
-        .map(|p| p.amount_cents)
-        .sum()
 }
 
 #[cfg(test)]
@@ -216,7 +223,7 @@ mod tests {
     fn entry(id: &str, effect: Effect, state: EffectState, amount: u64) -> LedgerEntry {
         LedgerEntry {
             order_id: id.into(),
-            entry: effect.key().into(),
+            entry: effect.entry_key(1),
             state,
             amount_cents: amount,
             lines: vec![ReservedLine { sku: "A".into(), quantity: 2 }],
@@ -297,5 +304,39 @@ mod tests {
             report.in_flight,
             [StuckOrder { order_id: "busy".into(), status: OrderStatus::Pending, age_seconds: 60 }]
         );
+    }
+
+    #[test]
+    fn a_retried_order_is_judged_over_all_its_attempts() {
+        use OrderStatus::*;
+        let mut snapshot = clean();
+        // "cancelled" was retried as attempt 2 and completed: attempt 1's effects undone, attempt 2's hold.
+        let retried = &mut snapshot.orders[1];
+        (retried.status, retried.version, retried.attempt) = (Completed, 9, 2);
+        snapshot.stock[0].available = 6;
+        let second = |effect: Effect, state, amount| LedgerEntry {
+            entry: effect.entry_key(2),
+            ..entry("cancelled", effect, state, amount)
+        };
+        snapshot.ledger.push(second(Effect::Reservation, EffectState::Reserved, 0));
+        snapshot.ledger.push(second(Effect::Payment, EffectState::Charged, 100));
+        let mut attempt_two = events("cancelled", &[Pending, InventoryReserved, PaymentCharged, Shipped, Completed]);
+        for (i, event) in attempt_two.iter_mut().enumerate() {
+            (event.sequence, event.attempt) = (5 + i as u64, 2);
+        }
+        snapshot.events.retain(|e| !(e.order_id == "cancelled" && e.sequence > 4));
+        snapshot.events.extend(attempt_two);
+        let report = check(&snapshot, 0);
+        assert!(report.is_clean(), "{:?}", report.violations);
+        assert_eq!(report.completed_total_cents, 200);
+
+        // Both attempts holding their charge at once is a double charge, whatever each attempt's status.
+        let mut double = snapshot.clone();
+        double.ledger[3].state = EffectState::Charged;
+        assert!(rules(&double).contains(&"one-attempt-holds"), "{:?}", rules(&double));
+        // A new attempt that does not come from an operator's retry of a cancelled order.
+        let mut sneaky = snapshot.clone();
+        sneaky.events.iter_mut().filter(|e| e.order_id == "cancelled" && e.sequence == 3).for_each(|e| e.attempt = 2);
+        assert!(rules(&sneaky).contains(&"timeline-attempts"), "{:?}", rules(&sneaky));
     }
 }

@@ -1,9 +1,10 @@
 //! Vyapaar Nexus operations, for the `nexus` CLI and the tests only (no function crate depends on this
 //! one, so no Lambda links it): reading a deployed stack's outputs, a consistent-enough snapshot of every
-//! table, the invariant checker over it, DLQ depth and redrive, masking personal data for display.
+//! table, the invariant checker over it, DLQ depth and redrive, masking personal data for display, and retrying failed orders.
 
 pub mod dlq;
 pub mod invariants;
 pub mod pii;
+pub mod retry;
 pub mod snapshot;
 pub mod stack_outputs;

@@ -2,15 +2,19 @@
 //! checker share one typed ledger, so a world the services leave is checkable as is, and a broken one is
 //! caught.
 
+use nexus_core::domain::ids;
 use nexus_core::domain::ledger::{Effect, EffectState};
 use nexus_core::domain::messages::{COMMAND_SCHEMA_VERSION, CommandName, ServiceCommand};
-use nexus_core::services::SagaStep;
+use nexus_core::domain::saga_error::SagaError;
+use nexus_core::domain::status::OrderStatus;
 use nexus_core::services::intake::IntakeOutcome;
 use nexus_core::services::inventory::InventoryService;
 use nexus_core::services::order_commands::OrderCommandService;
 use nexus_core::services::payment::PaymentService;
 use nexus_core::services::shipping::ShippingService;
+use nexus_core::services::{SagaStep, StepReply};
 use nexus_ops::invariants::{self, Snapshot};
+use nexus_ops::retry::{Retried, RetryError, RetryKind};
 use nexus_testkit::{Memory, intake, sample_submission};
 
 async fn submit(memory: &Memory, key: &str, token: &str) -> String {
@@ -22,31 +26,41 @@ async fn submit(memory: &Memory, key: &str, token: &str) -> String {
     }
 }
 
+/// One command of `attempt` of the order, as the state machine would send it; the service's reply.
+async fn step(memory: &Memory, order_id: &str, attempt: u32, name: CommandName, reason: Option<&str>) -> StepReply {
+    let command = ServiceCommand {
+        schema_version: COMMAND_SCHEMA_VERSION,
+        command: name,
+        order_id: order_id.into(),
+        correlation_id: "c".into(),
+        execution_arn: "arn".into(),
+        task_token: format!("{order_id}-{attempt}-{}", name.as_str()),
+        attempt,
+        reason: reason.map(str::to_owned),
+    };
+    let m = memory.clone();
+    let reply = match name {
+        CommandName::ReserveInventory | CommandName::ReleaseInventory => {
+            InventoryService { orders: m.clone(), inventory: m.clone(), publisher: m }.step(&command).await
+        }
+        CommandName::ChargePayment | CommandName::RefundPayment => {
+            PaymentService { orders: m.clone(), payments: m.clone(), publisher: m }.step(&command).await
+        }
+        CommandName::DispatchShipping | CommandName::CancelShipment => {
+            ShippingService { orders: m.clone(), shipments: m.clone(), publisher: m }.step(&command).await
+        }
+        _ => OrderCommandService { orders: m.clone(), publisher: m }.step(&command).await,
+    };
+    reply.expect("step handled")
+}
+
 async fn run(memory: &Memory, order_id: &str, steps: &[(CommandName, Option<&str>)]) {
+    run_attempt(memory, order_id, 1, steps).await;
+}
+
+async fn run_attempt(memory: &Memory, order_id: &str, attempt: u32, steps: &[(CommandName, Option<&str>)]) {
     for (name, reason) in steps {
-        let command = ServiceCommand {
-            schema_version: COMMAND_SCHEMA_VERSION,
-            command: *name,
-            order_id: order_id.into(),
-            correlation_id: "c".into(),
-            execution_arn: "arn".into(),
-            task_token: format!("{order_id}-{}", name.as_str()),
-            reason: reason.map(str::to_owned),
-        };
-        let m = memory.clone();
-        let reply = match name {
-            CommandName::ReserveInventory | CommandName::ReleaseInventory => {
-                InventoryService { orders: m.clone(), inventory: m.clone(), publisher: m }.step(&command).await
-            }
-            CommandName::ChargePayment | CommandName::RefundPayment => {
-                PaymentService { orders: m.clone(), payments: m.clone(), publisher: m }.step(&command).await
-            }
-            CommandName::DispatchShipping | CommandName::CancelShipment => {
-                ShippingService { orders: m.clone(), shipments: m.clone(), publisher: m }.step(&command).await
-            }
-            _ => OrderCommandService { orders: m.clone(), publisher: m }.step(&command).await,
-        };
-        reply.expect("step handled");
+        step(memory, order_id, attempt, *name, *reason).await;
     }
 }
 
@@ -90,5 +104,167 @@ async fn a_completed_and_a_compensated_saga_leave_a_clean_world_and_a_leak_is_ca
     memory.world().stock.get_mut("SKU-1").expect("stocked").available -= 2;
     let report = invariants::check(&snapshot(&memory), chrono::Utc::now().timestamp());
     assert_eq!(report.violations.iter().map(|v| v.rule).collect::<Vec<_>>(), ["stock-conserved"]);
-    assert_eq!(memory.world().entry(&declined, Effect::Reservation).map(|e| e.state), Some(EffectState::Released));
+    assert_eq!(memory.world().entry(&declined, 1, Effect::Reservation).map(|e| e.state), Some(EffectState::Released));
+}
+
+fn order(memory: &Memory, order_id: &str) -> nexus_core::domain::order::Order {
+    memory.world().orders.get(order_id).cloned().expect("order")
+}
+
+async fn retry(memory: &Memory, order_id: &str) -> Result<Retried, RetryError> {
+    nexus_ops::retry::retry(memory, memory, memory, memory, order_id).await
+}
+
+fn is_invalid_state(reply: &StepReply) -> bool {
+    matches!(reply, StepReply::Failure { error: SagaError::OrderInvalidState, .. })
+}
+
+#[tokio::test]
+async fn an_order_cancelled_by_an_outage_runs_again_as_a_new_attempt_and_the_old_attempt_cannot_touch_it() {
+    use CommandName::*;
+    let memory = Memory::with_stock(&[("SKU-1", 10)]);
+    let id = submit(&memory, "k-outage", "tok_ok").await;
+    // Attempt 1: reserved, then payment stayed unavailable past its budget: compensated and cancelled.
+    let reason = Some("Payment.Unavailable");
+    run(
+        &memory,
+        &id,
+        &[(ReserveInventory, None), (RefundPayment, reason), (ReleaseInventory, reason), (CancelOrder, reason)],
+    )
+    .await;
+    assert_eq!(order(&memory, &id).status, OrderStatus::Cancelled);
+
+    let retried = retry(&memory, &id).await.expect("retried");
+    assert_eq!(
+        (retried.kind, retried.attempt, retried.status, retried.resumed),
+        (RetryKind::NewAttempt, 2, OrderStatus::Pending, false)
+    );
+    let name = ids::retry_execution_name(&id, 5);
+    assert!(retried.execution_arn.ends_with(&name), "{}", retried.execution_arn);
+    let input = memory.world().executions.get(&name).cloned().expect("the retry's execution started");
+    assert_eq!(
+        (input["orderId"].as_str(), input["attempt"].as_u64(), input.get("resume")),
+        (Some(id.as_str()), Some(2), None)
+    );
+    let retried_order = order(&memory, &id);
+    assert_eq!((retried_order.attempt, retried_order.reason.as_deref()), (2, None));
+    let events = memory.world().events.get(&id).cloned().expect("events");
+    let last = events.last().expect("event");
+    assert_eq!(
+        (last.status, last.previous_status, last.attempt),
+        (OrderStatus::Pending, Some(OrderStatus::Cancelled), 2)
+    );
+
+    // Late copies of attempt 1's commands: refused, and they change nothing.
+    for (name, reason) in [(CancelOrder, reason), (ChargePayment, None), (ReleaseInventory, reason)] {
+        let reply = step(&memory, &id, 1, name, reason).await;
+        assert!(is_invalid_state(&reply) || name == ReleaseInventory, "{name:?}: {reply:?}");
+    }
+    assert_eq!(order(&memory, &id).status, OrderStatus::Pending, "a stale attempt moved the order");
+    assert_eq!(memory.world().entry(&id, 1, Effect::Payment).map(|e| e.state), Some(EffectState::Refunded));
+
+    // Attempt 2 completes on its own effects; attempt 1's tombstones do not refuse it.
+    run_attempt(
+        &memory,
+        &id,
+        2,
+        &[(ReserveInventory, None), (ChargePayment, None), (DispatchShipping, None), (CompleteOrder, None)],
+    )
+    .await;
+    assert_eq!(order(&memory, &id).status, OrderStatus::Completed);
+    assert_eq!(memory.world().entry(&id, 2, Effect::Payment).map(|e| e.state), Some(EffectState::Charged));
+    let report = invariants::check(&snapshot(&memory), chrono::Utc::now().timestamp());
+    assert!(report.is_clean(), "{:?}", report.violations);
+    assert_eq!((report.charged_cents, report.refunded_cents, report.completed_total_cents), (3998, 0, 3998));
+    assert_eq!(memory.world().available("SKU-1"), 8, "one reservation holds, attempt 1's was released");
+
+    // Completed now: nothing to retry.
+    let refusal = retry(&memory, &id).await.expect_err("completed");
+    assert!(refusal.to_string().contains("COMPLETED: it completed"), "{refusal}");
+}
+
+#[tokio::test]
+async fn a_retry_that_died_before_starting_its_execution_is_finished_by_the_next_and_never_run_twice() {
+    use CommandName::*;
+    let memory = Memory::with_stock(&[("SKU-1", 10)]);
+    let id = submit(&memory, "k-crash", "tok_ok").await;
+    let reason = Some("Inventory.Unavailable");
+    run(&memory, &id, &[(ReleaseInventory, reason), (CancelOrder, reason)]).await;
+    let first = retry(&memory, &id).await.expect("retried");
+    let name = first.execution_arn.rsplit(':').next().expect("name").to_owned();
+    memory.world().executions.remove(&name); // as if the tool died after writing the order
+
+    let second = retry(&memory, &id).await.expect("resumed");
+    assert_eq!((second.resumed, second.attempt, &second.execution_arn), (true, 2, &first.execution_arn));
+    assert_eq!(memory.world().executions.get(&name).and_then(|i| i["attempt"].as_u64()), Some(2));
+    let third = retry(&memory, &id).await.expect_err("in flight");
+    assert!(matches!(third, RetryError::Refused { status: OrderStatus::Pending, .. }), "{third}");
+    assert_eq!(order(&memory, &id).version, 4, "neither the resume nor the refusal wrote the order");
+}
+
+#[tokio::test]
+async fn business_refusals_and_orders_in_flight_are_not_retried() {
+    use CommandName::*;
+    let memory = Memory::with_stock(&[("SKU-1", 10)]);
+    let declined = submit(&memory, "k-declined", "tok_decline").await;
+    let reason = Some("Payment.Declined");
+    run(&memory, &declined, &[(ReserveInventory, None), (ReleaseInventory, reason), (CancelOrder, reason)]).await;
+    let refusal = retry(&memory, &declined).await.expect_err("a declined card stays declined");
+    assert!(refusal.to_string().contains("CANCELLED (Payment.Declined)"), "{refusal}");
+
+    // Shipping.Unavailable is transient only when a carrier serves the address.
+    let unserved = submit(&memory, "k-unserved", "tok_ok").await;
+    memory.world().orders.get_mut(&unserved).expect("order").shipping_address.postal_code = "00000".into();
+    let reason = Some("Shipping.Unavailable");
+    run(&memory, &unserved, &[(ReleaseInventory, reason), (CancelOrder, reason)]).await;
+    assert!(matches!(retry(&memory, &unserved).await, Err(RetryError::Refused { .. })));
+
+    let running = submit(&memory, "k-running", "tok_ok").await;
+    let refusal = retry(&memory, &running).await.expect_err("in flight");
+    assert!(refusal.to_string().contains("execution exists"), "{refusal}");
+    assert!(matches!(retry(&memory, "no-such-order").await, Err(RetryError::NotFound(_))));
+}
+
+#[tokio::test]
+async fn an_order_needing_attention_has_its_compensation_run_again_for_its_original_reason() {
+    use CommandName::*;
+    let memory = Memory::with_stock(&[("SKU-1", 10)]);
+    let id = submit(&memory, "k-attention", "tok_ok").await;
+    // Charged, then shipping refused; the refund could not finish within its budget: flagged.
+    let reason = Some("Shipping.Unavailable");
+    run(
+        &memory,
+        &id,
+        &[
+            (ReserveInventory, None),
+            (ChargePayment, None),
+            (CancelShipment, reason),
+            (FlagNeedsAttention, Some("Saga.Transient")),
+        ],
+    )
+    .await;
+    assert_eq!(order(&memory, &id).status, OrderStatus::NeedsAttention);
+
+    let retried = retry(&memory, &id).await.expect("compensation rerun");
+    assert_eq!(
+        (retried.kind, retried.attempt, retried.status),
+        (RetryKind::Compensation, 1, OrderStatus::Compensating)
+    );
+    let name = retried.execution_arn.rsplit(':').next().expect("name").to_owned();
+    let input = memory.world().executions.get(&name).cloned().expect("started");
+    assert_eq!((input["resume"].as_str(), input["error"]["Error"].as_str()), (Some("Compensation"), reason));
+    assert_eq!(order(&memory, &id).reason.as_deref(), reason);
+
+    // The rerun execution: every compensation (CancelShipment again undoes nothing twice), then cancel.
+    run(
+        &memory,
+        &id,
+        &[(CancelShipment, reason), (RefundPayment, reason), (ReleaseInventory, reason), (CancelOrder, reason)],
+    )
+    .await;
+    let cancelled = order(&memory, &id);
+    assert_eq!((cancelled.status, cancelled.reason.as_deref()), (OrderStatus::Cancelled, reason));
+    let report = invariants::check(&snapshot(&memory), chrono::Utc::now().timestamp());
+    assert!(report.is_clean(), "{:?}", report.violations);
+    assert_eq!((report.charged_cents, report.refunded_cents), (3998, 3998));
 }

@@ -74,8 +74,8 @@ pub struct World {
 }
 
 impl World {
-    pub fn entry(&self, order_id: &str, effect: Effect) -> Option<&LedgerEntry> {
-        self.ledger.get(&(order_id.to_owned(), effect.key().to_owned()))
+    pub fn entry(&self, order_id: &str, attempt: u32, effect: Effect) -> Option<&LedgerEntry> {
+        self.ledger.get(&(order_id.to_owned(), effect.entry_key(attempt)))
     }
 
     pub fn available(&self, sku: &str) -> u64 {
@@ -87,12 +87,17 @@ impl World {
     }
 
     /// Applies `effect` unless the order has an entry for it: what the adapter's conditional put does.
-    fn apply(&mut self, order_id: &str, effect: Effect, fill: impl FnOnce(&mut LedgerEntry)) -> ApplyOutcome {
-        match self.entry(order_id, effect) {
+    fn apply(
+        &mut self,
+        (order_id, attempt): (&str, u32),
+        effect: Effect,
+        fill: impl FnOnce(&mut LedgerEntry),
+    ) -> ApplyOutcome {
+        match self.entry(order_id, attempt, effect) {
             Some(existing) if existing.state == effect.applied() => ApplyOutcome::Applied,
             Some(_) => ApplyOutcome::AlreadyUndone,
             None => {
-                let mut entry = LedgerEntry::new(order_id, effect, effect.applied());
+                let mut entry = LedgerEntry::new(order_id, attempt, effect, effect.applied());
                 fill(&mut entry);
                 self.put(entry);
                 ApplyOutcome::Applied
@@ -101,8 +106,8 @@ impl World {
     }
 
     /// Flips an applied entry to undone, or leaves an undone tombstone: the adapter's conditional update.
-    fn undo(&mut self, order_id: &str, effect: Effect) -> UndoOutcome {
-        let key = (order_id.to_owned(), effect.key().to_owned());
+    fn undo(&mut self, (order_id, attempt): (&str, u32), effect: Effect) -> UndoOutcome {
+        let key = (order_id.to_owned(), effect.entry_key(attempt));
         match self.ledger.get_mut(&key) {
             Some(entry) if entry.state == effect.applied() => {
                 entry.state = effect.undone();
@@ -111,7 +116,7 @@ impl World {
             Some(entry) if entry.state == effect.undone() => UndoOutcome::Undone,
             Some(_) => UndoOutcome::NothingToUndo,
             None => {
-                self.put(LedgerEntry::new(order_id, effect, effect.undone()));
+                self.put(LedgerEntry::new(order_id, attempt, effect, effect.undone()));
                 UndoOutcome::NothingToUndo
             }
         }
@@ -186,9 +191,9 @@ impl EventPublisher for Memory {
 }
 
 impl Inventory for Memory {
-    async fn reserve(&self, order_id: &str, items: &[LineItem]) -> PortResult<ReserveOutcome> {
+    async fn reserve(&self, order_id: &str, attempt: u32, items: &[LineItem]) -> PortResult<ReserveOutcome> {
         let mut world = self.world();
-        match world.entry(order_id, Effect::Reservation).map(|e| e.state) {
+        match world.entry(order_id, attempt, Effect::Reservation).map(|e| e.state) {
             Some(EffectState::Reserved) => return Ok(ReserveOutcome::Reserved),
             Some(EffectState::OutOfStock) => return Ok(ReserveOutcome::OutOfStock),
             Some(_) => return Ok(ReserveOutcome::AlreadyReleased),
@@ -196,10 +201,10 @@ impl Inventory for Memory {
         }
         let wanted = quantities_by_sku(items);
         if wanted.iter().any(|(sku, qty)| world.stock.get(sku).is_none_or(|s| s.available < *qty)) {
-            world.put(LedgerEntry::new(order_id, Effect::Reservation, EffectState::OutOfStock));
+            world.put(LedgerEntry::new(order_id, attempt, Effect::Reservation, EffectState::OutOfStock));
             return Ok(ReserveOutcome::OutOfStock);
         }
-        let mut entry = LedgerEntry::new(order_id, Effect::Reservation, EffectState::Reserved);
+        let mut entry = LedgerEntry::new(order_id, attempt, Effect::Reservation, EffectState::Reserved);
         for (sku, quantity) in wanted {
             if let Some(stock) = world.stock.get_mut(&sku) {
                 stock.available -= quantity;
@@ -210,10 +215,10 @@ impl Inventory for Memory {
         Ok(ReserveOutcome::Reserved)
     }
 
-    async fn release(&self, order_id: &str) -> PortResult<UndoOutcome> {
+    async fn release(&self, order_id: &str, attempt: u32) -> PortResult<UndoOutcome> {
         let mut world = self.world();
-        let lines = world.entry(order_id, Effect::Reservation).filter(|e| e.holds()).map(|e| e.lines.clone());
-        let outcome = world.undo(order_id, Effect::Reservation);
+        let lines = world.entry(order_id, attempt, Effect::Reservation).filter(|e| e.holds()).map(|e| e.lines.clone());
+        let outcome = world.undo((order_id, attempt), Effect::Reservation);
         for line in lines.into_iter().flatten() {
             if let Some(stock) = world.stock.get_mut(&line.sku) {
                 stock.available += line.quantity;
@@ -229,25 +234,31 @@ impl Inventory for Memory {
 }
 
 impl Payments for Memory {
-    async fn charge(&self, order_id: &str, amount_cents: u64, currency: &str) -> PortResult<ApplyOutcome> {
-        Ok(self.world().apply(order_id, Effect::Payment, |entry| {
+    async fn charge(
+        &self,
+        order_id: &str,
+        attempt: u32,
+        amount_cents: u64,
+        currency: &str,
+    ) -> PortResult<ApplyOutcome> {
+        Ok(self.world().apply((order_id, attempt), Effect::Payment, |entry| {
             entry.amount_cents = amount_cents;
             entry.currency = currency.to_owned();
         }))
     }
 
-    async fn refund(&self, order_id: &str) -> PortResult<UndoOutcome> {
-        Ok(self.world().undo(order_id, Effect::Payment))
+    async fn refund(&self, order_id: &str, attempt: u32) -> PortResult<UndoOutcome> {
+        Ok(self.world().undo((order_id, attempt), Effect::Payment))
     }
 }
 
 impl Shipments for Memory {
-    async fn dispatch(&self, order_id: &str, _address: &Address) -> PortResult<ApplyOutcome> {
-        Ok(self.world().apply(order_id, Effect::Shipment, |_| {}))
+    async fn dispatch(&self, order_id: &str, attempt: u32, _address: &Address) -> PortResult<ApplyOutcome> {
+        Ok(self.world().apply((order_id, attempt), Effect::Shipment, |_| {}))
     }
 
-    async fn cancel(&self, order_id: &str) -> PortResult<UndoOutcome> {
-        Ok(self.world().undo(order_id, Effect::Shipment))
+    async fn cancel(&self, order_id: &str, attempt: u32) -> PortResult<UndoOutcome> {
+        Ok(self.world().undo((order_id, attempt), Effect::Shipment))
     }
 }
 
@@ -294,17 +305,17 @@ impl TaskCallbacks for Memory {
 }
 
 impl SagaStarter for Memory {
-    fn execution_arn(&self, order_id: &str) -> String {
-        format!("arn:aws:states:us-east-1:000000000000:execution:saga:{order_id}")
+    fn execution_arn(&self, name: &str) -> String {
+        format!("arn:aws:states:us-east-1:000000000000:execution:saga:{name}")
     }
 
-    async fn start(&self, order_id: &str, input: &Value) -> PortResult<StartOutcome> {
-        let execution_arn = self.execution_arn(order_id);
+    async fn start(&self, name: &str, input: &Value) -> PortResult<StartOutcome> {
+        let execution_arn = self.execution_arn(name);
         let mut world = self.world();
-        if world.executions.contains_key(order_id) {
+        if world.executions.contains_key(name) {
             return Ok(StartOutcome::AlreadyStarted { execution_arn });
         }
-        world.executions.insert(order_id.to_owned(), input.clone());
+        world.executions.insert(name.to_owned(), input.clone());
         Ok(StartOutcome::Started { execution_arn })
     }
 }

@@ -38,6 +38,7 @@ fn command(name: CommandName, order_id: &str, token: &str) -> ServiceCommand {
         correlation_id: "corr".into(),
         execution_arn: format!("{STATE_MACHINE}:{order_id}"),
         task_token: token.into(),
+        attempt: 1,
         reason: None,
     }
 }
@@ -93,7 +94,7 @@ fn is_failure(reply: &StepReply, expected: SagaError) -> bool {
 
 /// The order's ledger entry for `effect`: its state and amount.
 fn effect(memory: &Memory, order_id: &str, effect: Effect) -> Option<(EffectState, u64)> {
-    memory.world().entry(order_id, effect).map(|e| (e.state, e.amount_cents))
+    memory.world().entry(order_id, 1, effect).map(|e| (e.state, e.amount_cents))
 }
 
 async fn assert_gap_free_events(memory: &Memory, order_id: &str) {
@@ -107,7 +108,10 @@ async fn happy_path_reserves_charges_ships_and_completes() {
     let memory = Memory::with_stock(&[("SKU-1", 10), ("SKU-2", 10)]);
     let order_id = submit(&memory, &submission("k-happy")).await;
     assert_eq!(status(&memory, &order_id), OrderStatus::Pending);
-    assert_eq!(memory.world().executions[&order_id], json!({"orderId": order_id, "correlationId": order_id}));
+    assert_eq!(
+        memory.world().executions[&order_id],
+        json!({"orderId": order_id, "correlationId": order_id, "attempt": 1})
+    );
 
     for step in [
         CommandName::ReserveInventory,

@@ -26,10 +26,10 @@ fn reservation_outcome(state: Option<EffectState>) -> ReserveOutcome {
 }
 
 impl Inventory for Dynamo {
-    async fn reserve(&self, order_id: &str, items: &[LineItem]) -> PortResult<ReserveOutcome> {
+    async fn reserve(&self, order_id: &str, attempt: u32, items: &[LineItem]) -> PortResult<ReserveOutcome> {
         // One update per SKU: a transaction may not touch an item twice.
         let quantities = quantities_by_sku(items);
-        let mut entry = LedgerEntry::new(order_id, Effect::Reservation, EffectState::Reserved);
+        let mut entry = LedgerEntry::new(order_id, attempt, Effect::Reservation, EffectState::Reserved);
         entry.lines =
             quantities.iter().map(|(sku, quantity)| ReservedLine { sku: sku.clone(), quantity: *quantity }).collect();
         let mut writes = vec![put(
@@ -52,13 +52,13 @@ impl Inventory for Dynamo {
             Ok(_) => Ok(ReserveOutcome::Reserved),
             Err(e) => match e.as_service_error().and_then(cancelled) {
                 Some(reasons) if reasons.condition_failed(0) => {
-                    let state = self.ledger_entry(order_id, Effect::Reservation.key()).await?.map(|e| e.state);
+                    let state = self.ledger_entry(order_id, &entry.entry).await?.map(|e| e.state);
                     Ok(reservation_outcome(state))
                 }
                 Some(reasons) if reasons.any_condition_failed() => {
                     // Out of stock is a decision, not a moment's reading: recorded, so that a later copy of
                     // this command cannot reserve once stock is freed (the saga is already cancelling).
-                    let refusal = LedgerEntry::new(order_id, Effect::Reservation, EffectState::OutOfStock);
+                    let refusal = LedgerEntry::new(order_id, attempt, Effect::Reservation, EffectState::OutOfStock);
                     match self.begin(&refusal).await? {
                         Begin::New => Ok(ReserveOutcome::OutOfStock),
                         Begin::Exists(existing) => Ok(reservation_outcome(Some(existing.state))),
@@ -69,9 +69,9 @@ impl Inventory for Dynamo {
         }
     }
 
-    async fn release(&self, order_id: &str) -> PortResult<UndoOutcome> {
+    async fn release(&self, order_id: &str, attempt: u32) -> PortResult<UndoOutcome> {
         // The reserved units go back to stock in the same transaction as the ledger flip.
-        self.undo(order_id, Effect::Reservation, |reservation| {
+        self.undo((order_id, attempt), Effect::Reservation, |reservation| {
             reservation
                 .lines
                 .iter()
@@ -198,21 +198,21 @@ mod tests {
             LineItem { sku: "A".into(), quantity: 1, unit_price_cents: 1 },
             LineItem { sku: "B".into(), quantity: 9, unit_price_cents: 1 },
         ];
-        assert_eq!(dynamo.reserve("o-1", &items).await.expect("handled"), ReserveOutcome::OutOfStock);
+        assert_eq!(dynamo.reserve("o-1", 1, &items).await.expect("handled"), ReserveOutcome::OutOfStock);
         assert_eq!(recorded.num_calls(), 1);
 
         // A later copy, with stock back: the ledger entry exists, and says out of stock.
         let taken = mock!(Client::transact_write_items)
             .then_error(|| cancelled_with(&["ConditionalCheckFailed", "None", "None"]));
         let refusal = mock!(Client::get_item).then_output(|| {
-            let entry = LedgerEntry::new("o-1", Effect::Reservation, EffectState::OutOfStock);
+            let entry = LedgerEntry::new("o-1", 1, Effect::Reservation, EffectState::OutOfStock);
             GetItemOutput::builder().set_item(Some(to_item("entry", &entry).expect("item"))).build()
         });
         let dynamo = Dynamo::new(mock_client!(aws_sdk_dynamodb, [&taken, &refusal]), tables());
-        assert_eq!(dynamo.reserve("o-1", &items).await.expect("handled"), ReserveOutcome::OutOfStock);
+        assert_eq!(dynamo.reserve("o-1", 1, &items).await.expect("handled"), ReserveOutcome::OutOfStock);
 
         let ok = mock!(Client::transact_write_items).then_output(|| TransactWriteItemsOutput::builder().build());
         let dynamo = Dynamo::new(mock_client!(aws_sdk_dynamodb, [&ok]), tables());
-        assert_eq!(dynamo.reserve("o-1", &items).await.expect("handled"), ReserveOutcome::Reserved);
+        assert_eq!(dynamo.reserve("o-1", 1, &items).await.expect("handled"), ReserveOutcome::Reserved);
     }
 }

@@ -56,18 +56,23 @@ impl Dynamo {
         })
     }
 
-    /// Flips the order's `effect` entry from applied to undone, in one transaction with the writes `also`
+    /// Flips the `effect` entry of an attempt of the order from applied to undone, in one transaction with the writes `also`
     /// makes from it (a reservation's restock), or leaves an undone tombstone when there is no entry. The
     /// flip is conditional on the applied state, so a repeat or a racing copy undoes nothing twice.
-    pub(crate) async fn undo<F>(&self, order_id: &str, effect: Effect, also: F) -> PortResult<UndoOutcome>
+    pub(crate) async fn undo<F>(
+        &self,
+        (order_id, attempt): (&str, u32),
+        effect: Effect,
+        also: F,
+    ) -> PortResult<UndoOutcome>
     where
         F: Fn(&LedgerEntry) -> PortResult<Vec<TransactWriteItem>>,
     {
         let (applied, undone) = (effect.applied(), effect.undone());
-        let also = &also;
+        let (also, key) = (&also, &effect.entry_key(attempt));
         retry_on_condition("undo ledger entry", || async move {
-            let Some(entry) = self.ledger_entry(order_id, effect.key()).await? else {
-                return Ok(match self.begin(&LedgerEntry::new(order_id, effect, undone)).await? {
+            let Some(entry) = self.ledger_entry(order_id, key).await? else {
+                return Ok(match self.begin(&LedgerEntry::new(order_id, attempt, effect, undone)).await? {
                     Begin::New => Some(UndoOutcome::NothingToUndo),
                     // The effect won the race: go round again and undo it properly.
                     Begin::Exists(_) => None,
@@ -83,7 +88,7 @@ impl Dynamo {
                 Update::builder()
                     .table_name(&self.tables.ledger)
                     .key("orderId", s(order_id))
-                    .key("entry", s(effect.key()))
+                    .key("entry", s(key))
                     .update_expression("SET #state = :undone, #at = :at")
                     .condition_expression("#state = :applied")
                     .expression_attribute_names("#state", "state")
@@ -109,25 +114,31 @@ impl Dynamo {
 }
 
 impl Payments for Dynamo {
-    async fn charge(&self, order_id: &str, amount_cents: u64, currency: &str) -> PortResult<ApplyOutcome> {
-        let mut entry = LedgerEntry::new(order_id, Effect::Payment, Effect::Payment.applied());
+    async fn charge(
+        &self,
+        order_id: &str,
+        attempt: u32,
+        amount_cents: u64,
+        currency: &str,
+    ) -> PortResult<ApplyOutcome> {
+        let mut entry = LedgerEntry::new(order_id, attempt, Effect::Payment, Effect::Payment.applied());
         entry.amount_cents = amount_cents;
         entry.currency = currency.to_owned();
         self.apply(&entry).await
     }
 
-    async fn refund(&self, order_id: &str) -> PortResult<UndoOutcome> {
-        self.undo(order_id, Effect::Payment, |_| Ok(Vec::new())).await
+    async fn refund(&self, order_id: &str, attempt: u32) -> PortResult<UndoOutcome> {
+        self.undo((order_id, attempt), Effect::Payment, |_| Ok(Vec::new())).await
     }
 }
 
 impl Shipments for Dynamo {
-    async fn dispatch(&self, order_id: &str, _address: &Address) -> PortResult<ApplyOutcome> {
-        self.apply(&LedgerEntry::new(order_id, Effect::Shipment, Effect::Shipment.applied())).await
+    async fn dispatch(&self, order_id: &str, attempt: u32, _address: &Address) -> PortResult<ApplyOutcome> {
+        self.apply(&LedgerEntry::new(order_id, attempt, Effect::Shipment, Effect::Shipment.applied())).await
     }
 
-    async fn cancel(&self, order_id: &str) -> PortResult<UndoOutcome> {
-        self.undo(order_id, Effect::Shipment, |_| Ok(Vec::new())).await
+    async fn cancel(&self, order_id: &str, attempt: u32) -> PortResult<UndoOutcome> {
+        self.undo((order_id, attempt), Effect::Shipment, |_| Ok(Vec::new())).await
     }
 }
 

@@ -18,6 +18,13 @@ pub fn effect_id(order_id: &str, step: &str) -> String {
     Uuid::new_v5(&NEXUS_NAMESPACE, format!("effect/{order_id}/{step}").as_bytes()).to_string()
 }
 
+/// The name of the execution an operator's retry starts: derived from the order version the retry wrote, so
+/// every retry has its own and a repeat of the same one finds it. A UUID, as the order id may already take
+/// the 80 characters an execution name allows (the first execution is named by the order id).
+pub fn retry_execution_name(order_id: &str, version: u64) -> String {
+    Uuid::new_v5(&NEXUS_NAMESPACE, format!("execution/{order_id}/{version}").as_bytes()).to_string()
+}
+
 /// The id of the order event with this sequence number.
 pub fn event_id(order_id: &str, sequence: u64) -> String {
     Uuid::new_v5(&NEXUS_NAMESPACE, format!("event/{order_id}/{sequence}").as_bytes()).to_string()

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 use super::ids;
 use super::status::OrderStatus;
 
+/// Between an effect's name and the attempt in a later attempt's ledger key (`payment#2`).
+const ATTEMPT_SEPARATOR: char = '#';
+
 /// An effect of the saga that its compensation undoes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Effect {
@@ -20,7 +23,8 @@ pub enum Effect {
 impl Effect {
     pub const ALL: [Effect; 3] = [Self::Reservation, Self::Payment, Self::Shipment];
 
-    /// The entry's key in the ledger (one per order and effect), also the step name in the effect id.
+    /// The effect's name: the entry's key in the ledger for an order's first attempt, and the start of it
+    /// for a later one ([`Effect::entry_key`]).
     pub const fn key(self) -> &'static str {
         match self {
             Self::Reservation => "reservation",
@@ -29,8 +33,18 @@ impl Effect {
         }
     }
 
+    /// The effect an entry key names (`payment`, `payment#2`, …); None for a notification's key.
     pub fn from_key(key: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|e| e.key() == key)
+        let name = key.split_once(ATTEMPT_SEPARATOR).map_or(key, |(name, _)| name);
+        Self::ALL.into_iter().find(|e| e.key() == name)
+    }
+
+    /// The ledger key of this effect in an attempt of the order: `payment` for the first attempt (the key
+    /// every order had before retries existed), `payment#2` for the second, … Each attempt of an order (a
+    /// manual retry, `nexus retry`) has its own entries, so the first attempt's tombstones do not refuse
+    /// the second's effects, and a late command of the first cannot touch the second's.
+    pub fn entry_key(self, attempt: u32) -> String {
+        if attempt <= 1 { self.key().to_owned() } else { format!("{}{ATTEMPT_SEPARATOR}{attempt}", self.key()) }
     }
 
     /// The state of the entry while the effect holds.
@@ -51,9 +65,9 @@ impl Effect {
         }
     }
 
-    /// The effect's deterministic id for an order: the same however often the step runs.
-    pub fn id(self, order_id: &str) -> String {
-        ids::effect_id(order_id, self.key())
+    /// The effect's deterministic id for an attempt of an order: the same however often the step runs.
+    pub fn id(self, order_id: &str, attempt: u32) -> String {
+        ids::effect_id(order_id, &self.entry_key(attempt))
     }
 }
 
@@ -105,12 +119,12 @@ pub struct LedgerEntry {
 }
 
 impl LedgerEntry {
-    /// A new entry of `effect` for the order, in `state`, dated now.
-    pub fn new(order_id: &str, effect: Effect, state: EffectState) -> Self {
+    /// A new entry of `effect` for an attempt of the order, in `state`, dated now.
+    pub fn new(order_id: &str, attempt: u32, effect: Effect, state: EffectState) -> Self {
         Self {
             order_id: order_id.to_owned(),
-            entry: effect.key().to_owned(),
-            effect_id: effect.id(order_id),
+            entry: effect.entry_key(attempt),
+            effect_id: effect.id(order_id, attempt),
             state,
             at: super::now(),
             ..Self::default()
@@ -161,12 +175,23 @@ mod tests {
 
     #[test]
     fn an_entry_holds_only_in_its_applied_state() {
-        let mut entry = LedgerEntry::new("o-1", Effect::Payment, EffectState::Charged);
+        let mut entry = LedgerEntry::new("o-1", 1, Effect::Payment, EffectState::Charged);
         assert!(entry.holds());
         entry.state = EffectState::Refunded;
         assert!(!entry.holds());
-        assert_eq!(entry.effect_id, Effect::Payment.id("o-1"));
+        assert_eq!(entry.effect_id, Effect::Payment.id("o-1", 1));
         let note = LedgerEntry::notification("o-1", "e-1", OrderStatus::Completed, "h");
+        assert_eq!(note.entry, "notification#e-1");
         assert_eq!((note.effect(), note.holds()), (None, false));
+    }
+
+    #[test]
+    fn each_attempt_has_its_own_entry_and_id() {
+        assert_eq!(Effect::Payment.entry_key(1), "payment", "the first attempt keeps the original key");
+        assert_eq!(Effect::Payment.entry_key(2), "payment#2");
+        assert_ne!(Effect::Payment.id("o-1", 1), Effect::Payment.id("o-1", 2));
+        let second = LedgerEntry::new("o-1", 2, Effect::Reservation, EffectState::Reserved);
+        assert_eq!((second.effect(), second.holds()), (Some(Effect::Reservation), true));
+        assert_eq!(Effect::from_key("notification#e-1"), None);
     }
 }

@@ -79,6 +79,10 @@ pub struct ServiceCommand {
     #[serde(default)]
     pub execution_arn: String,
     pub task_token: String,
+    /// Which attempt of the order the command belongs to (1 unless an operator retried it): its effects are
+    /// that attempt's, and a command of an earlier attempt cannot move the order.
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
     /// For CancelOrder / FlagNeedsAttention: the error that ended the saga.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -102,5 +106,51 @@ pub struct OrderEvent {
     /// The order's saga execution, when it has one (a REJECTED order has none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_arn: Option<String>,
+    /// The order's attempt when the change was made (1; + 1 with each `nexus retry` of a cancelled order).
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
     pub at: String,
+}
+
+/// An execution's input: what the state machine copies into every command. `resume` is set only when an
+/// operator reruns the compensation of an order that needs attention: the execution then starts at the
+/// compensations (`infra/order-saga.asl.json`, state `Start`), cancelling for `error`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SagaInput {
+    pub order_id: String,
+    pub correlation_id: String,
+    pub attempt: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<Resume>,
+    /// With `resume`: the error the order is being cancelled for (the shape of a `Catch`'s `ResultPath`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<SagaFailure>,
+}
+
+impl SagaInput {
+    pub fn to_json(&self) -> serde_json::Value {
+        // Strings, a number and unit enums: serialising to a `Value` cannot fail (only non-string map keys can).
+        serde_json::to_value(self).unwrap_or_else(|e| unreachable!("saga input serialises: {e}"))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Resume {
+    /// Run every compensation (each undoes nothing twice), then cancel.
+    Compensation,
+}
+
+/// A failure as the state machine holds it (`{"Error": …, "Cause": …}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SagaFailure {
+    #[serde(rename = "Error")]
+    pub error: String,
+    #[serde(rename = "Cause")]
+    pub cause: String,
+}
+
+/// Every order starts at attempt 1 (and messages written before attempts existed are of attempt 1).
+pub const fn first_attempt() -> u32 {
+    1
 }

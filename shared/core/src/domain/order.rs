@@ -29,6 +29,9 @@ pub struct Order {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     pub version: u64,
+    /// 1, and + 1 each time an operator retries the order after it was cancelled for a transient reason
+    /// (`nexus retry`): the attempt scopes the order's effects in the ledger.
+    pub attempt: u32,
     pub correlation_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_arn: Option<String>,
@@ -56,6 +59,7 @@ impl Default for Order {
             status: OrderStatus::Pending,
             reason: None,
             version: 0,
+            attempt: super::messages::first_attempt(),
             correlation_id: String::new(),
             execution_arn: None,
             payload_hash: String::new(),
@@ -88,6 +92,7 @@ impl Order {
             status: OrderStatus::Pending,
             reason: None,
             version: 1,
+            attempt: super::messages::first_attempt(),
             correlation_id,
             execution_arn: Some(execution_arn),
             payload_hash: submission.payload_hash,
@@ -132,6 +137,24 @@ impl Order {
         (next, event)
     }
 
+    /// This order as an operator's retry leaves it (`nexus retry`, version + 1) and the event recording it:
+    /// in `status`, at `attempt`, with `reason` (none for a new attempt; the reason it is being cancelled for
+    /// when its compensation runs again), run by a new execution.
+    pub fn retried(
+        &self,
+        (status, attempt, reason): (OrderStatus, u32, Option<String>),
+        execution_arn: String,
+        now: &str,
+    ) -> (Order, OrderEvent) {
+        let mut next = self.clone();
+        (next.status, next.attempt, next.reason) = (status, attempt, reason);
+        next.execution_arn = Some(execution_arn);
+        next.version = self.version + 1;
+        next.updated_at = now.to_owned();
+        let event = next.event(Some(self.status));
+        (next, event)
+    }
+
     /// The event for this order's current version.
     pub fn event(&self, previous_status: Option<OrderStatus>) -> OrderEvent {
         OrderEvent {
@@ -144,7 +167,19 @@ impl Order {
             reason: self.reason.clone(),
             correlation_id: self.correlation_id.clone(),
             execution_arn: self.execution_arn.clone(),
+            attempt: self.attempt,
             at: self.updated_at.clone(),
+        }
+    }
+
+    /// The input of an execution running this order forward from its current attempt.
+    pub fn saga_input(&self) -> super::messages::SagaInput {
+        super::messages::SagaInput {
+            order_id: self.order_id.clone(),
+            correlation_id: self.correlation_id.clone(),
+            attempt: self.attempt,
+            resume: None,
+            error: None,
         }
     }
 

@@ -70,6 +70,14 @@ impl OrderStatus {
     }
 }
 
+impl OrderStatus {
+    /// The transitions only an operator's retry makes (`nexus retry`), never a saga step: a cancelled order
+    /// starts a new attempt, and an order needing attention has its compensation run again.
+    pub fn can_be_retried_to(self, next: Self) -> bool {
+        matches!((self, next), (Self::Cancelled, Self::Pending) | (Self::NeedsAttention, Self::Compensating))
+    }
+}
+
 impl std::fmt::Display for OrderStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

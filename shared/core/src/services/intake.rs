@@ -3,11 +3,11 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::json;
 use tracing::Instrument;
 
 use super::ServiceError;
 use crate::domain::ids;
+use crate::domain::messages::first_attempt;
 use crate::domain::order::Order;
 use crate::domain::submission::{self, InvalidSubmission, Rejection, RejectionCode, ValidSubmission};
 use crate::domain::{self};
@@ -157,10 +157,10 @@ where
                 (*existing, false)
             }
         };
-        if order.status == crate::domain::status::OrderStatus::Pending {
-            // Also on a replay: the first attempt may have died between the put and the start.
-            let input = json!({ "orderId": order.order_id, "correlationId": order.correlation_id });
-            match self.saga.start(&order.order_id, &input).await? {
+        if order.status == crate::domain::status::OrderStatus::Pending && order.attempt == first_attempt() {
+            // Also on a replay: the first delivery may have died between the put and the start. (A later
+            // attempt's execution is an operator's retry, which starts it itself.)
+            match self.saga.start(&order.order_id, &order.saga_input().to_json()).await? {
                 StartOutcome::Started { execution_arn } => {
                     tracing::info!(executionArn = %execution_arn, "saga started")
                 }

@@ -23,10 +23,10 @@ impl<S: OrderStore, I: Inventory, P: EventPublisher> SagaStep for InventoryServi
             CommandName::ReserveInventory => {
                 let statuses = (OrderStatus::Pending, OrderStatus::InventoryReserved);
                 forward(orders, publisher, command, statuses, |order| async move {
-                    Ok(match self.inventory.reserve(&order.order_id, &order.items).await? {
-                        ReserveOutcome::Reserved => {
-                            StepReply::Success(json!({ "reservationId": Effect::Reservation.id(&order.order_id) }))
-                        }
+                    Ok(match self.inventory.reserve(&order.order_id, order.attempt, &order.items).await? {
+                        ReserveOutcome::Reserved => StepReply::Success(
+                            json!({ "reservationId": Effect::Reservation.id(&order.order_id, order.attempt) }),
+                        ),
                         ReserveOutcome::OutOfStock => {
                             tracing::info!("not enough stock for every line item; nothing reserved");
                             StepReply::failure(SagaError::InventoryOutOfStock, "not enough stock for every line item")
@@ -40,7 +40,7 @@ impl<S: OrderStore, I: Inventory, P: EventPublisher> SagaStep for InventoryServi
                 .await
             }
             CommandName::ReleaseInventory => {
-                let undo = self.inventory.release(&command.order_id);
+                let undo = self.inventory.release(&command.order_id, command.attempt);
                 compensate(orders, publisher, command, (Effect::Reservation, "released"), undo).await
             }
             other => Err(ServiceError::WrongService { command: other }),

@@ -64,18 +64,22 @@ pub trait SagaStep: Send + Sync {
 const MAX_CONFLICT_RETRIES: usize = 8;
 
 /// Moves the order to `to`, conditional on the version read; on a conflict re-reads and re-decides. Returns
-/// the order as it now is, or `Err(current)` when the order is in a status that cannot become `to`. An order
+/// the order as it now is, or `Err(current)` when the order is in a status that cannot become `to`, or is
+/// no longer at `attempt` (the command belongs to an attempt an operator has since retried). An order
 /// already in `to` counts as done, and its event is published again (a crash may have come between the write
 /// and the publish; subscribers dedupe by event id).
 pub async fn advance<S: OrderStore, P: EventPublisher>(
     store: &S,
     publisher: &P,
-    order_id: &str,
+    (order_id, attempt): (&str, u32),
     to: OrderStatus,
     reason: Option<String>,
 ) -> Result<Result<Order, Order>, ServiceError> {
     for _ in 0..MAX_CONFLICT_RETRIES {
         let current = load(store, order_id).await?;
+        if current.attempt != attempt {
+            return Ok(Err(current));
+        }
         if current.status == to {
             publisher.publish(&current.event(None)).await?;
             return Ok(Ok(current));
@@ -143,21 +147,22 @@ where
     Fut: Future<Output = Result<StepReply, ServiceError>>,
 {
     let order = load(orders, &command.order_id).await?;
-    if order.status != from && order.status != to {
+    if order.attempt != command.attempt || (order.status != from && order.status != to) {
         return Ok(invalid_state(command, &order));
     }
     let output = match apply(order).await? {
         StepReply::Success(output) => output,
         refusal => return Ok(refusal),
     };
-    Ok(match advance(orders, publisher, &command.order_id, to, None).await? {
+    Ok(match advance(orders, publisher, (&command.order_id, command.attempt), to, None).await? {
         Ok(_) => StepReply::Success(output),
         Err(order) => invalid_state(command, &order),
     })
 }
 
 /// A compensation: marks the order COMPENSATING (so late forward commands are refused), unless it is
-/// already compensating or finished, then undoes `effect` (idempotently: a repeat undoes nothing twice).
+/// already compensating or finished, then undoes `effect` of the command's attempt (idempotently: a repeat
+/// undoes nothing twice, and a late copy from an earlier attempt only finds that attempt's effects undone).
 /// Answers `{"<effect>Id": …, "<undone>": true|false}`.
 pub async fn compensate<S, P>(
     orders: &S,
@@ -170,15 +175,14 @@ where
     S: OrderStore,
     P: EventPublisher,
 {
-    if let Err(order) =
-        advance(orders, publisher, &command.order_id, OrderStatus::Compensating, command.reason.clone()).await?
-    {
-        tracing::info!(status = %order.status, "order already past compensation entry");
+    let order = (command.order_id.as_str(), command.attempt);
+    if let Err(order) = advance(orders, publisher, order, OrderStatus::Compensating, command.reason.clone()).await? {
+        tracing::info!(status = %order.status, attempt = order.attempt, "order already past compensation entry");
     }
     let outcome = undo.await?;
     tracing::info!(?outcome, effect = effect.key(), "compensated");
     Ok(StepReply::Success(json!({
-        format!("{}Id", effect.key()): effect.id(&command.order_id),
+        format!("{}Id", effect.key()): effect.id(&command.order_id, command.attempt),
         undone: outcome == UndoOutcome::Undone,
     })))
 }
@@ -200,12 +204,19 @@ pub async fn answer<C: TaskCallbacks>(
     Ok(())
 }
 
-/// The reply when a command finds the order in a status it cannot act on.
+/// The reply when a command finds the order in a status (or an attempt) it cannot act on.
 pub fn invalid_state(command: &ServiceCommand, order: &Order) -> StepReply {
-    StepReply::failure(
-        SagaError::OrderInvalidState,
-        format!("{} cannot run on an order in status {}", command.command.as_str(), order.status),
-    )
+    let cause = if order.attempt == command.attempt {
+        format!("{} cannot run on an order in status {}", command.command.as_str(), order.status)
+    } else {
+        format!(
+            "{} of attempt {} is stale: the order is at attempt {}",
+            command.command.as_str(),
+            command.attempt,
+            order.attempt
+        )
+    };
+    StepReply::failure(SagaError::OrderInvalidState, cause)
 }
 
 pub fn parse_command(body: &str) -> Result<ServiceCommand, ServiceError> {

@@ -21,7 +21,7 @@ impl<S: OrderStore, P: EventPublisher> SagaStep for OrderCommandService<S, P> {
             CommandName::FlagNeedsAttention => (OrderStatus::NeedsAttention, command.reason.clone()),
             other => return Err(ServiceError::WrongService { command: other }),
         };
-        match advance(&self.orders, &self.publisher, &command.order_id, to, reason.clone()).await? {
+        match advance(&self.orders, &self.publisher, (&command.order_id, command.attempt), to, reason.clone()).await? {
             Ok(order) => {
                 if to == OrderStatus::NeedsAttention {
                     // An alarm-able signal: a compensation could not finish and a person must look.

@@ -36,21 +36,27 @@ impl<S: OrderStore, Y: Payments, P: EventPublisher> SagaStep for PaymentService<
                         tracing::info!("payment declined by the provider; nothing charged");
                         return Ok(StepReply::failure(SagaError::PaymentDeclined, "the card was declined"));
                     }
-                    Ok(match self.payments.charge(&order.order_id, order.total_cents, &order.currency).await? {
-                        ApplyOutcome::Applied => StepReply::Success(json!({
-                            "paymentId": Effect::Payment.id(&order.order_id),
-                            "amountCents": order.total_cents,
-                        })),
-                        ApplyOutcome::AlreadyUndone => StepReply::failure(
-                            SagaError::PaymentRefunded,
-                            "the payment was refunded before it was charged",
-                        ),
-                    })
+                    Ok(
+                        match self
+                            .payments
+                            .charge(&order.order_id, order.attempt, order.total_cents, &order.currency)
+                            .await?
+                        {
+                            ApplyOutcome::Applied => StepReply::Success(json!({
+                                "paymentId": Effect::Payment.id(&order.order_id, order.attempt),
+                                "amountCents": order.total_cents,
+                            })),
+                            ApplyOutcome::AlreadyUndone => StepReply::failure(
+                                SagaError::PaymentRefunded,
+                                "the payment was refunded before it was charged",
+                            ),
+                        },
+                    )
                 })
                 .await
             }
             CommandName::RefundPayment => {
-                let undo = self.payments.refund(&command.order_id);
+                let undo = self.payments.refund(&command.order_id, command.attempt);
                 compensate(orders, publisher, command, (Effect::Payment, "refunded"), undo).await
             }
             other => Err(ServiceError::WrongService { command: other }),

@@ -39,10 +39,10 @@ impl<S: OrderStore, H: Shipments, P: EventPublisher> SagaStep for ShippingServic
                             "no carrier serves this postal code",
                         ));
                     }
-                    Ok(match self.shipments.dispatch(&order.order_id, &order.shipping_address).await? {
-                        ApplyOutcome::Applied => {
-                            StepReply::Success(json!({ "shipmentId": Effect::Shipment.id(&order.order_id) }))
-                        }
+                    Ok(match self.shipments.dispatch(&order.order_id, order.attempt, &order.shipping_address).await? {
+                        ApplyOutcome::Applied => StepReply::Success(
+                            json!({ "shipmentId": Effect::Shipment.id(&order.order_id, order.attempt) }),
+                        ),
                         ApplyOutcome::AlreadyUndone => StepReply::failure(
                             SagaError::ShipmentCancelled,
                             "the shipment was cancelled before dispatch",
@@ -52,7 +52,7 @@ impl<S: OrderStore, H: Shipments, P: EventPublisher> SagaStep for ShippingServic
                 .await
             }
             CommandName::CancelShipment => {
-                let undo = self.shipments.cancel(&command.order_id);
+                let undo = self.shipments.cancel(&command.order_id, command.attempt);
                 compensate(orders, publisher, command, (Effect::Shipment, "cancelled"), undo).await
             }
             other => Err(ServiceError::WrongService { command: other }),

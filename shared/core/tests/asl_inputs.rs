@@ -1,0 +1,119 @@
+//! Holds the state machine's data flow to the Rust types: every command it sends, built from a
+//! [`SagaInput`] as Step Functions builds it (`Parameters` paths), reads as a [`ServiceCommand`] of the
+//! input's attempt; and the `Start` choice sends an operator's compensation rerun through every
+//! compensation, and every other input to the first forward step.
+
+use nexus_core::domain::messages::{CommandName, Resume, SagaFailure, SagaInput, ServiceCommand};
+use serde_json::{Map, Value, json};
+
+mod common;
+
+fn input(attempt: u32, resume: Option<Resume>) -> Value {
+    let mut input = SagaInput {
+        order_id: "ord-1".into(),
+        correlation_id: "corr-1".into(),
+        attempt,
+        resume,
+        error: resume.map(|_| SagaFailure { error: "Payment.Unavailable".into(), cause: "rerun".into() }),
+    }
+    .to_json();
+    // What a Catch adds on the way (ResultPath $.error / $.compensationError), for the states that read it.
+    input["error"] = json!({"Error": "Payment.Unavailable", "Cause": "budget spent"});
+    input["compensationError"] = json!({"Error": "Saga.Transient", "Cause": "still down"});
+    input
+}
+
+/// A JSONPath of the simple form the definition uses (`$.a.b`) against `data`.
+fn path<'a>(data: &'a Value, path: &str) -> &'a Value {
+    let rest = path.strip_prefix("$.").unwrap_or_else(|| panic!("unsupported path {path}"));
+    rest.split('.').fold(data, |value, key| &value[key])
+}
+
+/// A task's `Parameters.Message`, built as Step Functions builds it: `key.$` takes the path's value (the
+/// context object `$$` stands for the execution id and the task token).
+fn message(template: &Value, data: &Value) -> Value {
+    let mut built = Map::new();
+    for (key, value) in template.as_object().expect("Message is an object") {
+        match key.strip_suffix(".$") {
+            Some(name) => {
+                let text = value.as_str().expect("a path");
+                let resolved = match text {
+                    "$$.Execution.Id" => json!("arn:aws:states:us-east-1:0:execution:saga:x"),
+                    "$$.Task.Token" => json!("token"),
+                    _ => path(data, text).clone(),
+                };
+                assert!(!resolved.is_null(), "{key}: {text} is not in the input {data}");
+                built.insert(name.to_owned(), resolved);
+            }
+            None => {
+                built.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    Value::Object(built)
+}
+
+#[test]
+fn every_command_reads_as_a_service_command_of_the_inputs_attempt() {
+    let machine = common::state_machine(&Default::default());
+    let data = input(3, None);
+    let mut commands = Vec::new();
+    for (name, state) in machine["States"].as_object().expect("States") {
+        let Some(template) = state["Parameters"].get("Message") else { continue };
+        let command: ServiceCommand = serde_json::from_value(message(template, &data))
+            .unwrap_or_else(|e| panic!("{name}'s message is not a ServiceCommand: {e}"));
+        assert_eq!((command.attempt, command.order_id.as_str()), (3, "ord-1"), "{name}");
+        commands.push(command.command);
+    }
+    assert_eq!(commands.len(), CommandName::ALL.len(), "one task per command: {commands:?}");
+}
+
+/// The state `Start` chooses for `data` (the definition's rules: `And`, `IsPresent`, `StringEquals`).
+fn start(machine: &Value, data: &Value) -> String {
+    fn holds(rule: &Value, data: &Value) -> bool {
+        if let Some(all) = rule["And"].as_array() {
+            return all.iter().all(|r| holds(r, data));
+        }
+        let value = path(data, rule["Variable"].as_str().expect("Variable"));
+        if let Some(present) = rule["IsPresent"].as_bool() {
+            return value.is_null() != present;
+        }
+        if let Some(text) = rule["StringEquals"].as_str() {
+            return value.as_str() == Some(text);
+        }
+        panic!("unsupported choice rule {rule}")
+    }
+    let choice = &machine["States"][machine["StartAt"].as_str().expect("StartAt")];
+    assert_eq!(choice["Type"], "Choice");
+    let chosen = choice["Choices"].as_array().expect("Choices").iter().find(|rule| holds(rule, data));
+    chosen.map_or(&choice["Default"], |rule| &rule["Next"]).as_str().expect("a state").to_owned()
+}
+
+/// The commands met from `state` on, following `Next` (the path when every step succeeds).
+fn commands_from(machine: &Value, mut state: String) -> Vec<String> {
+    let mut commands = Vec::new();
+    while let Some(next) = machine["States"][&state]["Next"].as_str() {
+        commands.extend(machine["States"][&state]["Parameters"]["Message"]["command"].as_str().map(str::to_owned));
+        state = next.to_owned();
+    }
+    commands.extend(machine["States"][&state]["Parameters"]["Message"]["command"].as_str().map(str::to_owned));
+    commands
+}
+
+#[test]
+fn a_compensation_rerun_runs_every_compensation_then_cancels_and_any_other_input_runs_forward() {
+    let machine = common::state_machine(&Default::default());
+    let rerun = start(&machine, &input(1, Some(Resume::Compensation)));
+    assert_eq!(
+        commands_from(&machine, rerun),
+        ["CancelShipment", "RefundPayment", "ReleaseInventory", "CancelOrder"],
+        "every effect is undone (each undo is idempotent), then the order is cancelled"
+    );
+    let mut forward = input(2, None);
+    forward.as_object_mut().expect("object").remove("resume");
+    let first = start(&machine, &forward);
+    assert_eq!(
+        commands_from(&machine, first),
+        ["ReserveInventory", "ChargePayment", "DispatchShipping", "CompleteOrder"]
+    );
+}

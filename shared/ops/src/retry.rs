@@ -1,0 +1,194 @@
+//! `nexus retry`: an operator runs a failed order again, after fixing what failed it.
+//!
+//! - An order **cancelled for a transient reason** (a step's retry budget ran out: `<Service>.Unavailable`)
+//!   starts a new attempt: same order id, attempt + 1, a new execution from the first step. Every attempt
+//!   has its own effects in the ledger (`payment#2`), each as idempotent as the first attempt's, and the
+//!   commands of an earlier attempt can no longer move the order.
+//! - An order **needing attention** (a compensation could not finish) has its compensation run again by a
+//!   new execution that starts at the compensations and cancels for the original reason; every undo is
+//!   idempotent, so what was undone before is not undone twice.
+//!
+//! The retry is one conditional write of the order (version + 1, recording the new status, attempt and
+//! execution), then the start of that execution, named after the version written. Should the tool die
+//! between the two, running it again finds the order in flight with no execution of that name, and starts
+//! it; an order whose execution exists is in flight and is left alone.
+
+use serde::Serialize;
+
+use nexus_core::domain::ids;
+use nexus_core::domain::messages::{Resume, SagaFailure, SagaInput};
+use nexus_core::domain::order::Order;
+use nexus_core::domain::saga_error::SagaError;
+use nexus_core::domain::status::OrderStatus;
+use nexus_core::domain::{self};
+use nexus_core::ports::{EventLog, EventPublisher, OrderStore, PortError, SagaStarter, StartOutcome};
+use nexus_core::services::shipping::carrier_serves;
+
+/// How many times the retry re-reads the order after a version conflict before giving up.
+const MAX_CONFLICT_RETRIES: usize = 4;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RetryKind {
+    /// A cancelled order runs again from the first step, as its next attempt.
+    NewAttempt,
+    /// An order that needs attention has its compensation run again.
+    Compensation,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Retried {
+    pub order_id: String,
+    pub kind: RetryKind,
+    pub attempt: u32,
+    pub status: OrderStatus,
+    pub execution_arn: String,
+    /// False when an earlier run of the retry had written the order but died before starting its execution.
+    pub resumed: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RetryError {
+    #[error("order {0} not found")]
+    NotFound(String),
+    #[error("order {order_id} is {status}{}: {why}", reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default())]
+    Refused { order_id: String, status: OrderStatus, reason: Option<String>, why: String },
+    #[error("order {0} kept changing under the retry (another writer); run it again")]
+    Contended(String),
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+/// What a retry of `order` would do, or why there is none: decided from the order and its events alone.
+pub fn plan(order: &Order, events: &[domain::messages::OrderEvent]) -> Result<(RetryKind, SagaInput), String> {
+    let reason = order.reason.as_deref().unwrap_or_default();
+    match order.status {
+        OrderStatus::Cancelled => {
+            let transient = match SagaError::parse(reason) {
+                Some(SagaError::InventoryUnavailable | SagaError::PaymentUnavailable) => true,
+                // The same name is the business refusal "no carrier serves the destination", which the
+                // order's own address decides: only when a carrier serves it was the service unavailable.
+                Some(SagaError::ShippingUnavailable) => carrier_serves(order),
+                _ => false,
+            };
+            if !transient {
+                return Err("only an order cancelled because a service stayed unavailable (Inventory.Unavailable, \
+                            Payment.Unavailable, Shipping.Unavailable with a served address) can be retried; a \
+                            new attempt of this one would end the same way"
+                    .into());
+            }
+            let next = Order { attempt: order.attempt + 1, ..order.clone() };
+            Ok((RetryKind::NewAttempt, next.saga_input()))
+        }
+        OrderStatus::NeedsAttention => {
+            // The reason it was being cancelled for: the reason its compensation of this attempt began with.
+            let Some(reason) = events
+                .iter()
+                .rev()
+                .take_while(|e| e.attempt == order.attempt)
+                .find(|e| e.status == OrderStatus::Compensating)
+                .and_then(|e| e.reason.clone())
+            else {
+                return Err("it was flagged after its forward steps finished, not during a compensation; \
+                            look at its execution (`nexus timeline`) and fix the order by hand"
+                    .into());
+            };
+            Ok((RetryKind::Compensation, compensation_input(order, reason)))
+        }
+        OrderStatus::Completed => Err("it completed; there is nothing to retry".into()),
+        OrderStatus::Rejected => Err("it was rejected at intake; submit a corrected order instead".into()),
+        _ => Err("its saga is still running; follow it with `nexus timeline`".into()),
+    }
+}
+
+fn compensation_input(order: &Order, reason: String) -> SagaInput {
+    SagaInput {
+        resume: Some(Resume::Compensation),
+        error: Some(SagaFailure {
+            error: reason,
+            cause: "an operator ran the compensation again (nexus retry)".into(),
+        }),
+        ..order.saga_input()
+    }
+}
+
+/// Retries the order (see the module's documentation).
+pub async fn retry<S, L, P, G>(
+    orders: &S,
+    log: &L,
+    publisher: &P,
+    saga: &G,
+    order_id: &str,
+) -> Result<Retried, RetryError>
+where
+    S: OrderStore,
+    L: EventLog,
+    P: EventPublisher,
+    G: SagaStarter,
+{
+    for _ in 0..MAX_CONFLICT_RETRIES {
+        let order = orders.get(order_id).await?.ok_or_else(|| RetryError::NotFound(order_id.to_owned()))?;
+        if !order.status.is_terminal() {
+            return resume(saga, order).await;
+        }
+        let events = log.events(order_id).await?;
+        let (kind, input) = plan(&order, &events).map_err(|why| refused(&order, why))?;
+        let name = ids::retry_execution_name(order_id, order.version + 1);
+        let status = match kind {
+            RetryKind::NewAttempt => OrderStatus::Pending,
+            RetryKind::Compensation => OrderStatus::Compensating,
+        };
+        let reason = input.error.as_ref().map(|failure| failure.error.clone());
+        let (next, event) = order.retried((status, input.attempt, reason), saga.execution_arn(&name), &domain::now());
+        match orders.transition(&order, &next, &event).await {
+            Ok(()) => {}
+            Err(PortError::Conflict { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        publisher.publish(&event).await?;
+        let execution_arn = match saga.start(&name, &input.to_json()).await? {
+            StartOutcome::Started { execution_arn } | StartOutcome::AlreadyStarted { execution_arn } => execution_arn,
+        };
+        return Ok(Retried {
+            order_id: order_id.to_owned(),
+            kind,
+            attempt: next.attempt,
+            status,
+            execution_arn,
+            resumed: false,
+        });
+    }
+    Err(RetryError::Contended(order_id.to_owned()))
+}
+
+/// An order in flight: started here only when its execution does not exist (a retry that died between
+/// writing the order and starting it); otherwise its saga is running, and the retry is refused.
+async fn resume<G: SagaStarter>(saga: &G, order: Order) -> Result<Retried, RetryError> {
+    let Some(name) = order.execution_arn.as_deref().and_then(|arn| arn.rsplit(':').next()).map(str::to_owned) else {
+        return Err(refused(&order, "it has no saga execution; it cannot be retried".into()));
+    };
+    let (kind, input) = match (order.status, order.reason.clone()) {
+        (OrderStatus::Compensating, Some(reason)) => (RetryKind::Compensation, compensation_input(&order, reason)),
+        _ => (RetryKind::NewAttempt, order.saga_input()),
+    };
+    match saga.start(&name, &input.to_json()).await? {
+        StartOutcome::Started { execution_arn } => {
+            Ok(Retried {
+                order_id: order.order_id.clone(),
+                kind,
+                attempt: order.attempt,
+                status: order.status,
+                execution_arn,
+                resumed: true,
+            })
+        }
+        StartOutcome::AlreadyStarted { .. } => {
+            Err(refused(&order, "its saga execution exists (running, or ended without finishing the order); follow it with `nexus timeline`".into()))
+        }
+    }
+}
+
+fn refused(order: &Order, why: String) -> RetryError {
+    RetryError::Refused { order_id: order.order_id.clone(), status: order.status, reason: order.reason.clone(), why }
+}
