@@ -36,11 +36,12 @@ if ! stamp_ok tools "$want"; then
   stamp_set tools "$want"
 fi
 
-want="checkov==$CHECKOV_VERSION exclude-newer=$CHECKOV_EXCLUDE_NEWER"
+want="checkov==$CHECKOV_VERSION aws-sam-translator==$SAM_TRANSLATOR_VERSION exclude-newer=$CHECKOV_EXCLUDE_NEWER"
 if ! stamp_ok policy "$want"; then
-  with_progress "installing checkov" "$LOCAL_DIR/logs/install-policy.log" \
+  with_progress "installing checkov, aws-sam-translator" "$LOCAL_DIR/logs/install-policy.log" \
     bash -c "rm -rf '$POLICY_VENV' && '$UV' venv -q --python '$PYTHON_BIN' '$POLICY_VENV' && \
-      VIRTUAL_ENV='$POLICY_VENV' '$UV' pip install --exclude-newer '$CHECKOV_EXCLUDE_NEWER' 'checkov==$CHECKOV_VERSION'"
+      VIRTUAL_ENV='$POLICY_VENV' '$UV' pip install --exclude-newer '$CHECKOV_EXCLUDE_NEWER' \
+      'checkov==$CHECKOV_VERSION' 'aws-sam-translator==$SAM_TRANSLATOR_VERSION'"
   stamp_set policy "$want"
 fi
 

@@ -1,15 +1,20 @@
-//! IAM as AWS would enforce it, read from `template.yaml` (the emulator checks no permission): every function
-//! and the state machine get statements of their own, no action is a wildcard, a `*` resource only for
-//! actions AWS offers no resource-level permission for, and no SAM event source that would attach the
-//! managed SQS execution role (`sqs:ReceiveMessage` … on every queue of the account).
+//! IAM as AWS would enforce it (the emulator checks no permission), read from the template as CloudFormation
+//! deploys it: SAM's transform applied by the pinned aws-sam-translator (`localstack/sam-expand.py`), so a
+//! role or managed policy SAM adds is judged too. Every function and the state machine has a role of its
+//! own with inline statements only (SAM would attach AWSLambdaBasicExecutionRole, `logs:*` actions on every
+//! group), no action is a wildcard, a `*` resource only for actions AWS offers no resource-level permission
+//! for, and each function writes only to its own log group.
 
 mod common;
 
-use serde_yaml_ng::Value;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use serde_json::Value;
 
 /// Actions without resource-level permissions (the Service Authorization Reference lists no resource type for
-/// them): the vended-logs delivery of the state machine.
-const NO_RESOURCE_LEVEL: [&str; 8] = [
+/// them): the vended-logs delivery of the state machine, and X-Ray's writes and sampling (tracing).
+const NO_RESOURCE_LEVEL: [&str; 12] = [
     "logs:CreateLogDelivery",
     "logs:GetLogDelivery",
     "logs:UpdateLogDelivery",
@@ -18,71 +23,127 @@ const NO_RESOURCE_LEVEL: [&str; 8] = [
     "logs:PutResourcePolicy",
     "logs:DescribeResourcePolicies",
     "logs:DescribeLogGroups",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
 ];
 
-/// SAM policy templates used, each scoped by its parameter to one resource.
-const SCOPED_POLICY_TEMPLATES: [&str; 2] = ["SNSPublishMessagePolicy", "DynamoDBReadPolicy"];
+/// `template.yaml` after SAM's transform, from the policy venv `make lint` / `make test` install.
+fn expanded_template() -> Value {
+    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    let local = std::env::var_os("NEXUS_LOCAL_DIR").map_or_else(|| root.join(".local"), PathBuf::from);
+    let python = local.join("policy-venv/bin/python");
+    assert!(python.exists(), "{} is missing: `make lint` installs aws-sam-translator there", python.display());
+    let output = std::process::Command::new(&python)
+        .arg(root.join("localstack/sam-expand.py"))
+        .arg(root.join("template.yaml"))
+        .output()
+        .expect("run sam-expand.py");
+    assert!(output.status.success(), "SAM's transform failed: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("the expanded template is JSON")
+}
 
 fn strings(value: &Value) -> Vec<String> {
     match value {
         Value::String(s) => vec![s.clone()],
-        Value::Sequence(items) => items.iter().flat_map(strings).collect(),
+        Value::Array(items) => items.iter().flat_map(strings).collect(),
         _ => Vec::new(),
     }
 }
 
-fn principals(template: &Value) -> Vec<(String, Value)> {
-    template["Resources"]
-        .as_mapping()
-        .expect("Resources")
-        .iter()
-        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function" || r["Type"] == "AWS::Serverless::StateMachine")
-        .filter_map(|(name, r)| Some((name.as_str()?.to_owned(), r.clone())))
-        .collect()
+fn resources<'a>(template: &'a Value, kind: &str) -> Vec<(&'a str, &'a Value)> {
+    let all = template["Resources"].as_object().expect("Resources");
+    all.iter().filter(|(_, r)| r["Type"] == kind).map(|(name, r)| (name.as_str(), r)).collect()
+}
+
+/// The role resource a `Role: {"Fn::GetAtt": [name, "Arn"]}` names.
+fn role_name(role: &Value) -> Option<&str> {
+    role["Fn::GetAtt"][0].as_str()
 }
 
 #[test]
 fn no_wildcard_actions_and_star_resources_only_where_aws_allows_nothing_narrower() {
-    let template = common::template();
+    let template = expanded_template();
+    let roles = resources(&template, "AWS::IAM::Role");
+    assert!(roles.len() >= 6, "a role per function and the state machine: {}", roles.len());
+    let standalone: Vec<_> = ["AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"]
+        .iter()
+        .flat_map(|kind| resources(&template, kind))
+        .map(|(name, policy)| (name, &policy["Properties"]["PolicyDocument"]))
+        .collect();
+    let mut documents: Vec<(&str, &Value)> = standalone;
+    for (name, role) in &roles {
+        let managed = strings(&role["Properties"]["ManagedPolicyArns"]);
+        assert!(managed.is_empty(), "{name} has managed policies {managed:?}: their statements are not ours to check");
+        for policy in role["Properties"]["Policies"].as_array().into_iter().flatten() {
+            documents.push((name, &policy["PolicyDocument"]));
+        }
+    }
     let mut statements = 0;
-    for (name, resource) in principals(&template) {
-        let policies = resource["Properties"]["Policies"].as_sequence().cloned().unwrap_or_default();
-        assert!(!policies.is_empty(), "{name} has no policies of its own");
-        for policy in policies {
-            if let Some(template_name) = policy.as_mapping().and_then(|m| m.keys().next()).and_then(Value::as_str)
-                && template_name != "Statement"
-            {
-                assert!(SCOPED_POLICY_TEMPLATES.contains(&template_name), "{name} uses {template_name}");
-                continue;
+    for (name, document) in documents {
+        for statement in document["Statement"].as_array().expect("Statement list") {
+            statements += 1;
+            let actions = strings(&statement["Action"]);
+            assert!(!actions.is_empty() && statement["NotAction"].is_null(), "{name}: {statement}");
+            for action in &actions {
+                assert!(!action.contains('*'), "{name}: wildcard action {action}");
             }
-            for statement in policy["Statement"].as_sequence().expect("Statement list") {
-                statements += 1;
-                let actions = strings(&statement["Action"]);
+            if strings(&statement["Resource"]).iter().any(|r| r.contains('*')) {
                 for action in &actions {
-                    assert!(!action.contains('*'), "{name}: wildcard action {action}");
-                }
-                if strings(&statement["Resource"]).iter().any(|r| r == "*") {
-                    for action in &actions {
-                        assert!(NO_RESOURCE_LEVEL.contains(&action.as_str()), "{name}: {action} on *");
-                    }
+                    assert!(NO_RESOURCE_LEVEL.contains(&action.as_str()), "{name}: {action} on {}", statement["Resource"]);
                 }
             }
         }
     }
-    assert!(statements >= 10, "the statements were found");
+    assert!(statements >= 30, "the statements were found: {statements}");
+}
+
+#[test]
+fn each_function_and_the_state_machine_has_a_role_of_its_own_writing_only_to_its_own_log_group() {
+    let template = expanded_template();
+    let mut principals = resources(&template, "AWS::Lambda::Function");
+    assert_eq!(principals.len(), 5, "the five functions");
+    principals.extend(resources(&template, "AWS::StepFunctions::StateMachine"));
+    let roles: BTreeSet<&str> = principals
+        .iter()
+        .map(|(name, resource)| {
+            let arn = resource["Properties"].get("Role").or_else(|| resource["Properties"].get("RoleArn"));
+            arn.and_then(role_name).unwrap_or_else(|| panic!("{name} has no role of the stack"))
+        })
+        .collect();
+    assert_eq!(roles.len(), principals.len(), "no two share a role: {roles:?}");
+
+    for (name, function) in resources(&template, "AWS::Lambda::Function") {
+        let group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"].as_str().expect("a log group of its own");
+        let role = role_name(&function["Properties"]["Role"]).expect("role");
+        let policies = &template["Resources"][role]["Properties"]["Policies"];
+        let log_statements: Vec<&Value> = policies
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().into_iter().flatten())
+            .filter(|s| strings(&s["Action"]).iter().any(|a| a.starts_with("logs:")))
+            .collect();
+        assert!(!log_statements.is_empty(), "{name} may not write its logs");
+        for statement in log_statements {
+            assert_eq!(statement["Resource"], serde_json::json!({"Fn::GetAtt": [group, "Arn"]}), "{name}: {statement}");
+        }
+    }
 }
 
 #[test]
 fn functions_consume_their_own_queues_through_explicit_event_source_mappings() {
     let template = common::template();
-    for (name, resource) in principals(&template) {
+    let functions = template["Resources"].as_mapping().expect("Resources").iter();
+    for (name, resource) in functions.filter(|(_, r)| r["Type"] == "AWS::Serverless::Function") {
         let events = resource["Properties"]["Events"].as_mapping().cloned().unwrap_or_default();
         assert!(
             !events.values().any(|e| e["Type"] == "SQS"),
-            "{name} has a SAM SQS event: SAM would attach AWSLambdaSQSQueueExecutionRole (every queue)"
+            "{name:?} has a SAM SQS event: SAM would attach AWSLambdaSQSQueueExecutionRole (every queue)"
         );
     }
-    let mappings: Vec<Value> = template["Resources"]
+    let mappings: Vec<serde_yaml_ng::Value> = template["Resources"]
         .as_mapping()
         .expect("Resources")
         .values()
