@@ -91,7 +91,11 @@ fn no_wildcard_actions_and_star_resources_only_where_aws_allows_nothing_narrower
             }
             if strings(&statement["Resource"]).iter().any(|r| r.contains('*')) {
                 for action in &actions {
-                    assert!(NO_RESOURCE_LEVEL.contains(&action.as_str()), "{name}: {action} on {}", statement["Resource"]);
+                    assert!(
+                        NO_RESOURCE_LEVEL.contains(&action.as_str()),
+                        "{name}: {action} on {}",
+                        statement["Resource"]
+                    );
                 }
             }
         }
@@ -115,7 +119,8 @@ fn each_function_and_the_state_machine_has_a_role_of_its_own_writing_only_to_its
     assert_eq!(roles.len(), principals.len(), "no two share a role: {roles:?}");
 
     for (name, function) in resources(&template, "AWS::Lambda::Function") {
-        let group = function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"].as_str().expect("a log group of its own");
+        let group =
+            function["Properties"]["LoggingConfig"]["LogGroup"]["Ref"].as_str().expect("a log group of its own");
         let role = role_name(&function["Properties"]["Role"]).expect("role");
         let policies = &template["Resources"][role]["Properties"]["Policies"];
         let log_statements: Vec<&Value> = policies
@@ -151,4 +156,40 @@ fn functions_consume_their_own_queues_through_explicit_event_source_mappings() {
         .cloned()
         .collect();
     assert!(mappings.len() >= 6, "every queue is consumed through a mapping");
+}
+
+#[test]
+fn saga_functions_read_only_the_order_attributes_their_service_reads() {
+    use nexus_core::services::{inventory, notification, payment, shipping};
+    let template = expanded_template();
+    let expected: [(&str, Vec<&str>); 4] = [
+        ("InventoryRole", inventory::ORDER_READS.attributes()),
+        ("PaymentRole", payment::ORDER_READS.attributes()),
+        ("ShippingRole", shipping::ORDER_READS.attributes()),
+        ("NotificationRole", notification::ORDER_READS.to_vec()),
+    ];
+    let orders_table = serde_json::json!({"Fn::GetAtt": ["OrdersTable", "Arn"]});
+    for (role, attributes) in expected {
+        let policies = template["Resources"][role]["Properties"]["Policies"].as_array().expect("policies");
+        let on_orders: Vec<&Value> = policies
+            .iter()
+            .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().into_iter().flatten())
+            .filter(|s| s["Resource"] == orders_table || strings(&s["Resource"]).iter().any(|r| r == "*"))
+            .filter(|s| strings(&s["Action"]).iter().any(|a| a.starts_with("dynamodb:")))
+            .collect();
+        assert!(!on_orders.is_empty(), "{role} cannot read orders");
+        for statement in on_orders {
+            let condition = &statement["Condition"];
+            let allowed: BTreeSet<String> =
+                strings(&condition["ForAllValues:StringEquals"]["dynamodb:Attributes"]).into_iter().collect();
+            let wanted: BTreeSet<String> = attributes.iter().map(|a| (*a).to_owned()).collect();
+            assert_eq!(allowed, wanted, "{role}: the template's attributes are not the service's");
+            assert_eq!(condition["StringEqualsIfExists"]["dynamodb:Select"], "SPECIFIC_ATTRIBUTES", "{role}");
+            let actions = strings(&statement["Action"]);
+            assert!(
+                actions.iter().all(|a| a == "dynamodb:GetItem" || a == "dynamodb:UpdateItem"),
+                "{role}: {actions:?}"
+            );
+        }
+    }
 }

@@ -11,11 +11,11 @@ use nexus_core::domain::messages::{ServiceCommand, attributes};
 use nexus_core::domain::saga_error::SagaError;
 use nexus_core::ports::TaskCallbacks;
 use nexus_core::services::intake::IntakeService;
-use nexus_core::services::inventory::InventoryService;
-use nexus_core::services::notification::NotificationService;
+use nexus_core::services::inventory::{self, InventoryService};
+use nexus_core::services::notification::{self, NotificationService};
 use nexus_core::services::order_commands::OrderCommandService;
-use nexus_core::services::payment::PaymentService;
-use nexus_core::services::shipping::ShippingService;
+use nexus_core::services::payment::{self, PaymentService};
+use nexus_core::services::shipping::{self, ShippingService};
 use nexus_core::services::{SagaStep, ServiceError, StepReply, answer, parse_command};
 
 use crate::config::{Clients, MissingVariable, var};
@@ -86,24 +86,24 @@ type Shipping = SagaCommands<ShippingService<Dynamo, Dynamo, SnsEvents>, StepFun
 
 impl Inventory {
     pub fn inventory(c: &Clients) -> Result<Self, MissingVariable> {
-        let step =
-            InventoryService { orders: c.dynamo.clone(), inventory: c.dynamo.clone(), publisher: c.event_publisher()? };
+        let orders = c.dynamo.clone().reading_orders(inventory::ORDER_READS.attributes());
+        let step = InventoryService { orders, inventory: c.dynamo.clone(), publisher: c.event_publisher()? };
         Ok(Self { step, callbacks: c.step_functions()? })
     }
 }
 
 impl Payment {
     pub fn payment(c: &Clients) -> Result<Self, MissingVariable> {
-        let step =
-            PaymentService { orders: c.dynamo.clone(), payments: c.dynamo.clone(), publisher: c.event_publisher()? };
+        let orders = c.dynamo.clone().reading_orders(payment::ORDER_READS.attributes());
+        let step = PaymentService { orders, payments: c.dynamo.clone(), publisher: c.event_publisher()? };
         Ok(Self { step, callbacks: c.step_functions()? })
     }
 }
 
 impl Shipping {
     pub fn shipping(c: &Clients) -> Result<Self, MissingVariable> {
-        let step =
-            ShippingService { orders: c.dynamo.clone(), shipments: c.dynamo.clone(), publisher: c.event_publisher()? };
+        let orders = c.dynamo.clone().reading_orders(shipping::ORDER_READS.attributes());
+        let step = ShippingService { orders, shipments: c.dynamo.clone(), publisher: c.event_publisher()? };
         Ok(Self { step, callbacks: c.step_functions()? })
     }
 }
@@ -184,7 +184,7 @@ pub struct OrderEvents {
 impl OrderEvents {
     pub fn new(c: &Clients) -> Result<Self, MissingVariable> {
         let service = NotificationService {
-            orders: c.dynamo.clone(),
+            orders: c.dynamo.clone().reading_orders(notification::ORDER_READS.to_vec()),
             notifications: c.dynamo.clone(),
             emails: c.email_hasher()?,
         };

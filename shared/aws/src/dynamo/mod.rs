@@ -33,11 +33,21 @@ pub struct Tables {
 pub struct Dynamo {
     client: Client,
     tables: Tables,
+    /// The order attributes this adapter reads (all when None): a saga function's projection.
+    order_projection: Option<Vec<&'static str>>,
 }
 
 impl Dynamo {
     pub fn new(client: Client, tables: Tables) -> Self {
-        Self { client, tables }
+        Self { client, tables, order_projection: None }
+    }
+
+    /// Reads orders with only `attributes` (the ones the function's IAM policy lets it read; see
+    /// `nexus_core::services::OrderReads`). Its transitions write only the saga's attributes, so what it
+    /// did not read is never overwritten.
+    pub fn reading_orders(mut self, attributes: Vec<&'static str>) -> Self {
+        self.order_projection = Some(attributes);
+        self
     }
 
     pub fn tables(&self) -> &Tables {
@@ -62,9 +72,28 @@ impl Dynamo {
         table: &str,
         key: &[(&str, &str)],
     ) -> PortResult<Option<T>> {
+        self.get_projected(operation, table, key, None).await
+    }
+
+    /// As [`Self::get_item`], reading only `attributes` when given.
+    async fn get_projected<T: for<'de> Deserialize<'de>>(
+        &self,
+        operation: &'static str,
+        table: &str,
+        key: &[(&str, &str)],
+        attributes: Option<&[&str]>,
+    ) -> PortResult<Option<T>> {
         let mut request = self.client.get_item().table_name(table).consistent_read(true);
         for (name, value) in key {
             request = request.key(*name, crate::ext::s(value));
+        }
+        // Through placeholders: `status` and others are reserved words of DynamoDB's expressions.
+        for (i, attribute) in attributes.into_iter().flatten().enumerate() {
+            request = request.expression_attribute_names(format!("#a{i}"), *attribute);
+        }
+        if let Some(attributes) = attributes {
+            let placeholders: Vec<String> = (0..attributes.len()).map(|i| format!("#a{i}")).collect();
+            request = request.projection_expression(placeholders.join(", "));
         }
         let output = request.send().await.map_err(|e| unavailable(operation, e))?;
         output.item.map(|item| from_item(operation, item)).transpose()

@@ -1,18 +1,20 @@
 //! Orders and their event log: an order is created with its first event in one transaction, unless its id
 //! exists; every change writes the next version and its event together, conditional on the version read.
 
-use std::collections::HashMap;
-
 use nexus_core::domain::messages::OrderEvent;
 use nexus_core::domain::order::Order;
 use nexus_core::ports::{CreateOutcome, EventLog, OrderStore, PortError, PortResult};
 
 use super::Dynamo;
-use crate::ext::{cancelled, n, put, to_item, unavailable};
+use aws_sdk_dynamodb::types::Update;
+use aws_sdk_dynamodb::types::builders::UpdateBuilder;
+
+use crate::ext::{cancelled, n, put, s, to_attribute, to_item, unavailable, update};
 
 impl OrderStore for Dynamo {
     async fn get(&self, order_id: &str) -> PortResult<Option<Order>> {
-        self.get_item("get order", &self.tables.orders, &[("orderId", order_id)]).await
+        let projection = self.order_projection.as_deref();
+        self.get_projected("get order", &self.tables.orders, &[("orderId", order_id)], projection).await
     }
 
     async fn create(&self, order: &Order, event: &OrderEvent) -> PortResult<CreateOutcome> {
@@ -36,9 +38,8 @@ impl OrderStore for Dynamo {
     }
 
     async fn transition(&self, current: &Order, next: &Order, event: &OrderEvent) -> PortResult<()> {
-        let version = HashMap::from([(":version".to_owned(), n(current.version))]);
         let items = vec![
-            put(&self.tables.orders, to_item("write order", next)?, "version = :version", Some(version))?,
+            update(transition_update(&self.tables.orders, current.version, next)?)?,
             put(&self.tables.order_events, to_item("write event", event)?, "attribute_not_exists(orderId)", None)?,
         ];
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
@@ -52,6 +53,47 @@ impl OrderStore for Dynamo {
             Err(e) => Err(unavailable("order transition", e)),
         }
     }
+}
+
+/// The write of a transition: only the attributes a change makes (status, reason, version, attempt,
+/// execution, time), never the whole item, so a function that read a projection of the order cannot erase
+/// what it did not read; conditional on the version read.
+fn transition_update(table: &str, version: u64, next: &Order) -> PortResult<UpdateBuilder> {
+    let mut set = vec!["#status = :status", "#version = :next", "#attempt = :attempt", "#updatedAt = :updatedAt"];
+    let mut remove = Vec::new();
+    let mut update = Update::builder()
+        .table_name(table)
+        .key("orderId", s(&next.order_id))
+        .condition_expression("#version = :version")
+        .expression_attribute_names("#status", "status")
+        .expression_attribute_names("#version", "version")
+        .expression_attribute_names("#attempt", "attempt")
+        .expression_attribute_names("#updatedAt", "updatedAt")
+        .expression_attribute_names("#reason", "reason")
+        .expression_attribute_names("#executionArn", "executionArn")
+        .expression_attribute_values(":status", to_attribute(next.status)?)
+        .expression_attribute_values(":next", n(next.version))
+        .expression_attribute_values(":version", n(version))
+        .expression_attribute_values(":attempt", n(u64::from(next.attempt)))
+        .expression_attribute_values(":updatedAt", s(&next.updated_at));
+    // An optional attribute is set when the order has it, and removed when it has not (any more).
+    for (name, assignment, value_name, value) in [
+        ("#reason", "#reason = :reason", ":reason", &next.reason),
+        ("#executionArn", "#executionArn = :executionArn", ":executionArn", &next.execution_arn),
+    ] {
+        match value {
+            Some(value) => {
+                update = update.expression_attribute_values(value_name, s(value));
+                set.push(assignment);
+            }
+            None => remove.push(name),
+        }
+    }
+    let mut expression = format!("SET {}", set.join(", "));
+    if !remove.is_empty() {
+        expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+    }
+    Ok(update.update_expression(expression))
 }
 
 impl EventLog for Dynamo {
@@ -70,7 +112,7 @@ impl Dynamo {
 #[cfg(test)]
 mod tests {
     use aws_sdk_dynamodb::Client;
-    use aws_smithy_mocks::{mock, mock_client};
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
 
     use super::*;
     use crate::dynamo::tests::tables;
@@ -90,5 +132,36 @@ mod tests {
             let result = dynamo.transition(&current, &next, &next.event(None)).await;
             assert!(matches!(result, Err(PortError::Conflict { .. })), "{codes:?}: {result:?}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_transition_writes_only_what_a_change_makes_and_a_projected_read_asks_for_its_attributes() {
+        use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput;
+
+        let write = mock!(Client::transact_write_items)
+            .match_requests(|request| {
+                let update = request.transact_items()[0].update().expect("an update, never a put of the whole order");
+                update.update_expression()
+                    == "SET #status = :status, #version = :next, #attempt = :attempt, #updatedAt = :updatedAt, \
+                        #reason = :reason REMOVE #executionArn"
+                    && update.condition_expression() == Some("#version = :version")
+                    && update.expression_attribute_values().is_some_and(|v| !v.contains_key(":customerEmail"))
+            })
+            .then_output(|| TransactWriteItemsOutput::builder().build());
+        let read = mock!(Client::get_item)
+            .match_requests(|request| {
+                let names = request.expression_attribute_names().cloned().unwrap_or_default();
+                request.projection_expression() == Some("#a0, #a1")
+                    && names.get("#a0").map(String::as_str) == Some("orderId")
+                    && names.get("#a1").map(String::as_str) == Some("status")
+            })
+            .then_output(|| GetItemOutput::builder().build());
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&write, &read]);
+        let dynamo = Dynamo::new(client, tables()).reading_orders(vec!["orderId", "status"]);
+        let current = order(3);
+        let next = Order { reason: Some("Payment.Declined".into()), ..order(4) };
+        dynamo.transition(&current, &next, &next.event(None)).await.expect("the update is what was expected");
+        assert_eq!(dynamo.get("o-1").await.expect("the projected read is what was expected"), None);
     }
 }

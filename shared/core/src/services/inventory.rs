@@ -10,6 +10,9 @@ use crate::domain::saga_error::SagaError;
 use crate::domain::status::OrderStatus;
 use crate::ports::{EventPublisher, Inventory, OrderStore, ReserveOutcome};
 
+/// The line items, to reserve them.
+pub const ORDER_READS: super::OrderReads = super::OrderReads(&["items"]);
+
 pub struct InventoryService<S, I, P> {
     pub orders: S,
     pub inventory: I,

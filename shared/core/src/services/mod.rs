@@ -60,6 +60,24 @@ pub trait SagaStep: Send + Sync {
     fn step(&self, command: &ServiceCommand) -> impl Future<Output = Result<StepReply, ServiceError>> + Send;
 }
 
+/// The order attributes (as stored: the order's JSON names) every saga step reads, and the only ones a
+/// transition writes. Each service reads these and its own [`OrderReads`] (least privilege: the stack's
+/// IAM lets each function read exactly that list, and `shared/core/tests/least_privilege.rs` holds the
+/// template to it); intake, which owns the order, reads and writes all of it.
+pub const SAGA_ORDER_ATTRIBUTES: [&str; 8] =
+    ["orderId", "status", "version", "attempt", "reason", "correlationId", "executionArn", "updatedAt"];
+
+/// What a service reads of an order besides [`SAGA_ORDER_ATTRIBUTES`].
+#[derive(Debug, Clone, Copy)]
+pub struct OrderReads(pub &'static [&'static str]);
+
+impl OrderReads {
+    /// The whole projection: the saga's attributes and the service's own.
+    pub fn attributes(self) -> Vec<&'static str> {
+        SAGA_ORDER_ATTRIBUTES.iter().chain(self.0).copied().collect()
+    }
+}
+
 /// How many times a transition re-reads after a version conflict before giving up (the message is retried).
 const MAX_CONFLICT_RETRIES: usize = 8;
 
@@ -221,4 +239,24 @@ pub fn invalid_state(command: &ServiceCommand, order: &Order) -> StepReply {
 
 pub fn parse_command(body: &str) -> Result<ServiceCommand, ServiceError> {
     serde_json::from_str(body).map_err(|e| ServiceError::BadMessage(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_projected_attribute_is_an_attribute_of_the_stored_order() {
+        let order = serde_json::to_value(Order {
+            reason: Some("r".into()),
+            execution_arn: Some("arn".into()),
+            ..Order::default()
+        })
+        .expect("json");
+        let reads = [inventory::ORDER_READS, payment::ORDER_READS, shipping::ORDER_READS];
+        let names = reads.iter().flat_map(|r| r.attributes()).chain(notification::ORDER_READS.iter().copied());
+        for name in names {
+            assert!(order.get(name).is_some(), "{name} is not an attribute of the stored order: {order}");
+        }
+    }
 }

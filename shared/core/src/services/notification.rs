@@ -6,6 +6,9 @@ use crate::domain::ids;
 use crate::domain::messages::OrderEvent;
 use crate::ports::{Notifications, OrderStore};
 
+/// The customer's email, to tell them (all a notification reads of the order: not one of the saga's steps).
+pub const ORDER_READS: &[&str] = &["orderId", "customerEmail"];
+
 pub struct NotificationService<S, N> {
     pub orders: S,
     pub notifications: N,

@@ -19,6 +19,9 @@ pub fn provider_declines(order: &Order) -> bool {
     order.payment.token == DECLINED_TOKEN
 }
 
+/// The amount and the payment details, to charge them.
+pub const ORDER_READS: super::OrderReads = super::OrderReads(&["totalCents", "currency", "payment"]);
+
 pub struct PaymentService<S, Y, P> {
     pub orders: S,
     pub payments: Y,

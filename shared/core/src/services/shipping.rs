@@ -19,6 +19,9 @@ pub fn carrier_serves(order: &Order) -> bool {
     order.shipping_address.postal_code != UNSERVED_POSTAL_CODE
 }
 
+/// The address, to dispatch to it.
+pub const ORDER_READS: super::OrderReads = super::OrderReads(&["shippingAddress"]);
+
 pub struct ShippingService<S, H, P> {
     pub orders: S,
     pub shipments: H,
