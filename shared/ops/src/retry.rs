@@ -44,7 +44,8 @@ pub struct Retried {
     pub attempt: u32,
     pub status: OrderStatus,
     pub execution_arn: String,
-    /// False when an earlier run of the retry had written the order but died before starting its execution.
+    /// True when an earlier run of the retry had written the order but died before starting its execution,
+    /// and this run started it.
     pub resumed: bool,
 }
 

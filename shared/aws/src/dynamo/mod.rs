@@ -87,12 +87,14 @@ impl Dynamo {
         for (name, value) in key {
             request = request.key(*name, crate::ext::s(value));
         }
-        // Through placeholders: `status` and others are reserved words of DynamoDB's expressions.
-        for (i, attribute) in attributes.into_iter().flatten().enumerate() {
-            request = request.expression_attribute_names(format!("#a{i}"), *attribute);
-        }
         if let Some(attributes) = attributes {
-            let placeholders: Vec<String> = (0..attributes.len()).map(|i| format!("#a{i}")).collect();
+            // Through placeholders: `status` and others are reserved words of DynamoDB's expressions.
+            let mut placeholders = Vec::with_capacity(attributes.len());
+            for (i, attribute) in attributes.iter().enumerate() {
+                let placeholder = format!("#a{i}");
+                request = request.expression_attribute_names(&placeholder, *attribute);
+                placeholders.push(placeholder);
+            }
             request = request.projection_expression(placeholders.join(", "));
         }
         let output = request.send().await.map_err(|e| unavailable(operation, e))?;
