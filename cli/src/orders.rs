@@ -47,7 +47,7 @@ pub async fn status(nexus: &Nexus, format: Format, order_id: &str) -> anyhow::Re
         ("order", order.order_id.clone()),
         ("status", order.status.to_string()),
         ("reason", order.reason.clone().unwrap_or_default()),
-        ("tier", format!("{:?}", order.tier).to_uppercase()),
+        ("lane", order.tier.as_str().to_owned()),
         ("items", items.join(", ")),
         ("total", render::money(order.total_cents, &order.currency)),
         ("version", order.version.to_string()),
@@ -186,10 +186,11 @@ pub async fn list(nexus: &Nexus, format: Format, args: ListArgs) -> anyhow::Resu
         let emails = nexus.email_hasher().await?;
         return render::json(&orders.iter().map(|o| order_json(o, &emails)).collect::<Vec<_>>());
     }
-    let mut table = render::table(["order", "status", "reason", "total", "created", "updated"]);
+    let mut table = render::table(["order", "lane", "status", "reason", "total", "created", "updated"]);
     for order in &orders {
         table.add_row([
             order.order_id.clone(),
+            order.tier.as_str().to_owned(),
             order.status.to_string(),
             order.reason.clone().unwrap_or_default(),
             render::money(order.total_cents, &order.currency),

@@ -35,10 +35,11 @@ impl Unit {
 }
 
 /// The EMF document for one metric: published without dimensions (the stack-wide figure the alarms and
-/// dashboard use) and, when `dimensions` are given, also per those dimensions.
+/// dashboard use), per each of `dimensions` alone (by step, by lane), and per all of them together.
 pub fn document(name: &str, value: f64, unit: Unit, dimensions: &[(&str, &str)], timestamp_ms: i64) -> Value {
     let mut sets: Vec<Vec<&str>> = vec![Vec::new()];
-    if !dimensions.is_empty() {
+    sets.extend(dimensions.iter().map(|(key, _)| vec![*key]));
+    if dimensions.len() > 1 {
         sets.push(dimensions.iter().map(|(key, _)| *key).collect());
     }
     let mut root = Map::new();
@@ -83,6 +84,11 @@ mod tests {
         assert_eq!(directive["Dimensions"], json!([[], ["Reason"]]));
         assert_eq!(directive["Metrics"], json!([{"Name": "OrdersCancelled", "Unit": "Count"}]));
         assert_eq!((doc["OrdersCancelled"].as_f64(), doc["Reason"].as_str()), (Some(1.0), Some("Payment.Declined")));
+        let two = document("StepLatency", 5.0, Unit::Milliseconds, &[("Step", "SHIPPED"), ("Tier", "VIP")], 0);
+        assert_eq!(
+            two["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([[], ["Step"], ["Tier"], ["Step", "Tier"]])
+        );
         let plain = document("OrdersSubmitted", 1.0, Unit::Count, &[], 0);
         assert_eq!(plain["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([[]]));
     }

@@ -79,7 +79,13 @@ fn every_saga_error_is_caught_where_it_can_be_raised() {
 
 #[test]
 fn commands_carry_only_defined_attributes_and_known_command_names() {
-    let defined = [attributes::ORDER_ID, attributes::CORRELATION_ID, attributes::EXECUTION_ARN, attributes::COMMAND];
+    let defined = [
+        attributes::ORDER_ID,
+        attributes::CORRELATION_ID,
+        attributes::EXECUTION_ARN,
+        attributes::COMMAND,
+        attributes::TIER,
+    ];
     let machine = state_machine();
     for (name, state) in states(&machine) {
         let Some(command) = command_of(state) else { continue };

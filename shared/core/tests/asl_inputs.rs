@@ -3,7 +3,8 @@
 //! input's attempt; and the `Start` choice sends an operator's compensation rerun through every
 //! compensation, and every other input to the first forward step.
 
-use nexus_core::domain::messages::{CommandName, Resume, SagaFailure, SagaInput, ServiceCommand};
+use nexus_core::domain::checkout::Tier;
+use nexus_core::domain::messages::{CommandName, Resume, SagaFailure, SagaInput, ServiceCommand, attributes};
 use serde_json::{Map, Value, json};
 
 mod common;
@@ -13,6 +14,7 @@ fn input(attempt: u32, resume: Option<Resume>) -> Value {
         order_id: "ord-1".into(),
         correlation_id: "corr-1".into(),
         attempt,
+        tier: Tier::Vip,
         resume,
         error: resume.map(|_| SagaFailure { error: "Payment.Unavailable".into(), cause: "rerun".into() }),
     }
@@ -63,6 +65,9 @@ fn every_command_reads_as_a_service_command_of_the_inputs_attempt() {
         let command: ServiceCommand = serde_json::from_value(message(template, &data))
             .unwrap_or_else(|e| panic!("{name}'s message is not a ServiceCommand: {e}"));
         assert_eq!((command.attempt, command.order_id.as_str()), (3, "ord-1"), "{name}");
+        // The lane: the queues' filter policies route on this attribute.
+        let tier = &state["Parameters"]["MessageAttributes"][attributes::TIER];
+        assert_eq!(path(&data, tier["StringValue.$"].as_str().expect("a path")), "VIP", "{name} carries no tier");
         commands.push(command.command);
     }
     assert_eq!(commands.len(), CommandName::ALL.len(), "one task per command: {commands:?}");

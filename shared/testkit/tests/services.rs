@@ -110,7 +110,7 @@ async fn happy_path_reserves_charges_ships_and_completes() {
     assert_eq!(status(&memory, &order_id), OrderStatus::Pending);
     assert_eq!(
         memory.world().executions[&order_id],
-        json!({"orderId": order_id, "correlationId": order_id, "attempt": 1})
+        json!({"orderId": order_id, "correlationId": order_id, "attempt": 1, "tier": "VIP"})
     );
 
     for step in [

@@ -11,6 +11,16 @@ pub enum Tier {
     Vip,
 }
 
+impl Tier {
+    /// As stored and as the `tier` attribute and metric dimension carry it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Standard => "STANDARD",
+            Self::Vip => "VIP",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LineItem {

@@ -23,6 +23,8 @@ pub mod attributes {
     pub const REJECTION_REASON: &str = "rejectionReason";
     pub const REJECTION_DETAIL: &str = "rejectionDetail";
     pub const TRUNCATED: &str = "truncated";
+    /// On the state machine's commands: the order's tier, which routes the command to its lane's queue.
+    pub const TIER: &str = "tier";
 }
 pub const EVENT_SCHEMA_VERSION: u64 = 1;
 
@@ -121,6 +123,8 @@ pub struct SagaInput {
     pub order_id: String,
     pub correlation_id: String,
     pub attempt: u32,
+    /// The order's lane: every command carries it as its `tier` attribute, which the queues filter on.
+    pub tier: super::checkout::Tier,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume: Option<Resume>,
     /// With `resume`: the error the order is being cancelled for (the shape of a `Catch`'s `ResultPath`).

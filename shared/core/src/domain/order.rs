@@ -178,6 +178,7 @@ impl Order {
             order_id: self.order_id.clone(),
             correlation_id: self.correlation_id.clone(),
             attempt: self.attempt,
+            tier: self.tier,
             resume: None,
             error: None,
         }

@@ -137,7 +137,7 @@ where
         let (order, new) = match self.orders.create(&order, &event).await? {
             CreateOutcome::Created => {
                 tracing::info!(customerEmailHash = %self.emails.hash(&order.customer_email), totalCents = order.total_cents, "order accepted");
-                crate::metrics::count("OrdersSubmitted", &[]);
+                crate::metrics::count("OrdersSubmitted", &[("Tier", order.tier.as_str())]);
                 self.publisher.publish(&event).await?;
                 (order, true)
             }

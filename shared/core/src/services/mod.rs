@@ -64,8 +64,19 @@ pub trait SagaStep: Send + Sync {
 /// transition writes. Each service reads these and its own [`OrderReads`] (least privilege: the stack's
 /// IAM lets each function read exactly that list, and `shared/core/tests/least_privilege.rs` holds the
 /// template to it); intake, which owns the order, reads and writes all of it.
-pub const SAGA_ORDER_ATTRIBUTES: [&str; 8] =
-    ["orderId", "status", "version", "attempt", "reason", "correlationId", "executionArn", "updatedAt"];
+pub const SAGA_ORDER_ATTRIBUTES: [&str; 10] = [
+    "orderId",
+    "status",
+    "version",
+    "attempt",
+    "reason",
+    "correlationId",
+    "executionArn",
+    "updatedAt",
+    // Read only, for the metrics by lane (and the order's end-to-end latency).
+    "tier",
+    "createdAt",
+];
 
 /// What a service reads of an order besides [`SAGA_ORDER_ATTRIBUTES`].
 #[derive(Debug, Clone, Copy)]
@@ -129,21 +140,28 @@ async fn load<S: OrderStore>(store: &S, order_id: &str) -> Result<Order, Service
 /// Metrics of a change just written (once: only the writer whose conditional write won gets here): how long
 /// the order spent in its previous status, and the saga's outcomes.
 fn record_transition(previous: &Order, next: &Order) {
-    let step_ms = match (
-        chrono::DateTime::parse_from_rfc3339(&previous.updated_at),
-        chrono::DateTime::parse_from_rfc3339(&next.updated_at),
-    ) {
+    let tier = ("Tier", next.tier.as_str());
+    let step_ms = milliseconds_between(&previous.updated_at, &next.updated_at);
+    metrics::emit("StepLatency", step_ms, metrics::Unit::Milliseconds, &[("Step", next.status.as_str()), tier]);
+    match next.status {
+        OrderStatus::Completed => {
+            metrics::count("OrdersCompleted", &[tier]);
+            let total_ms = milliseconds_between(&next.created_at, &next.updated_at);
+            metrics::emit("OrderLatency", total_ms, metrics::Unit::Milliseconds, &[tier]);
+        }
+        OrderStatus::Cancelled => {
+            metrics::count("OrdersCancelled", &[("Reason", next.reason.as_deref().unwrap_or("unknown")), tier])
+        }
+        OrderStatus::NeedsAttention => metrics::count("OrdersNeedingAttention", &[tier]),
+        _ => {}
+    }
+}
+
+/// Milliseconds from one stored time to another (0 when either is unreadable or they run backwards).
+fn milliseconds_between(from: &str, to: &str) -> f64 {
+    match (chrono::DateTime::parse_from_rfc3339(from), chrono::DateTime::parse_from_rfc3339(to)) {
         (Ok(from), Ok(to)) => (to - from).num_milliseconds().max(0) as f64,
         _ => 0.0,
-    };
-    metrics::emit("StepLatency", step_ms, metrics::Unit::Milliseconds, &[("Step", next.status.as_str())]);
-    match next.status {
-        OrderStatus::Completed => metrics::count("OrdersCompleted", &[]),
-        OrderStatus::Cancelled => {
-            metrics::count("OrdersCancelled", &[("Reason", next.reason.as_deref().unwrap_or("unknown"))])
-        }
-        OrderStatus::NeedsAttention => metrics::count("OrdersNeedingAttention", &[]),
-        _ => {}
     }
 }
 

@@ -1,0 +1,123 @@
+//! The VIP lanes, read from `template.yaml` as SNS would apply its filter policies: every command the state
+//! machine sends (each carries the order's `tier` attribute) reaches exactly one queue, the VIP lane's for a
+//! VIP order and the standard one otherwise (also when the attribute is missing, so nothing is dropped);
+//! every submission reaches the standard intake queue, a VIP one the VIP lane too; and each VIP queue has
+//! its DLQ and is consumed by the same function as its standard twin, through a mapping of its own.
+
+mod common;
+
+use nexus_core::domain::checkout::Tier;
+use nexus_core::domain::messages::{CommandName, attributes};
+use serde_yaml_ng::Value;
+
+fn tier(tier: Tier) -> String {
+    serde_json::to_value(tier).expect("json").as_str().expect("a string").to_owned()
+}
+
+/// `!Ref X` / `!GetAtt X.Attr` → X.
+fn target(value: &Value) -> Option<String> {
+    let Value::Tagged(tagged) = value else { return None };
+    Some(tagged.value.as_str()?.split('.').next()?.to_owned())
+}
+
+/// Whether a filter policy's condition list (strings, or `{exists: bool}`) matches `value` (None: absent).
+fn matches(conditions: &Value, value: Option<&str>) -> bool {
+    conditions.as_sequence().expect("a list of conditions").iter().any(|condition| match condition {
+        Value::String(text) => value == Some(text.as_str()),
+        Value::Mapping(_) => condition["exists"].as_bool().expect("only exists") == value.is_some(),
+        other => panic!("unsupported condition {other:?}"),
+    })
+}
+
+/// Every SNS→SQS subscription: (topic, queue, scope, policy).
+fn subscriptions(template: &Value) -> Vec<(String, String, String, Value)> {
+    let resources = template["Resources"].as_mapping().expect("Resources");
+    resources
+        .values()
+        .filter(|r| r["Type"] == "AWS::SNS::Subscription" && r["Properties"]["Protocol"] == "sqs")
+        .map(|r| {
+            let p = &r["Properties"];
+            let scope = p["FilterPolicyScope"].as_str().unwrap_or("MessageAttributes").to_owned();
+            (
+                target(&p["TopicArn"]).expect("topic"),
+                target(&p["Endpoint"]).expect("queue"),
+                scope,
+                p["FilterPolicy"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// The queues a message with these attributes (`tier` None: without one) reaches.
+fn routed(template: &Value, command: CommandName, tier: Option<&str>) -> Vec<String> {
+    subscriptions(template)
+        .into_iter()
+        .filter(|(topic, _, scope, policy)| {
+            topic.ends_with("CommandsTopic")
+                && scope == "MessageAttributes"
+                && policy.as_mapping().is_some_and(|policy| {
+                    policy.iter().all(|(key, conditions)| match key.as_str() {
+                        Some(attributes::COMMAND) => matches(conditions, Some(command.as_str())),
+                        Some(attributes::TIER) => matches(conditions, tier),
+                        other => panic!("a filter on {other:?}"),
+                    })
+                })
+        })
+        .map(|(_, queue, _, _)| queue)
+        .collect()
+}
+
+#[test]
+fn every_command_reaches_exactly_one_queue_of_its_lane() {
+    let template = common::template();
+    for command in CommandName::ALL {
+        let vip = routed(&template, command, Some(&tier(Tier::Vip)));
+        let standard = routed(&template, command, Some(&tier(Tier::Standard)));
+        let untiered = routed(&template, command, None);
+        assert_eq!(vip.len(), 1, "{command:?} of a VIP order reaches {vip:?}");
+        assert_eq!(standard.len(), 1, "{command:?} of a standard order reaches {standard:?}");
+        assert!(vip[0].ends_with("VipQueue"), "{command:?}: {vip:?}");
+        assert_eq!(vip[0].replace("VipQueue", "Queue"), standard[0], "{command:?}: the lanes are twins");
+        assert_eq!(untiered, standard, "{command:?} without a tier goes to the standard lane, never nowhere");
+    }
+}
+
+#[test]
+fn submissions_all_reach_the_standard_intake_and_vip_ones_their_lane_too() {
+    let template = common::template();
+    let intake: Vec<_> = subscriptions(&template).into_iter().filter(|(topic, ..)| topic == "OrdersTopic").collect();
+    let standard = intake.iter().find(|(_, queue, ..)| queue == "OrderIntakeQueue").expect("standard intake");
+    assert!(standard.3.is_null(), "the standard intake takes every message (junk included): {:?}", standard.3);
+    let vip = intake.iter().find(|(_, queue, ..)| queue == "OrderIntakeVipQueue").expect("VIP intake");
+    assert_eq!(vip.2, "MessageBody", "submissions carry their tier in the body");
+    assert!(matches(&vip.3["tier"], Some(&tier(Tier::Vip))) && !matches(&vip.3["tier"], Some(&tier(Tier::Standard))));
+}
+
+#[test]
+fn each_vip_queue_has_a_dlq_and_a_mapping_of_its_own_to_its_twins_function() {
+    let template = common::template();
+    let resources = template["Resources"].as_mapping().expect("Resources");
+    let mappings: Vec<(String, String)> = resources
+        .values()
+        .filter(|r| r["Type"] == "AWS::Lambda::EventSourceMapping")
+        .map(|r| {
+            let p = &r["Properties"];
+            (target(&p["EventSourceArn"]).expect("queue"), target(&p["FunctionName"]).expect("function"))
+        })
+        .collect();
+    let function_of = |queue: &str| mappings.iter().find(|(q, _)| q == queue).map(|(_, f)| f.clone());
+    let vip_queues: Vec<String> = resources
+        .keys()
+        .filter_map(Value::as_str)
+        .filter(|name| name.ends_with("VipQueue"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(vip_queues.len(), 5, "intake, order commands, inventory, payment, shipping: {vip_queues:?}");
+    for queue in vip_queues {
+        let redrive = &template["Resources"][queue.as_str()]["Properties"]["RedrivePolicy"];
+        assert_eq!(target(&redrive["deadLetterTargetArn"]), Some(queue.replace("Queue", "Dlq")), "{queue}");
+        let twin = queue.replace("VipQueue", "Queue");
+        assert!(function_of(&queue).is_some(), "{queue} has no mapping");
+        assert_eq!(function_of(&queue), function_of(&twin), "{queue} is consumed as {twin} is");
+    }
+}
