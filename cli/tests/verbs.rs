@@ -182,14 +182,27 @@ async fn submit_wait_reports_an_order_that_did_not_complete_and_unknown_things_e
 #[tokio::test]
 async fn top_and_dlq_list_show_every_queue() {
     let top = parsed(&nexus(MAIN, &["-o", "json", "top"]).await);
-    assert_eq!(top["queues"].as_array().map(Vec::len), Some(6), "{top}");
+    assert_eq!(top["queues"].as_array().map(Vec::len), Some(11), "6 queues and 5 VIP lanes: {top}");
     assert!(top["ordersByStatus"].is_object() && top["executionsByStatus"].is_object(), "{top}");
     let table = stdout(&nexus(MAIN, &["top"]).await);
-    assert!(table.contains("active sagas") && table.contains("payment"), "{table}");
+    assert!(table.contains("active sagas") && table.contains("payment-vip"), "{table}");
 
     let queues = parsed(&nexus(MAIN, &["-o", "json", "dlq", "list"]).await);
     let names: Vec<&str> = queues.as_array().expect("queues").iter().filter_map(|q| q["queue"].as_str()).collect();
-    assert_eq!(names, ["inventory", "notification", "order-commands", "order-intake", "payment", "shipping"]);
+    let lanes = [
+        "inventory",
+        "inventory-vip",
+        "notification",
+        "order-commands",
+        "order-commands-vip",
+        "order-intake",
+        "order-intake-vip",
+        "payment",
+        "payment-vip",
+        "shipping",
+        "shipping-vip",
+    ];
+    assert_eq!(names, lanes, "every queue, each lane its own row");
 }
 
 /// One operator's session on the chaos stack (short visibility timeouts), in order: break notifications with

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use nexus_aws::dynamo::Dynamo;
+use nexus_core::domain::checkout::Tier;
 use nexus_core::domain::order::Order;
 use nexus_core::domain::status::OrderStatus;
 use nexus_core::domain::stock::StockItem;
@@ -54,16 +55,28 @@ impl Shop {
         orders: Vec<Vec<(String, u32)>>,
         postal_code: &str,
     ) -> Vec<String> {
+        // Every third order a VIP one: both lanes carry the tests' orders.
+        let tiers = (0..orders.len()).map(|i| if i % 3 == 0 { Tier::Vip } else { Tier::Standard });
+        self.submit_tiered(batch, orders.into_iter().zip(tiers).collect(), postal_code).await
+    }
+
+    /// Publishes all orders at once, each in the tier given, and returns their ids.
+    pub async fn submit_tiered(
+        &self,
+        batch: &str,
+        orders: Vec<(Vec<(String, u32)>, Tier)>,
+        postal_code: &str,
+    ) -> Vec<String> {
         let sns = aws_sdk_sns::Client::new(&self.stack.config);
         let topic = self.stack.output("OrdersTopicArn");
         let mut ids = Vec::new();
         let mut sends = Vec::new();
-        for (i, items) in orders.into_iter().enumerate() {
+        for (i, (items, tier)) in orders.into_iter().enumerate() {
             let key = format!("{}{batch}-{i}", self.run);
             ids.push(nexus_core::domain::ids::order_id_for_key(&key));
             let message = json!({
                 "schemaVersion": 1, "idempotencyKey": key, "customerId": format!("c-{i}"),
-                "customerEmail": "load@example.com", "tier": if i % 3 == 0 { "VIP" } else { "STANDARD" }, "currency": "INR",
+                "customerEmail": "load@example.com", "tier": tier.as_str(), "currency": "INR",
                 "items": items.iter().map(|(sku, qty)| json!({"sku": sku, "quantity": qty, "unitPriceCents": 1000})).collect::<Vec<_>>(),
                 "payment": {"method": "card", "token": "tok_ok"},
                 "shippingAddress": {"line1": "1 MG Road", "city": "Indore", "postalCode": postal_code, "country": "IN"}
