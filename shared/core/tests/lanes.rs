@@ -121,3 +121,21 @@ fn each_vip_queue_has_a_dlq_and_a_mapping_of_its_own_to_its_twins_function() {
         assert_eq!(function_of(&queue), function_of(&twin), "{queue} is consumed as {twin} is");
     }
 }
+
+#[test]
+fn order_intake_tells_every_order_commands_lane_from_its_submissions() {
+    let template = common::template();
+    // The queues the order commands topic feeds: both lanes.
+    let mut command_queues: Vec<String> = subscriptions(&template)
+        .into_iter()
+        .filter(|(topic, ..)| topic == "OrderCommandsTopic")
+        .map(|(_, queue, ..)| queue)
+        .collect();
+    command_queues.sort();
+    let variables = &template["Resources"]["OrderIntakeFunction"]["Properties"]["Environment"]["Variables"];
+    let Value::Tagged(join) = &variables["ORDER_COMMANDS_QUEUE_ARNS"] else { panic!("a !Join of queue ARNs") };
+    let listed = join.value.as_sequence().expect("[separator, list]")[1].as_sequence().expect("list");
+    let mut named: Vec<String> = listed.iter().filter_map(target).collect();
+    named.sort();
+    assert_eq!(named, command_queues, "a commands queue intake does not know would be read as submissions");
+}

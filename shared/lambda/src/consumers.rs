@@ -115,11 +115,13 @@ pub enum IntakeMessage {
 }
 
 /// order-intake, the order's owner: submissions (validate, dedupe, record, start the saga) and the order
-/// commands (complete, cancel, flag for attention), told apart by the queue a record comes from.
+/// commands (complete, cancel, flag for attention), told apart by the queue a record comes from: the order
+/// commands' queues are both lanes' (`ORDER_COMMANDS_QUEUE_ARNS`, comma-separated); any other is a
+/// submission queue.
 pub struct OrderIntake {
     intake: IntakeService<Dynamo, Dynamo, SnsEvents, StepFunctions, SqsDeadLetters, Dynamo>,
     commands: SagaCommands<OrderCommandService<Dynamo, SnsEvents>, StepFunctions>,
-    commands_queue_arn: String,
+    commands_queue_arns: Vec<String>,
 }
 
 impl OrderIntake {
@@ -138,7 +140,8 @@ impl OrderIntake {
             step: OrderCommandService { orders: c.dynamo.clone(), publisher },
             callbacks: step_functions,
         };
-        Ok(Self { intake, commands, commands_queue_arn: var("ORDER_COMMANDS_QUEUE_ARN")? })
+        let commands_queue_arns = var("ORDER_COMMANDS_QUEUE_ARNS")?.split(',').map(str::to_owned).collect();
+        Ok(Self { intake, commands, commands_queue_arns })
     }
 }
 
@@ -146,7 +149,7 @@ impl Consumer for OrderIntake {
     type Message = IntakeMessage;
 
     fn read(&self, record: SqsMessage) -> Result<Read<IntakeMessage>, ServiceError> {
-        if record.event_source_arn.as_deref() == Some(self.commands_queue_arn.as_str()) {
+        if record.event_source_arn.as_ref().is_some_and(|arn| self.commands_queue_arns.contains(arn)) {
             let Read { message, span, command } = read_command(&record)?;
             return Ok(Read { message: IntakeMessage::Command(message), span, command });
         }
