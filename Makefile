@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help up down reset test chaos bench build build-local lint fmt
+.PHONY: help up down reset test chaos priority bench build build-local lint fmt
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -21,6 +21,9 @@ test: ## lint, unit tests, integration tests on an isolated local stack (torn do
 
 chaos: ## the large chaos run alone (ORDERS=1000 by default) on its own isolated local stack
 	@NEXUS_TEST_SUITE=chaos NEXUS_CHAOS_ORDERS=$(or $(ORDERS),1000) bash localstack/test.sh
+
+priority: ## the VIP lane's measurement alone (BACKLOG=200 standard orders ahead) on its own isolated local stack
+	@NEXUS_TEST_SUITE=priority NEXUS_PRIORITY_BACKLOG=$(or $(BACKLOG),200) bash localstack/test.sh
 
 bench: ## LocalStack requests per happy order by operation on the `make up` stack (ORDERS=30)
 	@bash localstack/bench-requests.sh

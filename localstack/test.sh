@@ -2,7 +2,8 @@
 # `make test`: lint, unit tests, then an isolated local environment (own data folder, own port when 4566 is
 # taken) with the stacks deployed and the function host running, the integration tests, the chaos test, and
 # teardown (also on failure). Never touches the environment of `make up`.
-# NEXUS_TEST_SUITE=chaos (`make chaos`) runs the chaos test alone, NEXUS_CHAOS_ORDERS orders.
+# NEXUS_TEST_SUITE=chaos (`make chaos`) runs the chaos test alone, NEXUS_CHAOS_ORDERS orders;
+# NEXUS_TEST_SUITE=priority (`make priority`) the VIP lane's measurement alone, NEXUS_PRIORITY_BACKLOG orders.
 source "$(dirname "$0")/lib.sh"
 start=$SECONDS
 suite="${NEXUS_TEST_SUITE:-all}"
@@ -17,7 +18,8 @@ phase() {
 }
 # The tests that need the local stack: the nexus-tests package and the CLI's integration tests.
 STACK_TESTS='package(nexus-tests) or (package(nexus-cli) and kind(test))'
-[[ "$suite" == all || "$suite" == chaos ]] || die "NEXUS_TEST_SUITE is all or chaos, not '$suite'"
+[[ "$suite" == all || "$suite" == chaos || "$suite" == priority ]] ||
+  die "NEXUS_TEST_SUITE is all, chaos or priority, not '$suite'"
 
 phase "install tools"
 bash "$ROOT/localstack/install.sh"
@@ -31,17 +33,21 @@ if [[ "$suite" == all ]]; then
   bash "$ROOT/localstack/check-layers.sh"
   with_progress "cargo clippy --all-targets -D warnings" "$LOCAL_DIR/logs/clippy.log" \
     cargo clippy --workspace --all-targets --locked -- -D warnings
+fi
 
+# One dev build serves the tests and the local stacks' functions and host (Cargo.toml: dependencies
+# optimised, no debug info), kept apart from `make up`'s release build.
+phase "build (dev)"
+LAMBDA_DIR="$CARGO_TARGET_DIR/lambda-dev"
+bash "$ROOT/localstack/build-dev.sh" "$LAMBDA_DIR"
+
+if [[ "$suite" == all ]]; then
   phase "unit tests"
   log "unit tests"
   cargo nextest run --workspace --locked -E "not ($STACK_TESTS)"
   # The documented patch LocalStack starts with (localstack/patches): cached parses answer as fresh ones.
   (cd "$ROOT/localstack/patches" && "$LOCALSTACK_VENV/bin/python" -m unittest test_localstack_main)
-fi
 
-phase "release build (host)"
-bash "$ROOT/localstack/build-local.sh"
-if [[ "$suite" == all ]]; then
   phase "release build (arm64)"
   # The AWS deploy artifacts (arm64), so they can never silently break.
   bash "$ROOT/localstack/build-aws.sh"
@@ -73,15 +79,23 @@ rm -rf "$NEXUS_ENV_DIR"
 bash "$ROOT/localstack/start-localstack.sh"
 pid_alive "$NEXUS_ENV_DIR/localstack.pid" || die "port $port answered after all; refusing to test against a LocalStack we did not start"
 
-# The chaos stack: the same template with short timeouts (an injected fault is retried after 15 s, not after
-# 3 minutes), run by a host that delivers every batch twice and kills 3 % of the invocations at random.
-chaos_stack=nexus-chaos
-NEXUS_STACK="$chaos_stack" NEXUS_STACK_PARAMETERS="FunctionTimeoutSeconds=8 QueueVisibilityTimeoutSeconds=15" \
-  bash "$ROOT/localstack/deploy.sh"
-NEXUS_FAULT_DUPLICATE_DELIVERY=true NEXUS_FAULT_KILL_PROBABILITY=0.03 \
-  start_function_host "$chaos_stack" "$NEXUS_TEMPLATE"
 NEXUS_TEST_ENDPOINT="$(endpoint)"
-export NEXUS_TEST_ENDPOINT NEXUS_CHAOS_STACK="$chaos_stack"
+export NEXUS_TEST_ENDPOINT
+if [[ "$suite" != priority ]]; then
+  # The chaos stack: the same template with short timeouts (an injected fault is retried after 15 s, not
+  # after 3 minutes), run by a host that delivers every batch twice and kills 3 % of the invocations at random.
+  export NEXUS_CHAOS_STACK=nexus-chaos
+  NEXUS_STACK="$NEXUS_CHAOS_STACK" NEXUS_STACK_PARAMETERS="FunctionTimeoutSeconds=8 QueueVisibilityTimeoutSeconds=15" \
+    bash "$ROOT/localstack/deploy.sh"
+  NEXUS_FAULT_DUPLICATE_DELIVERY=true NEXUS_FAULT_KILL_PROBABILITY=0.03 \
+    start_function_host "$NEXUS_CHAOS_STACK" "$NEXUS_TEMPLATE"
+fi
+if [[ "$suite" != chaos ]]; then
+  # The priority stack: at most 6 standard sagas in flight (admission control), for tests/tests/priority.rs.
+  export NEXUS_PRIORITY_STACK=nexus-priority
+  NEXUS_STACK="$NEXUS_PRIORITY_STACK" NEXUS_STACK_PARAMETERS="StandardSagaLimit=6" bash "$ROOT/localstack/deploy.sh"
+  start_function_host "$NEXUS_PRIORITY_STACK" "$NEXUS_TEMPLATE"
+fi
 
 if [[ "$suite" == all ]]; then
   fixture_stack=nexus-fixture
@@ -104,16 +118,19 @@ StepRetryAttempts=18 CompensationRetryAttempts=8 RetryMaxDelaySeconds=20 RetryJi
     NEXUS_FIXTURE_LAMBDA_DIR="$NEXUS_ENV_DIR/lambda-$fixture_stack"
   phase "integration tests"
   log "integration tests against $(endpoint)"
-  cargo nextest run --workspace --locked --profile integration -E "($STACK_TESTS) and not (binary(chaos) or binary(observability))"
+  cargo nextest run --workspace --locked --profile integration -E "($STACK_TESTS) and not (binary(chaos) or binary(observability) or binary(priority))"
 fi
 
 # After the others (one at a time: --no-capture runs tests serially): the chaos run, so its load does not
-# slow them down (nor theirs its sagas), and the scan of everything the suite logged and measured on the
-# main stack.
-last='binary(chaos)'
-[[ "$suite" == all ]] && last='binary(chaos) or binary(observability)'
-phase "chaos (+ observability)"
-log "chaos test: ${NEXUS_CHAOS_ORDERS:-300} orders under injected faults"
+# slow them down (nor theirs its sagas), the scan of everything the suite logged and measured on the main
+# stack, and the priority test, whose latencies only mean something on an otherwise quiet emulator.
+case "$suite" in
+  all) last='binary(chaos) or binary(observability) or binary(priority)' ;;
+  chaos) last='binary(chaos)' ;;
+  priority) last='binary(priority)' ;;
+esac
+phase "chaos, observability, priority"
+[[ "$suite" == priority ]] || log "chaos test: ${NEXUS_CHAOS_ORDERS:-300} orders under injected faults"
 cargo nextest run --workspace --locked --profile integration --no-capture -E "package(nexus-tests) and ($last)"
 phase ""
 printf '  %s\n' "${phases[@]}" >&2

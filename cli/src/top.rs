@@ -62,6 +62,9 @@ async fn gather(nexus: &Nexus) -> anyhow::Result<serde_json::Value> {
     }
     let active = executions.get(ExecutionStatus::Running.as_str()).copied().unwrap_or(0);
 
+    // Admission control: the standard sagas holding a slot (none when the stack sets no bound).
+    let slots = nexus.dynamo()?.saga_slot_holders().await.context("read the saga slots")?.len();
+
     let sqs = aws_sdk_sqs::Client::new(&nexus.config);
     let mut queues = Vec::new();
     for queue in nexus.queues() {
@@ -76,6 +79,7 @@ async fn gather(nexus: &Nexus) -> anyhow::Result<serde_json::Value> {
         "orders": orders.len(),
         "ordersByStatus": by_status,
         "activeSagas": active,
+        "standardSagaSlotsHeld": slots,
         "lastMinute": {"submitted": submitted, "finished": finished},
         "queues": queues,
         "executionsByStatus": executions,
@@ -84,11 +88,13 @@ async fn gather(nexus: &Nexus) -> anyhow::Result<serde_json::Value> {
 
 fn print_screen(nexus: &Nexus, screen: &serde_json::Value) {
     println!(
-        "nexus top — stack {} — {}\n{} orders, {} active sagas; last minute: {} submitted, {} finished\n",
+        "nexus top — stack {} — {}\n{} orders, {} active sagas ({} standard holding a slot); last minute: {} \
+         submitted, {} finished\n",
         nexus.stack,
         screen["at"].as_str().unwrap_or_default(),
         screen["orders"],
         screen["activeSagas"],
+        screen["standardSagaSlotsHeld"],
         screen["lastMinute"]["submitted"],
         screen["lastMinute"]["finished"],
     );

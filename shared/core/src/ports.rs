@@ -29,16 +29,20 @@ pub type PortResult<T> = Result<T, PortError>;
 pub enum CreateOutcome {
     Created,
     AlreadyExists(Box<Order>),
+    /// The bound of standard sagas in flight is reached ([`crate::domain::admission`]): nothing written.
+    NoSagaSlot,
 }
 
 pub trait OrderStore: Send + Sync {
     fn get(&self, order_id: &str) -> impl Future<Output = PortResult<Option<Order>>> + Send;
-    /// Puts a new PENDING order and its first event, unless the order id exists.
+    /// Puts a new PENDING order and its first event, unless the order id exists; a standard order also takes
+    /// a saga slot in the same write when the store has a bound ([`crate::domain::admission::SagaLimit`]).
     fn create(&self, order: &Order, event: &OrderEvent) -> impl Future<Output = PortResult<CreateOutcome>> + Send;
     /// Records a rejected message as a REJECTED order; false when the order id already exists.
     fn create_rejected(&self, order: &Order, event: &OrderEvent) -> impl Future<Output = PortResult<bool>> + Send;
     /// Writes `next` (version = `current.version + 1`) and its event atomically, on condition that the stored
-    /// version is still `current.version`; `PortError::Conflict` otherwise.
+    /// version is still `current.version`; `PortError::Conflict` otherwise. The write that ends a standard
+    /// saga also frees its slot.
     fn transition(
         &self,
         current: &Order,
@@ -165,6 +169,17 @@ pub trait SagaStarter: Send + Sync {
 pub trait DeadLetters: Send + Sync {
     /// Parks a message that identifies no order, with the reason, in the intake DLQ.
     fn park(&self, body: &str, rejection: &Rejection) -> impl Future<Output = PortResult<()>> + Send;
+}
+
+/// Submissions over the bound of standard sagas wait in the intake queue ([`crate::domain::admission`]).
+pub trait Deferrals: Send + Sync {
+    /// Puts a submission back on the standard intake queue, to be read again in `delay_seconds` (≤ 900).
+    fn defer(
+        &self,
+        body: &str,
+        correlation_id: Option<&str>,
+        delay_seconds: u32,
+    ) -> impl Future<Output = PortResult<()>> + Send;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -139,3 +139,42 @@ fn order_intake_tells_every_order_commands_lane_from_its_submissions() {
     named.sort();
     assert_eq!(named, command_queues, "a commands queue intake does not know would be read as submissions");
 }
+
+/// Admission control as the template wires it: order-intake gets the bound and its own queue to wait in,
+/// may write the saga slots item and no other settings item, and may send only to its queue and its DLQ.
+#[test]
+fn order_intake_is_given_the_bound_its_queue_and_the_slots_item_only() {
+    use nexus_core::domain::admission::{MAX_STANDARD_SAGAS, SAGA_SLOTS_ITEM};
+    let template = common::template();
+    let parameter = &template["Parameters"]["StandardSagaLimit"];
+    assert_eq!(parameter["MaxValue"].as_u64(), Some(u64::from(MAX_STANDARD_SAGAS)));
+    assert_eq!(parameter["Default"].as_u64(), Some(0), "no bound unless a stack asks for one");
+
+    let function = &template["Resources"]["OrderIntakeFunction"]["Properties"];
+    let variables = &function["Environment"]["Variables"];
+    assert_eq!(target(&variables["STANDARD_SAGA_LIMIT"]).as_deref(), Some("StandardSagaLimit"));
+    assert_eq!(target(&variables["INTAKE_QUEUE_URL"]).as_deref(), Some("OrderIntakeQueue"));
+
+    let role = target(&function["Role"]).expect("an explicit role");
+    let statements = template["Resources"][role.as_str()]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .expect("statements")
+        .clone();
+    let on = |action: &str| -> Vec<&Value> {
+        statements
+            .iter()
+            .filter(|s| s["Action"].as_sequence().is_some_and(|a| a.iter().any(|a| a.as_str() == Some(action))))
+            .collect()
+    };
+    let settings_writes: Vec<_> = on("dynamodb:UpdateItem")
+        .into_iter()
+        .filter(|s| target(&s["Resource"]).as_deref() == Some("SettingsTable"))
+        .collect();
+    assert_eq!(settings_writes.len(), 1, "one statement writes the settings table");
+    let keys = &settings_writes[0]["Condition"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"];
+    assert_eq!(keys.as_sequence().map(Vec::len), Some(1));
+    assert_eq!(keys[0].as_str(), Some(SAGA_SLOTS_ITEM), "the slots item, and no other (not the chaos settings)");
+    let mut sends: Vec<String> = on("sqs:SendMessage").iter().filter_map(|s| target(&s["Resource"])).collect();
+    sends.sort();
+    assert_eq!(sends, ["OrderIntakeDlq", "OrderIntakeQueue"]);
+}

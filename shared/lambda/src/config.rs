@@ -4,11 +4,14 @@
 use nexus_aws::dynamo::{Dynamo, Tables};
 use nexus_aws::sfn::StepFunctions;
 use nexus_aws::sns::SnsEvents;
-use nexus_aws::sqs::SqsDeadLetters;
+use nexus_aws::sqs::{SqsDeadLetters, SqsDeferrals};
+use nexus_core::domain::admission::SagaLimit;
 use nexus_core::domain::ids::EmailHasher;
 
 /// The secret keying the customer email hash (the stack's `EmailHashSecret`).
 const EMAIL_HASH_SECRET: &str = "EMAIL_HASH_SECRET_ARN";
+/// The bound of standard sagas in flight (the template's `StandardSagaLimit`; order-intake's only).
+const STANDARD_SAGA_LIMIT: &str = "STANDARD_SAGA_LIMIT";
 
 #[derive(Debug, thiserror::Error)]
 #[error("environment variable {0} is not set (the template sets it for every function)")]
@@ -21,6 +24,8 @@ pub enum ConfigError {
     Missing(#[from] MissingVariable),
     #[error(transparent)]
     Secret(#[from] nexus_core::ports::PortError),
+    #[error("environment variable {name}: {message}")]
+    Invalid { name: &'static str, message: String },
 }
 
 pub fn var(name: &'static str) -> Result<String, MissingVariable> {
@@ -51,7 +56,12 @@ pub struct Clients {
 impl Clients {
     pub async fn load() -> Result<Self, ConfigError> {
         let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let dynamo = Dynamo::new(aws_sdk_dynamodb::Client::new(&aws), tables()?);
+        let saga_limit = match var(STANDARD_SAGA_LIMIT) {
+            Ok(text) => SagaLimit::parse(&text)
+                .map_err(|message| ConfigError::Invalid { name: STANDARD_SAGA_LIMIT, message })?,
+            Err(_) => SagaLimit::default(),
+        };
+        let dynamo = Dynamo::new(aws_sdk_dynamodb::Client::new(&aws), tables()?).with_saga_limit(saga_limit);
         let emails = match var(EMAIL_HASH_SECRET) {
             Ok(secret) => {
                 let client = aws_sdk_secretsmanager::Client::new(&aws);
@@ -80,6 +90,11 @@ impl Clients {
     /// The intake DLQ, where submissions that name no order are parked.
     pub fn intake_dead_letters(&self) -> Result<SqsDeadLetters, MissingVariable> {
         Ok(SqsDeadLetters::new(aws_sdk_sqs::Client::new(&self.aws), var("INTAKE_DLQ_URL")?))
+    }
+
+    /// The standard intake queue, where submissions over the bound of standard sagas wait.
+    pub fn intake_deferrals(&self) -> Result<SqsDeferrals, MissingVariable> {
+        Ok(SqsDeferrals::new(aws_sdk_sqs::Client::new(&self.aws), var("INTAKE_QUEUE_URL")?))
     }
 }
 

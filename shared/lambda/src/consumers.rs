@@ -6,7 +6,7 @@ use aws_lambda_events::event::sqs::SqsMessage;
 use nexus_aws::dynamo::Dynamo;
 use nexus_aws::sfn::StepFunctions;
 use nexus_aws::sns::SnsEvents;
-use nexus_aws::sqs::SqsDeadLetters;
+use nexus_aws::sqs::{SqsDeadLetters, SqsDeferrals};
 use nexus_core::domain::messages::{ServiceCommand, attributes};
 use nexus_core::domain::saga_error::SagaError;
 use nexus_core::ports::TaskCallbacks;
@@ -119,7 +119,7 @@ pub enum IntakeMessage {
 /// commands' queues are both lanes' (`ORDER_COMMANDS_QUEUE_ARNS`, comma-separated); any other is a
 /// submission queue.
 pub struct OrderIntake {
-    intake: IntakeService<Dynamo, Dynamo, SnsEvents, StepFunctions, SqsDeadLetters, Dynamo>,
+    intake: IntakeService<Dynamo, Dynamo, SnsEvents, StepFunctions, SqsDeadLetters, Dynamo, SqsDeferrals>,
     commands: SagaCommands<OrderCommandService<Dynamo, SnsEvents>, StepFunctions>,
     commands_queue_arns: Vec<String>,
 }
@@ -134,7 +134,9 @@ impl OrderIntake {
             publisher: publisher.clone(),
             saga: step_functions.clone(),
             dead_letters: c.intake_dead_letters()?,
+            deferrals: c.intake_deferrals()?,
             emails: c.email_hasher()?,
+            saga_slots: Default::default(),
         };
         let commands = SagaCommands {
             step: OrderCommandService { orders: c.dynamo.clone(), publisher },

@@ -2,6 +2,7 @@
 //! checker share one typed ledger, so a world the services leave is checkable as is, and a broken one is
 //! caught.
 
+use nexus_core::domain::admission::SagaLimit;
 use nexus_core::domain::ids;
 use nexus_core::domain::ledger::{Effect, EffectState};
 use nexus_core::domain::messages::{COMMAND_SCHEMA_VERSION, CommandName, ServiceCommand};
@@ -267,4 +268,82 @@ async fn an_order_needing_attention_has_its_compensation_run_again_for_its_origi
     let report = invariants::check(&snapshot(&memory), chrono::Utc::now().timestamp());
     assert!(report.is_clean(), "{:?}", report.violations);
     assert_eq!((report.charged_cents, report.refunded_cents), (3998, 3998));
+}
+
+/// A submission of `tier` under `key`, as intake answers it.
+async fn submit_tiered(memory: &Memory, key: &str, tier: &str) -> (String, IntakeOutcome) {
+    let mut message = sample_submission(key);
+    message["tier"] = tier.into();
+    let body = message.to_string();
+    (body.clone(), intake(memory).handle(&body, Some("corr-1")).await.expect("intake"))
+}
+
+#[tokio::test]
+async fn over_the_bound_a_standard_order_waits_in_the_queue_a_vip_order_never_and_an_ended_saga_frees_its_slot() {
+    use CommandName::*;
+    let memory = Memory::with_stock(&[("SKU-1", 100)]);
+    memory.world().saga_limit = SagaLimit::parse("2").expect("a bound");
+    let (_, first) = submit_tiered(&memory, "k-1", "STANDARD").await;
+    let (_, second) = submit_tiered(&memory, "k-2", "STANDARD").await;
+    let admitted: Vec<String> = [first, second]
+        .into_iter()
+        .map(|outcome| match outcome {
+            IntakeOutcome::Accepted { order_id, .. } => order_id,
+            other => panic!("within the bound: {other:?}"),
+        })
+        .collect();
+
+    // The third standard order waits: put back on the queue as it came, nothing written, no saga.
+    let (body, third) = submit_tiered(&memory, "k-3", "STANDARD").await;
+    let IntakeOutcome::Deferred { order_id: waiting, delay_seconds } = third else {
+        panic!("over the bound: {third:?}")
+    };
+    assert!((20..=40).contains(&delay_seconds));
+    {
+        let world = memory.world();
+        assert_eq!(world.deferred, [(body.clone(), Some("corr-1".to_owned()), delay_seconds)]);
+        assert!(!world.orders.contains_key(&waiting) && !world.executions.contains_key(&waiting));
+        assert_eq!(world.saga_slot_holders.iter().cloned().collect::<Vec<_>>(), admitted);
+    }
+    // A VIP order is admitted over the bound, and holds no slot.
+    let (_, vip) = submit_tiered(&memory, "k-vip", "VIP").await;
+    assert!(matches!(vip, IntakeOutcome::Accepted { new: true, .. }), "{vip:?}");
+    assert_eq!(memory.world().saga_slot_holders.len(), 2);
+
+    // A saga that ends (completed here; cancelled or needing attention alike) frees its slot, once.
+    run(
+        &memory,
+        &admitted[0],
+        &[(ReserveInventory, None), (ChargePayment, None), (DispatchShipping, None), (CompleteOrder, None)],
+    )
+    .await;
+    run(&memory, &admitted[0], &[(CompleteOrder, None)]).await;
+    assert_eq!(memory.world().saga_slot_holders.iter().collect::<Vec<_>>(), [&admitted[1]]);
+    // The waiting submission, read again, is admitted and its saga starts.
+    let again = intake(&memory).handle(&body, Some("corr-1")).await.expect("intake");
+    assert!(matches!(&again, IntakeOutcome::Accepted { order_id, new: true } if *order_id == waiting), "{again:?}");
+    assert!(memory.world().executions.contains_key(&waiting));
+    assert_eq!(memory.world().saga_slot_holders.len(), 2);
+}
+
+#[tokio::test]
+async fn a_full_bound_is_remembered_for_the_rest_of_the_batch_and_a_holder_read_again_keeps_its_slot() {
+    let memory = Memory::with_stock(&[("SKU-1", 100)]);
+    memory.world().saga_limit = SagaLimit::parse("1").expect("a bound");
+    let service = intake(&memory);
+    let submit = |key: &str| {
+        let mut message = sample_submission(key);
+        message["tier"] = "STANDARD".into();
+        message.to_string()
+    };
+    let holder = submit("k-1");
+    assert!(matches!(service.handle(&holder, None).await.expect("intake"), IntakeOutcome::Accepted { .. }));
+    assert!(matches!(service.handle(&submit("k-2"), None).await.expect("intake"), IntakeOutcome::Deferred { .. }));
+    // Within the moment the bound was seen reached, the next waits without a write (no idempotency claim).
+    assert!(matches!(service.handle(&submit("k-3"), None).await.expect("intake"), IntakeOutcome::Deferred { .. }));
+    assert!(!memory.world().idempotency.contains_key("k-3"), "deferred before any write");
+    // A redelivered copy of the holder's submission, read by a fresh process, is the same order.
+    let again = intake(&memory).handle(&holder, None).await.expect("intake");
+    assert!(matches!(again, IntakeOutcome::Accepted { new: false, .. }), "{again:?}");
+    assert_eq!(memory.world().saga_slot_holders.len(), 1);
 }

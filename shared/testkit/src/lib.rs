@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use nexus_core::chaos::ChaosSettings;
+use nexus_core::domain::admission::SagaLimit;
 use nexus_core::domain::checkout::{Address, LineItem, quantities_by_sku};
 use nexus_core::domain::ledger::{Effect, EffectState, LedgerEntry, ReservedLine};
 use nexus_core::domain::messages::OrderEvent;
@@ -27,7 +28,10 @@ pub fn sample_submission(key: &str) -> Value {
 }
 
 /// The intake service with every port in one in-memory world.
-pub fn intake(memory: &Memory) -> IntakeService<Memory, Memory, Memory, Memory, Memory, Memory> {
+/// order-intake over the in-memory world.
+pub type MemoryIntake = IntakeService<Memory, Memory, Memory, Memory, Memory, Memory, Memory>;
+
+pub fn intake(memory: &Memory) -> MemoryIntake {
     IntakeService {
         idempotency: memory.clone(),
         orders: memory.clone(),
@@ -35,7 +39,9 @@ pub fn intake(memory: &Memory) -> IntakeService<Memory, Memory, Memory, Memory, 
         publisher: memory.clone(),
         saga: memory.clone(),
         dead_letters: memory.clone(),
+        deferrals: memory.clone(),
         emails: email_hasher(),
+        saga_slots: Default::default(),
     }
 }
 
@@ -71,6 +77,11 @@ pub struct World {
     pub chaos: ChaosSettings,
     /// Step Functions cannot be reached: every task callback fails.
     pub callbacks_unavailable: bool,
+    /// The bound of standard sagas in flight, and the orders holding a slot (the settings item's `holders`).
+    pub saga_limit: SagaLimit,
+    pub saga_slot_holders: BTreeSet<String>,
+    /// Submissions put back on the intake queue: (body, correlation id, delay in seconds).
+    pub deferred: Vec<(String, Option<String>, u32)>,
 }
 
 impl World {
@@ -152,6 +163,14 @@ impl OrderStore for Memory {
         if let Some(existing) = world.orders.get(&order.order_id) {
             return Ok(CreateOutcome::AlreadyExists(Box::new(existing.clone())));
         }
+        let limit = world.saga_limit;
+        if limit.takes_slot(order) {
+            let bound = limit.0.map_or(u32::MAX, std::num::NonZeroU32::get) as usize;
+            if world.saga_slot_holders.len() >= bound && !world.saga_slot_holders.contains(&order.order_id) {
+                return Ok(CreateOutcome::NoSagaSlot);
+            }
+            world.saga_slot_holders.insert(order.order_id.clone());
+        }
         world.orders.insert(order.order_id.clone(), order.clone());
         world.events.entry(order.order_id.clone()).or_default().push(event.clone());
         Ok(CreateOutcome::Created)
@@ -171,8 +190,18 @@ impl OrderStore for Memory {
         if stored != Some(current.version) || next.version != current.version + 1 {
             return Err(PortError::Conflict { operation: "transition" });
         }
+        if world.saga_limit.frees_slot(next) {
+            world.saga_slot_holders.remove(&next.order_id);
+        }
         world.orders.insert(next.order_id.clone(), next.clone());
         world.events.entry(next.order_id.clone()).or_default().push(event.clone());
+        Ok(())
+    }
+}
+
+impl Deferrals for Memory {
+    async fn defer(&self, body: &str, correlation_id: Option<&str>, delay_seconds: u32) -> PortResult<()> {
+        self.world().deferred.push((body.to_owned(), correlation_id.map(str::to_owned), delay_seconds));
         Ok(())
     }
 }

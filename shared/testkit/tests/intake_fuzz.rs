@@ -3,8 +3,8 @@
 //! (accepted or REJECTED with a machine-readable reason) or parked in the DLQ with its reason. None is dropped.
 
 use nexus_core::domain::status::OrderStatus;
-use nexus_core::services::intake::{IntakeOutcome, IntakeService};
-use nexus_testkit::{Memory, intake, sample_submission};
+use nexus_core::services::intake::IntakeOutcome;
+use nexus_testkit::{Memory, MemoryIntake, intake, sample_submission};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -79,12 +79,7 @@ fn adversarial() -> impl Strategy<Value = String> {
     ]
 }
 
-fn check(
-    intake: &IntakeService<Memory, Memory, Memory, Memory, Memory, Memory>,
-    memory: &Memory,
-    runtime: &tokio::runtime::Runtime,
-    body: &str,
-) {
+fn check(intake: &MemoryIntake, memory: &Memory, runtime: &tokio::runtime::Runtime, body: &str) {
     let parked_before = memory.world().parked.len();
     let outcome = runtime.block_on(intake.handle(body, None)).expect("intake never errors on bad input");
     match outcome {
@@ -104,6 +99,10 @@ fn check(
         }
         IntakeOutcome::Accepted { order_id, .. } => {
             assert!(memory.world().orders.contains_key(&order_id), "accepted orders are stored");
+        }
+        IntakeOutcome::Deferred { .. } => {
+            let world = memory.world();
+            assert_eq!(world.deferred.last().map(|(b, ..)| b.as_str()), Some(body), "put back, never dropped");
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod orders;
 pub mod settings;
 
 use aws_sdk_dynamodb::Client;
+use nexus_core::domain::admission::SagaLimit;
 use nexus_core::ports::PortResult;
 use serde::Deserialize;
 
@@ -35,11 +36,20 @@ pub struct Dynamo {
     tables: Tables,
     /// The order attributes this adapter reads (all when None): a saga function's projection.
     order_projection: Option<Vec<&'static str>>,
+    /// The bound of standard sagas in flight its order writes keep (order-intake's; none elsewhere).
+    saga_limit: SagaLimit,
 }
 
 impl Dynamo {
     pub fn new(client: Client, tables: Tables) -> Self {
-        Self { client, tables, order_projection: None }
+        Self { client, tables, order_projection: None, saga_limit: SagaLimit::default() }
+    }
+
+    /// Creates standard orders within `limit` sagas in flight, and frees a slot when one ends
+    /// (`nexus_core::domain::admission`).
+    pub fn with_saga_limit(mut self, limit: SagaLimit) -> Self {
+        self.saga_limit = limit;
+        self
     }
 
     /// Reads orders with only `attributes` (the ones the function's IAM policy lets it read; see

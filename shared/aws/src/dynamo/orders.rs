@@ -6,8 +6,9 @@ use nexus_core::domain::order::Order;
 use nexus_core::ports::{CreateOutcome, EventLog, OrderStore, PortError, PortResult};
 
 use super::Dynamo;
-use aws_sdk_dynamodb::types::Update;
 use aws_sdk_dynamodb::types::builders::UpdateBuilder;
+use aws_sdk_dynamodb::types::{AttributeValue, Update};
+use nexus_core::domain::admission::{SAGA_SLOT_HOLDERS, SAGA_SLOTS_ITEM};
 
 use crate::ext::{cancelled, n, put, s, to_attribute, to_item, unavailable, update};
 
@@ -18,18 +19,24 @@ impl OrderStore for Dynamo {
     }
 
     async fn create(&self, order: &Order, event: &OrderEvent) -> PortResult<CreateOutcome> {
-        let items = vec![
+        let mut items = vec![
             put(&self.tables.orders, to_item("write order", order)?, "attribute_not_exists(orderId)", None)?,
             put(&self.tables.order_events, to_item("write event", event)?, "attribute_not_exists(orderId)", None)?,
         ];
+        if let (true, Some(bound)) = (self.saga_limit.takes_slot(order), self.saga_limit.0) {
+            items.push(update(take_saga_slot(&self.tables.settings, &order.order_id, bound.get()))?);
+        }
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(CreateOutcome::Created),
-            Err(e) if e.as_service_error().and_then(cancelled).is_some_and(|c| c.condition_failed(0)) => {
-                let existing =
-                    self.get(&order.order_id).await?.ok_or(PortError::Conflict { operation: "create order" })?;
-                Ok(CreateOutcome::AlreadyExists(Box::new(existing)))
-            }
-            Err(e) => Err(unavailable("create order", e)),
+            Err(e) => match e.as_service_error().and_then(cancelled) {
+                Some(c) if c.condition_failed(0) => {
+                    let existing =
+                        self.get(&order.order_id).await?.ok_or(PortError::Conflict { operation: "create order" })?;
+                    Ok(CreateOutcome::AlreadyExists(Box::new(existing)))
+                }
+                Some(c) if c.condition_failed(2) => Ok(CreateOutcome::NoSagaSlot),
+                _ => Err(unavailable("create order", e)),
+            },
         }
     }
 
@@ -38,10 +45,13 @@ impl OrderStore for Dynamo {
     }
 
     async fn transition(&self, current: &Order, next: &Order, event: &OrderEvent) -> PortResult<()> {
-        let items = vec![
+        let mut items = vec![
             update(transition_update(&self.tables.orders, current.version, next)?)?,
             put(&self.tables.order_events, to_item("write event", event)?, "attribute_not_exists(orderId)", None)?,
         ];
+        if self.saga_limit.frees_slot(next) {
+            items.push(update(free_saga_slot(&self.tables.settings, &next.order_id))?);
+        }
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(()),
             // A failed version condition, or two writers racing on the item: either way another writer won.
@@ -53,6 +63,30 @@ impl OrderStore for Dynamo {
             Err(e) => Err(unavailable("order transition", e)),
         }
     }
+}
+
+/// Adds the order to the slot holders unless `bound` others hold one. Holding one already (a redelivered
+/// submission whose first copy died after this write) admits it again.
+fn take_saga_slot(settings: &str, order_id: &str, bound: u32) -> UpdateBuilder {
+    Update::builder()
+        .table_name(settings)
+        .key("name", s(SAGA_SLOTS_ITEM))
+        .update_expression("ADD #holders :order")
+        .condition_expression("attribute_not_exists(#holders) OR size(#holders) < :bound OR contains(#holders, :id)")
+        .expression_attribute_names("#holders", SAGA_SLOT_HOLDERS)
+        .expression_attribute_values(":order", AttributeValue::Ss(vec![order_id.to_owned()]))
+        .expression_attribute_values(":bound", n(u64::from(bound)))
+        .expression_attribute_values(":id", s(order_id))
+}
+
+/// Removes the order from the slot holders (nothing changes when it holds none).
+fn free_saga_slot(settings: &str, order_id: &str) -> UpdateBuilder {
+    Update::builder()
+        .table_name(settings)
+        .key("name", s(SAGA_SLOTS_ITEM))
+        .update_expression("DELETE #holders :order")
+        .expression_attribute_names("#holders", SAGA_SLOT_HOLDERS)
+        .expression_attribute_values(":order", AttributeValue::Ss(vec![order_id.to_owned()]))
 }
 
 /// The write of a transition: only the attributes a change makes (status, reason, version, attempt,
@@ -163,5 +197,50 @@ mod tests {
         let next = Order { reason: Some("Payment.Declined".into()), ..order(4) };
         dynamo.transition(&current, &next, &next.event(None)).await.expect("the update is what was expected");
         assert_eq!(dynamo.get("o-1").await.expect("the projected read is what was expected"), None);
+    }
+
+    #[tokio::test]
+    async fn a_standard_order_takes_a_saga_slot_with_its_creation_and_frees_it_with_its_end() {
+        use nexus_core::domain::admission::SagaLimit;
+        use nexus_core::domain::checkout::Tier;
+        use nexus_core::domain::status::OrderStatus;
+
+        let slot_write = |request: &aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput,
+                          expression: &str| {
+            let items = request.transact_items();
+            items.len() == 3
+                && items[2].update().is_some_and(|u| {
+                    u.table_name() == "settings"
+                        && u.key().get("name") == Some(&s(SAGA_SLOTS_ITEM))
+                        && u.update_expression() == expression
+                        && u.expression_attribute_values().and_then(|v| v.get(":order"))
+                            == Some(&AttributeValue::Ss(vec!["o-1".into()]))
+                })
+        };
+        // Over the bound: the slot's condition fails (the order's own put did not), nothing is written.
+        let full = mock!(Client::transact_write_items)
+            .match_requests(move |r| {
+                slot_write(r, "ADD #holders :order")
+                    && r.transact_items()[2].update().is_some_and(|u| {
+                        u.condition_expression()
+                            == Some(
+                                "attribute_not_exists(#holders) OR size(#holders) < :bound OR contains(#holders, :id)",
+                            )
+                            && u.expression_attribute_values().and_then(|v| v.get(":bound")) == Some(&n(2))
+                    })
+            })
+            .then_error(|| cancelled_with(&["None", "None", "ConditionalCheckFailed"]));
+        let ended = mock!(Client::transact_write_items)
+            .match_requests(move |r| slot_write(r, "DELETE #holders :order"))
+            .then_output(|| {
+                aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput::builder().build()
+            });
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&full, &ended]);
+        let dynamo = Dynamo::new(client, tables()).with_saga_limit(SagaLimit::parse("2").expect("a bound"));
+        let standard = Order { tier: Tier::Standard, ..order(1) };
+        let created = dynamo.create(&standard, &standard.event(None)).await.expect("answered");
+        assert_eq!(created, CreateOutcome::NoSagaSlot);
+        let completed = Order { status: OrderStatus::Completed, ..Order { tier: Tier::Standard, ..order(5) } };
+        dynamo.transition(&order(4), &completed, &completed.event(None)).await.expect("the slot is freed with the end");
     }
 }

@@ -1,8 +1,12 @@
 //! Run-time settings: the chaos settings live in one item of the settings table (read by the functions
-//! through [`ChaosSource`], written by `nexus chaos` and the tests).
+//! through [`ChaosSource`], written by `nexus chaos` and the tests); the standard sagas holding a slot in
+//! another (`nexus_core::domain::admission`, written with the orders).
+
+use std::collections::{BTreeSet, HashMap};
 
 use nexus_core::chaos::ChaosSettings;
-use nexus_core::ports::{ChaosSource, PortResult};
+use nexus_core::domain::admission::{SAGA_SLOT_HOLDERS, SAGA_SLOTS_ITEM};
+use nexus_core::ports::{ChaosSource, PortError, PortResult};
 
 use super::Dynamo;
 use crate::ext::{s, to_item, unavailable};
@@ -18,6 +22,19 @@ impl ChaosSource for Dynamo {
 }
 
 impl Dynamo {
+    /// The orders holding a standard saga slot (for tools and checks: a holder whose saga ended is a leak).
+    pub async fn saga_slot_holders(&self) -> PortResult<BTreeSet<String>> {
+        let key = [("name", SAGA_SLOTS_ITEM)];
+        let item: Option<HashMap<String, serde_json::Value>> =
+            self.get_item("read saga slots", &self.tables.settings, &key).await?;
+        // A string set, which DynamoDB removes with its last member.
+        match item.and_then(|mut item| item.remove(SAGA_SLOT_HOLDERS)) {
+            Some(holders) => serde_json::from_value(holders)
+                .map_err(|e| PortError::Corrupt { operation: "read saga slots", message: e.to_string() }),
+            None => Ok(BTreeSet::new()),
+        }
+    }
+
     /// Replaces the chaos settings (an empty set clears them).
     pub async fn save_chaos(&self, settings: &ChaosSettings) -> PortResult<()> {
         let mut item = to_item("write chaos settings", settings)?;

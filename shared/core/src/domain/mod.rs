@@ -1,6 +1,7 @@
 //! The domain: what a customer checks out, the order and its statuses, the submission contract and its
 //! validation, the saga's messages and error names, the effects ledger and stock. Knows nothing of AWS.
 
+pub mod admission;
 pub mod checkout;
 pub mod ids;
 pub mod ledger;

@@ -2,17 +2,20 @@
 //! and start its saga. A message that names no order is parked in the intake DLQ with its reason.
 
 use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use tracing::Instrument;
 
 use super::ServiceError;
-use crate::domain::ids;
+use crate::domain::checkout::Tier;
 use crate::domain::messages::first_attempt;
 use crate::domain::order::Order;
 use crate::domain::submission::{self, InvalidSubmission, Rejection, RejectionCode, ValidSubmission};
 use crate::domain::{self};
+use crate::domain::{admission, ids};
 use crate::ports::{
-    Claim, CreateOutcome, DeadLetters, EventPublisher, IdempotencyStore, Inventory, OrderStore, SagaStarter,
+    Claim, CreateOutcome, DeadLetters, Deferrals, EventPublisher, IdempotencyStore, Inventory, OrderStore, SagaStarter,
     StartOutcome,
 };
 
@@ -24,19 +27,42 @@ pub enum IntakeOutcome {
     Rejected { order_id: String, rejection: Rejection },
     /// No order could be named: parked in the intake DLQ with the reason.
     Parked { rejection: Rejection },
+    /// A standard order over the bound of sagas in flight: put back on the intake queue, read again in
+    /// `delay_seconds` (nothing was written).
+    Deferred { order_id: String, delay_seconds: u32 },
 }
 
 /// How long an idempotency key is remembered (DynamoDB TTL on the record).
 pub const IDEMPOTENCY_TTL_SECONDS: i64 = 7 * 24 * 3600;
 
-pub struct IntakeService<S, I, P, G, D, K> {
+pub struct IntakeService<S, I, P, G, D, K, F> {
     pub idempotency: K,
     pub orders: S,
     pub inventory: I,
     pub publisher: P,
     pub saga: G,
     pub dead_letters: D,
+    pub deferrals: F,
     pub emails: ids::EmailHasher,
+    pub saga_slots: SlotsFullHint,
+}
+
+/// Remembers for a moment that the bound of standard sagas was found reached, so the rest of a batch is put
+/// back without a write each (the write that creates an order still decides, atomically).
+#[derive(Debug, Default)]
+pub struct SlotsFullHint(Mutex<Option<Instant>>);
+
+impl SlotsFullHint {
+    const KEPT: Duration = Duration::from_secs(1);
+
+    fn is_fresh(&self) -> bool {
+        let seen = *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        seen.is_some_and(|at| at.elapsed() < Self::KEPT)
+    }
+
+    fn note(&self) {
+        *self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Instant::now());
+    }
 }
 
 /// The `correlationId` attribute, taken only when it follows the order id's rule (1–80 of `A-Z a-z 0-9 - _`):
@@ -55,7 +81,7 @@ fn bounded_correlation_id(correlation_id: Option<&str>) -> Option<&str> {
     }
 }
 
-impl<S, I, P, G, D, K> IntakeService<S, I, P, G, D, K>
+impl<S, I, P, G, D, K, F> IntakeService<S, I, P, G, D, K, F>
 where
     K: IdempotencyStore,
     S: OrderStore,
@@ -63,6 +89,7 @@ where
     P: EventPublisher,
     G: SagaStarter,
     D: DeadLetters,
+    F: Deferrals,
 {
     pub async fn handle(&self, body: &str, correlation_id: Option<&str>) -> Result<IntakeOutcome, ServiceError> {
         let correlation_id = bounded_correlation_id(correlation_id);
@@ -101,6 +128,9 @@ where
         correlation_id: Option<&str>,
     ) -> Result<IntakeOutcome, ServiceError> {
         let order_id = valid.order_id.clone();
+        if valid.tier == Tier::Standard && self.saga_slots.is_fresh() {
+            return self.defer(order_id, body, correlation_id).await;
+        }
 
         let skus: BTreeSet<String> = valid.items.iter().map(|i| i.sku.clone()).collect();
         let known = self.inventory.known_skus(&skus).await?;
@@ -131,8 +161,8 @@ where
         }
 
         let now = domain::now();
-        let correlation_id = correlation_id.map_or_else(|| order_id.clone(), str::to_owned);
-        let order = Order::from_submission(valid, correlation_id, self.saga.execution_arn(&order_id), &now);
+        let correlation = correlation_id.map_or_else(|| order_id.clone(), str::to_owned);
+        let order = Order::from_submission(valid, correlation, self.saga.execution_arn(&order_id), &now);
         let event = order.event(None);
         let (order, new) = match self.orders.create(&order, &event).await? {
             CreateOutcome::Created => {
@@ -156,6 +186,10 @@ where
                 tracing::info!(status = %existing.status, "duplicate submission; the first order stands");
                 (*existing, false)
             }
+            CreateOutcome::NoSagaSlot => {
+                self.saga_slots.note();
+                return self.defer(order_id, body, correlation_id).await;
+            }
         };
         if order.status == crate::domain::status::OrderStatus::Pending && order.attempt == first_attempt() {
             // Also on a replay: the first delivery may have died between the put and the start. (A later
@@ -169,6 +203,25 @@ where
         }
         self.idempotency.complete(&idempotency_key).await?;
         Ok(IntakeOutcome::Accepted { order_id: order.order_id, new })
+    }
+
+    /// Over the bound of standard sagas: the submission goes back on the intake queue (a new message, so
+    /// waiting never counts towards the queue's maxReceiveCount), and this copy is done.
+    async fn defer(
+        &self,
+        order_id: String,
+        body: &str,
+        correlation_id: Option<&str>,
+    ) -> Result<IntakeOutcome, ServiceError> {
+        let now_nanos = chrono::Utc::now().timestamp_subsec_nanos();
+        let delay_seconds = admission::deferral_delay_seconds(&order_id, now_nanos);
+        self.deferrals.defer(body, correlation_id, delay_seconds).await?;
+        tracing::info!(
+            delaySeconds = delay_seconds,
+            "standard sagas at their bound; submission waits in the intake queue"
+        );
+        crate::metrics::count("OrdersDeferred", &[("Tier", Tier::Standard.as_str())]);
+        Ok(IntakeOutcome::Deferred { order_id, delay_seconds })
     }
 
     async fn reject(

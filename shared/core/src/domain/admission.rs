@@ -1,0 +1,95 @@
+//! Admission control (README "The VIP lane"): at most a bound of standard sagas run at once, so a VIP order
+//! never shares the state machine with more than that many standard ones. A standard order takes a slot in
+//! the same write that creates it and frees it in the write that ends its saga; over the bound its
+//! submission waits in the intake queue (put back with a delay), while a VIP order is always admitted.
+
+use std::num::NonZeroU32;
+
+use super::checkout::Tier;
+use super::order::Order;
+
+/// The settings-table item whose `holders` (a string set of order ids) are the standard sagas in flight.
+/// A set, not a counter: taking a slot twice or freeing it twice (a redelivered message) changes nothing.
+pub const SAGA_SLOTS_ITEM: &str = "saga-slots#STANDARD";
+/// The attribute of [`SAGA_SLOTS_ITEM`] that holds the order ids.
+pub const SAGA_SLOT_HOLDERS: &str = "holders";
+/// The largest bound a stack may set: the holders' ids (≤ 80 characters each) must stay far below
+/// DynamoDB's 400 KB item limit, and every slot write pays for the item's size.
+pub const MAX_STANDARD_SAGAS: u32 = 1000;
+
+/// How many standard sagas may run at once: `None` admits every order (the template's default, 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SagaLimit(pub Option<NonZeroU32>);
+
+impl SagaLimit {
+    /// The bound from its setting (`STANDARD_SAGA_LIMIT`): 0 for none, else at most [`MAX_STANDARD_SAGAS`].
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text.trim().parse::<u32>() {
+            Ok(n) if n <= MAX_STANDARD_SAGAS => Ok(Self(NonZeroU32::new(n))),
+            _ => Err(format!("'{text}' is not a number of standard sagas from 0 (no bound) to {MAX_STANDARD_SAGAS}")),
+        }
+    }
+
+    /// Whether creating `order` takes a slot: a standard order whose saga starts, under a bound. A VIP
+    /// order and a rejected one never do.
+    pub fn takes_slot(self, order: &Order) -> bool {
+        self.0.is_some() && order.tier == Tier::Standard && !order.status.is_terminal()
+    }
+
+    /// Whether the write that makes `next` frees its slot: a standard order's saga ended. (Freeing a slot
+    /// the order does not hold, as after an operator's retry, which is always admitted, changes nothing.)
+    pub fn frees_slot(self, next: &Order) -> bool {
+        self.0.is_some() && next.tier == Tier::Standard && next.status.is_terminal()
+    }
+}
+
+/// How long a submission over the bound waits before intake reads it again: 20–40 s, spread by the order
+/// id and the clock so a backlog does not come back at once. Long enough that a backlog of hundreds costs
+/// the queue a few requests a second; a slot freed meanwhile goes to whichever waiting order comes first.
+pub fn deferral_delay_seconds(order_id: &str, now_nanos: u32) -> u32 {
+    let spread = order_id.bytes().fold(now_nanos, |h, b| h.rotate_left(5) ^ u32::from(b)).wrapping_mul(2_654_435_761);
+    20 + spread % 21
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::status::OrderStatus;
+
+    fn order(tier: Tier, status: OrderStatus) -> Order {
+        Order { tier, status, ..Order::default() }
+    }
+
+    #[test]
+    fn only_a_standard_saga_under_a_bound_takes_and_frees_a_slot() {
+        let bound = SagaLimit::parse("8").expect("a bound");
+        assert!(bound.takes_slot(&order(Tier::Standard, OrderStatus::Pending)));
+        assert!(!bound.takes_slot(&order(Tier::Vip, OrderStatus::Pending)));
+        assert!(!bound.takes_slot(&order(Tier::Standard, OrderStatus::Rejected)));
+        for status in [OrderStatus::Completed, OrderStatus::Cancelled, OrderStatus::NeedsAttention] {
+            assert!(bound.frees_slot(&order(Tier::Standard, status)), "{status}");
+            assert!(!bound.frees_slot(&order(Tier::Vip, status)), "{status}");
+        }
+        assert!(!bound.frees_slot(&order(Tier::Standard, OrderStatus::PaymentCharged)));
+        let none = SagaLimit::parse("0").expect("no bound");
+        assert!(!none.takes_slot(&order(Tier::Standard, OrderStatus::Pending)));
+        assert!(!none.frees_slot(&order(Tier::Standard, OrderStatus::Completed)));
+    }
+
+    #[test]
+    fn a_bound_is_a_number_up_to_the_maximum() {
+        assert_eq!(SagaLimit::parse("0"), Ok(SagaLimit(None)));
+        assert!(SagaLimit::parse("1000").is_ok());
+        assert!(SagaLimit::parse("1001").is_err());
+        assert!(SagaLimit::parse("-1").is_err());
+        assert!(SagaLimit::parse("eight").is_err());
+    }
+
+    #[test]
+    fn deferrals_spread_over_twenty_to_forty_seconds() {
+        let delays: Vec<u32> = (0..200).map(|i| deferral_delay_seconds(&format!("order-{i}"), 12_345)).collect();
+        assert!(delays.iter().all(|d| (20..=40).contains(d)), "{delays:?}");
+        let distinct: std::collections::BTreeSet<_> = delays.iter().collect();
+        assert!(distinct.len() > 15, "spread: {distinct:?}");
+    }
+}
