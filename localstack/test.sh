@@ -92,9 +92,9 @@ if [[ "$suite" != priority ]]; then
 fi
 if [[ "$suite" != chaos ]]; then
   # The priority stack: at most 6 standard sagas in flight (admission control), for tests/tests/priority.rs.
+  # Its host starts when its test does: every host's pollers cost LocalStack CPU even on empty queues.
   export NEXUS_PRIORITY_STACK=nexus-priority
   NEXUS_STACK="$NEXUS_PRIORITY_STACK" NEXUS_STACK_PARAMETERS="StandardSagaLimit=6" bash "$ROOT/localstack/deploy.sh"
-  start_function_host "$NEXUS_PRIORITY_STACK" "$NEXUS_TEMPLATE"
 fi
 
 if [[ "$suite" == all ]]; then
@@ -121,17 +121,29 @@ StepRetryAttempts=18 CompensationRetryAttempts=8 RetryMaxDelaySeconds=20 RetryJi
   cargo nextest run --workspace --locked --profile integration -E "($STACK_TESTS) and not (binary(chaos) or binary(observability) or binary(priority))"
 fi
 
-# After the others (one at a time: --no-capture runs tests serially): the chaos run, so its load does not
-# slow them down (nor theirs its sagas), the scan of everything the suite logged and measured on the main
-# stack, and the priority test, whose latencies only mean something on an otherwise quiet emulator.
-case "$suite" in
-  all) last='binary(chaos) or binary(observability) or binary(priority)' ;;
-  chaos) last='binary(chaos)' ;;
-  priority) last='binary(priority)' ;;
-esac
-phase "chaos, observability, priority"
-[[ "$suite" == priority ]] || log "chaos test: ${NEXUS_CHAOS_ORDERS:-300} orders under injected faults"
-cargo nextest run --workspace --locked --profile integration --no-capture -E "package(nexus-tests) and ($last)"
+# After the others, one at a time (--no-capture runs tests serially), with only the hosts they need (22
+# pollers a stack, each a ReceiveMessage every 5 s that LocalStack's CPU serves): the chaos run, so its load
+# does not slow the others down (nor theirs its sagas), and the scan of everything the suite logged and
+# measured on the main stack; then the priority test, whose latencies only mean something on an otherwise
+# quiet emulator.
+if [[ "$suite" == all ]]; then
+  for stack in "$fixture_stack" "$outage_stack"; do
+    stop_pid "$NEXUS_ENV_DIR/function-host-$stack.pid" "function host ($stack)"
+  done
+fi
+if [[ "$suite" != priority ]]; then
+  phase "chaos (+ observability)"
+  log "chaos test: ${NEXUS_CHAOS_ORDERS:-300} orders under injected faults"
+  last='binary(chaos)'
+  [[ "$suite" == all ]] && last='binary(chaos) or binary(observability)'
+  cargo nextest run --workspace --locked --profile integration --no-capture -E "package(nexus-tests) and ($last)"
+  stop_pid "$NEXUS_ENV_DIR/function-host-$NEXUS_CHAOS_STACK.pid" "function host ($NEXUS_CHAOS_STACK)"
+fi
+if [[ "$suite" != chaos ]]; then
+  phase "priority"
+  start_function_host "$NEXUS_PRIORITY_STACK" "$NEXUS_TEMPLATE"
+  cargo nextest run --workspace --locked --profile integration --no-capture -E "package(nexus-tests) and binary(priority)"
+fi
 phase ""
 printf '  %s\n' "${phases[@]}" >&2
 log "make ${suite/all/test} passed in $((SECONDS - start)) s"
