@@ -12,8 +12,7 @@ use crate::domain::checkout::Tier;
 use crate::domain::messages::first_attempt;
 use crate::domain::order::Order;
 use crate::domain::submission::{self, InvalidSubmission, Rejection, RejectionCode, ValidSubmission};
-use crate::domain::{self};
-use crate::domain::{admission, ids};
+use crate::domain::{self, admission, ids};
 use crate::ports::{
     Claim, CreateOutcome, DeadLetters, Deferrals, EventPublisher, IdempotencyStore, Inventory, OrderStore, SagaStarter,
     StartOutcome,
