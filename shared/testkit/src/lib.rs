@@ -163,10 +163,8 @@ impl OrderStore for Memory {
         if let Some(existing) = world.orders.get(&order.order_id) {
             return Ok(CreateOutcome::AlreadyExists(Box::new(existing.clone())));
         }
-        let limit = world.saga_limit;
-        if limit.takes_slot(order) {
-            let bound = limit.0.map_or(u32::MAX, std::num::NonZeroU32::get) as usize;
-            if world.saga_slot_holders.len() >= bound && !world.saga_slot_holders.contains(&order.order_id) {
+        if let Some(bound) = world.saga_limit.slot_bound(order) {
+            if world.saga_slot_holders.len() >= bound as usize && !world.saga_slot_holders.contains(&order.order_id) {
                 return Ok(CreateOutcome::NoSagaSlot);
             }
             world.saga_slot_holders.insert(order.order_id.clone());

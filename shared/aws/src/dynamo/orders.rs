@@ -23,8 +23,8 @@ impl OrderStore for Dynamo {
             put(&self.tables.orders, to_item("write order", order)?, "attribute_not_exists(orderId)", None)?,
             put(&self.tables.order_events, to_item("write event", event)?, "attribute_not_exists(orderId)", None)?,
         ];
-        if let (true, Some(bound)) = (self.saga_limit.takes_slot(order), self.saga_limit.0) {
-            items.push(update(take_saga_slot(&self.tables.settings, &order.order_id, bound.get()))?);
+        if let Some(bound) = self.saga_limit.slot_bound(order) {
+            items.push(update(take_saga_slot(&self.tables.settings, &order.order_id, bound))?);
         }
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(CreateOutcome::Created),

@@ -30,10 +30,11 @@ impl SagaLimit {
         }
     }
 
-    /// Whether creating `order` takes a slot: a standard order whose saga starts, under a bound. A VIP
-    /// order and a rejected one never do.
-    pub fn takes_slot(self, order: &Order) -> bool {
-        self.0.is_some() && order.tier == Tier::Standard && !order.status.is_terminal()
+    /// The bound creating `order` must stay within, when it takes a slot: a standard order whose saga
+    /// starts, under a bound. A VIP order and a rejected one never take one (None).
+    pub fn slot_bound(self, order: &Order) -> Option<u32> {
+        let bound = self.0?;
+        (order.tier == Tier::Standard && !order.status.is_terminal()).then_some(bound.get())
     }
 
     /// Whether the write that makes `next` frees its slot: a standard order's saga ended. (Freeing a slot
@@ -63,16 +64,16 @@ mod tests {
     #[test]
     fn only_a_standard_saga_under_a_bound_takes_and_frees_a_slot() {
         let bound = SagaLimit::parse("8").expect("a bound");
-        assert!(bound.takes_slot(&order(Tier::Standard, OrderStatus::Pending)));
-        assert!(!bound.takes_slot(&order(Tier::Vip, OrderStatus::Pending)));
-        assert!(!bound.takes_slot(&order(Tier::Standard, OrderStatus::Rejected)));
+        assert_eq!(bound.slot_bound(&order(Tier::Standard, OrderStatus::Pending)), Some(8));
+        assert_eq!(bound.slot_bound(&order(Tier::Vip, OrderStatus::Pending)), None);
+        assert_eq!(bound.slot_bound(&order(Tier::Standard, OrderStatus::Rejected)), None);
         for status in [OrderStatus::Completed, OrderStatus::Cancelled, OrderStatus::NeedsAttention] {
             assert!(bound.frees_slot(&order(Tier::Standard, status)), "{status}");
             assert!(!bound.frees_slot(&order(Tier::Vip, status)), "{status}");
         }
         assert!(!bound.frees_slot(&order(Tier::Standard, OrderStatus::PaymentCharged)));
         let none = SagaLimit::parse("0").expect("no bound");
-        assert!(!none.takes_slot(&order(Tier::Standard, OrderStatus::Pending)));
+        assert_eq!(none.slot_bound(&order(Tier::Standard, OrderStatus::Pending)), None);
         assert!(!none.frees_slot(&order(Tier::Standard, OrderStatus::Completed)));
     }
 
