@@ -2,6 +2,7 @@
 //! `--endpoint`) and against AWS through the normal credential chain; the stack is found by name.
 
 mod chaos;
+mod dashboard;
 mod dlq;
 mod exit;
 mod inventory;
@@ -88,6 +89,8 @@ pub enum Command {
         /// The order id.
         order_id: String,
     },
+    /// A live operations page in the browser (127.0.0.1): orders, sagas, queues, inventory, logs, controls.
+    Dashboard(dashboard::DashboardArgs),
     /// One screen: orders per status, active sagas, throughput, queue and DLQ depths, executions.
     Top(top::TopArgs),
 }
@@ -119,6 +122,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify(args) => verify::run(&nexus, format, args).await,
         Command::Retry { order_id } => retry::run(&nexus, format, &order_id).await,
         Command::Top(args) => top::run(&nexus, format, args).await,
+        Command::Dashboard(args) => dashboard::run(nexus, args).await,
     }
 }
 
@@ -147,6 +151,7 @@ mod tests {
             &["nexus", "verify"],
             &["nexus", "retry", "abc"],
             &["nexus", "top", "--watch", "2"],
+            &["nexus", "dashboard", "--port", "0", "--read-only", "--verify-every", "0s"],
         ] {
             Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
         }

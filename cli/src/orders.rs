@@ -27,7 +27,7 @@ pub fn order_json(order: &Order, emails: &EmailHasher) -> Value {
     value
 }
 
-async fn get(nexus: &Nexus, order_id: &str) -> anyhow::Result<Order> {
+pub async fn get(nexus: &Nexus, order_id: &str) -> anyhow::Result<Order> {
     nexus.dynamo()?.get(order_id).await.context("read the order")?.ok_or_else(|| {
         Failure::NotFound(format!(
             "no order {order_id}: check the id (`nexus orders` lists them); a just-submitted order appears within seconds"
@@ -65,7 +65,7 @@ pub async fn status(nexus: &Nexus, format: Format, order_id: &str) -> anyhow::Re
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct StateTiming {
+pub struct StateTiming {
     state: String,
     entered: String,
     duration_ms: Option<i64>,
@@ -76,7 +76,7 @@ pub async fn timeline(nexus: &Nexus, format: Format, order_id: &str) -> anyhow::
     let order = get(nexus, order_id).await?;
     let events = nexus.dynamo()?.events(order_id).await.context("read the order's events")?;
     let states = match &order.execution_arn {
-        Some(arn) => execution_states(nexus, arn).await?,
+        Some(arn) => execution_states(&aws_sdk_sfn::Client::new(&nexus.config), arn).await?,
         None => Vec::new(),
     };
     if format == Format::Json {
@@ -117,8 +117,7 @@ pub async fn timeline(nexus: &Nexus, format: Format, order_id: &str) -> anyhow::
 }
 
 /// The execution's states in order, each with how long it ran and how it ended (its task's failure, if any).
-async fn execution_states(nexus: &Nexus, execution_arn: &str) -> anyhow::Result<Vec<StateTiming>> {
-    let sfn = aws_sdk_sfn::Client::new(&nexus.config);
+pub async fn execution_states(sfn: &aws_sdk_sfn::Client, execution_arn: &str) -> anyhow::Result<Vec<StateTiming>> {
     let mut pages = sfn.get_execution_history().execution_arn(execution_arn).into_paginator().items().send();
     let mut states: Vec<StateTiming> = Vec::new();
     let mut entered_at: HashMap<usize, DateTime<Utc>> = HashMap::new();

@@ -72,9 +72,14 @@ impl Nexus {
     }
 
     pub fn dynamo(&self) -> anyhow::Result<Dynamo> {
+        self.dynamo_on(aws_sdk_dynamodb::Client::new(&self.config))
+    }
+
+    /// The stack's tables through `client` (the dashboard's counts its requests).
+    pub fn dynamo_on(&self, client: aws_sdk_dynamodb::Client) -> anyhow::Result<Dynamo> {
         let tables = stack_outputs::tables(&self.outputs)
             .with_context(|| format!("stack {}: is it a Nexus stack? Redeploy it (`make up`)", self.stack))?;
-        Ok(Dynamo::new(aws_sdk_dynamodb::Client::new(&self.config), tables))
+        Ok(Dynamo::new(client, tables))
     }
 
     /// Every queue with its DLQ.

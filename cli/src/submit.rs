@@ -45,20 +45,9 @@ pub async fn run(nexus: &Nexus, format: Format, args: SubmitArgs) -> anyhow::Res
             .into());
         }
     };
-    let correlation_id = uuid::Uuid::new_v4().to_string();
-    let published = aws_sdk_sns::Client::new(&nexus.config)
-        .publish()
-        .topic_arn(nexus.output("OrdersTopicArn")?)
-        .message(&body)
-        .message_attributes(
-            "correlationId",
-            MessageAttributeValue::builder().data_type("String").string_value(&correlation_id).build()?,
-        )
-        .send()
-        .await
-        .map_err(crate::stack::aws_error)
-        .context("publish to the orders topic")?;
-    let receipt = json!({"orderId": order_id, "correlationId": correlation_id, "messageId": published.message_id()});
+    let sns = aws_sdk_sns::Client::new(&nexus.config);
+    let (correlation_id, published) = publish(&sns, &nexus.output("OrdersTopicArn")?, &body).await?;
+    let receipt = json!({"orderId": order_id, "correlationId": correlation_id, "messageId": published});
     match format {
         Format::Json if !args.wait => render::json(&receipt)?,
         Format::Json => {}
@@ -68,6 +57,29 @@ pub async fn run(nexus: &Nexus, format: Format, args: SubmitArgs) -> anyhow::Res
         follow(nexus, format, &order_id, args.timeout).await?;
     }
     Ok(())
+}
+
+/// Publishes a submission to the orders topic, as `aws sns publish` does, with a fresh correlation id;
+/// returns the correlation id and SNS's message id.
+pub async fn publish(
+    sns: &aws_sdk_sns::Client,
+    topic_arn: &str,
+    body: &str,
+) -> anyhow::Result<(String, Option<String>)> {
+    let correlation_id = uuid::Uuid::new_v4().to_string();
+    let published = sns
+        .publish()
+        .topic_arn(topic_arn)
+        .message(body)
+        .message_attributes(
+            "correlationId",
+            MessageAttributeValue::builder().data_type("String").string_value(&correlation_id).build()?,
+        )
+        .send()
+        .await
+        .map_err(crate::stack::aws_error)
+        .context("publish to the orders topic")?;
+    Ok((correlation_id, published.message_id().map(str::to_owned)))
 }
 
 fn read(file: &PathBuf) -> anyhow::Result<String> {

@@ -50,6 +50,20 @@ pub enum Decision {
 }
 
 impl ServiceChaos {
+    /// Whether these settings are within bounds (rates 0–1, latency at most [`MAX_LATENCY_MS`]): for
+    /// settings that come from outside a typed parser, such as the dashboard's form.
+    pub fn check(&self) -> Result<(), String> {
+        for (name, rate) in [("failureRate", self.failure_rate), ("crashRate", self.crash_rate)] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(format!("{name} {rate} is not between 0 and 1"));
+            }
+        }
+        if self.latency_ms > MAX_LATENCY_MS {
+            return Err(format!("latencyMs {} is over {MAX_LATENCY_MS}", self.latency_ms));
+        }
+        Ok(())
+    }
+
     /// Decides from two uniform draws in [0, 1).
     pub fn decide(&self, crash_draw: f64, failure_draw: f64) -> Decision {
         if crash_draw < self.crash_rate {
@@ -73,5 +87,13 @@ mod tests {
         assert_eq!(chaos.decide(0.5, 0.1), Decision::Fail);
         assert_eq!(chaos.decide(0.5, 0.3), Decision::Proceed);
         assert_eq!(ServiceChaos::default().decide(0.0, 0.0), Decision::Proceed, "off by default");
+    }
+
+    #[test]
+    fn settings_out_of_bounds_are_refused() {
+        assert!(ServiceChaos { failure_rate: 0.5, latency_ms: MAX_LATENCY_MS, crash_rate: 1.0 }.check().is_ok());
+        assert!(ServiceChaos { failure_rate: 1.5, ..Default::default() }.check().is_err());
+        assert!(ServiceChaos { crash_rate: f64::NAN, ..Default::default() }.check().is_err());
+        assert!(ServiceChaos { latency_ms: MAX_LATENCY_MS + 1, ..Default::default() }.check().is_err());
     }
 }

@@ -75,6 +75,24 @@ impl Dynamo {
         Ok(items)
     }
 
+    /// At most `limit` items of `table` (eventually consistent scan pages, read until the limit), and
+    /// whether more were left: for views refreshed every few seconds, whose cost must not grow with the table.
+    pub async fn scan_upto<T: for<'de> Deserialize<'de>>(
+        &self,
+        table: &str,
+        limit: usize,
+    ) -> PortResult<(Vec<T>, bool)> {
+        let mut items = Vec::new();
+        let mut pages = self.client.scan().table_name(table).into_paginator().items().send();
+        while let Some(item) = pages.next().await {
+            if items.len() == limit {
+                return Ok((items, true));
+            }
+            items.push(from_item("read scanned item", item.map_err(|e| unavailable("scan", e))?)?);
+        }
+        Ok((items, false))
+    }
+
     /// The item of `table` under `key` (attribute name, string value), consistently read.
     async fn get_item<T: for<'de> Deserialize<'de>>(
         &self,

@@ -1,0 +1,391 @@
+//! Reads the stack on a fixed beat and publishes one [`Screen`] per beat, whatever the number of open
+//! pages: the page's cost to AWS is the sampler's, bounded per refresh (below), never per viewer.
+//!
+//! Every 2 s: one bounded orders scan (at most [`ORDERS_READ`] orders), the events of at most
+//! [`EVENT_QUERIES`] newly ended orders (ended orders' events never change, so they are kept), one
+//! `ListExecutions` of the running sagas, the depth of every queue and DLQ, the chaos and saga-slot
+//! settings. Every 10 s besides: inventory (at most [`SKUS_READ`] SKUs), the other execution statuses,
+//! the oldest-message age of every queue (one `GetMetricData`) and of each non-empty DLQ (a peek). The
+//! invariant checker, which reads every table in full, runs every `--verify-every` (default 30 s; 0: never).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
+use aws_sdk_sfn::types::ExecutionStatus;
+use aws_sdk_sqs::types::MessageSystemAttributeName;
+use chrono::{DateTime, Utc};
+use futures::future::join_all;
+use nexus_aws::dynamo::Dynamo;
+use nexus_core::chaos::ChaosSettings;
+use nexus_core::domain::messages::OrderEvent;
+use nexus_core::domain::order::Order;
+use nexus_core::domain::stock::StockItem;
+use nexus_core::ports::{ChaosSource, EventLog};
+use nexus_ops::{dlq, invariants, snapshot};
+use serde::Serialize;
+use tokio::sync::watch;
+
+use super::board::{self, OrdersView, StepLatency};
+use super::calls::Clients;
+use crate::stack::Nexus;
+
+pub const BEAT: Duration = Duration::from_secs(2);
+const SLOW_BEAT: Duration = Duration::from_secs(10);
+pub const ORDERS_READ: usize = 5_000;
+pub const EVENT_QUERIES: usize = 10;
+const SKUS_READ: usize = 500;
+/// Ended orders whose events are kept for the step latencies.
+const TIMELINES_KEPT: usize = 200;
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Screen {
+    pub at: String,
+    pub stack: String,
+    pub read_only: bool,
+    /// 1 for the first screen, + 1 per refresh.
+    pub refresh: u64,
+    pub orders: OrdersView,
+    pub steps: Vec<StepLatency>,
+    /// Execution status → count (capped at one page of 1000: `more` says there are others).
+    pub executions: BTreeMap<String, Count>,
+    pub queues: Vec<QueueRow>,
+    pub inventory: Vec<StockItem>,
+    pub verdict: Option<Verdict>,
+    pub chaos: ChaosSettings,
+    pub standard_saga_slots_held: usize,
+    pub cost: Cost,
+    /// What could not be read this refresh (the rest of the screen is still fresh).
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Count {
+    pub count: usize,
+    pub more: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueRow {
+    pub queue: String,
+    pub lane: &'static str,
+    pub depth: Option<u64>,
+    pub dlq_depth: Option<u64>,
+    /// From CloudWatch's `ApproximateAgeOfOldestMessage` (AWS publishes it; LocalStack does not).
+    pub oldest_age_seconds: Option<f64>,
+    /// The oldest of the messages a peek at the DLQ saw (a DLQ has no consumer to disturb).
+    pub dlq_oldest_age_seconds: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verdict {
+    pub at: String,
+    pub orders: usize,
+    pub in_flight: usize,
+    pub violations: Vec<invariants::Violation>,
+}
+
+/// What reading the stack costs.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cost {
+    /// AWS requests of the last refresh (a slow one included, when it was one).
+    pub calls: u64,
+    pub refresh_ms: u64,
+    pub total_calls: u64,
+}
+
+pub struct Sampler {
+    nexus: Arc<Nexus>,
+    clients: Clients,
+    dynamo: Dynamo,
+    verify_every: Option<Duration>,
+    /// Events of ended orders, by order id.
+    timelines: HashMap<String, Vec<OrderEvent>>,
+    last_slow: Option<Instant>,
+    last_verdict: Option<Instant>,
+    screen: Screen,
+}
+
+impl Sampler {
+    pub fn new(nexus: Arc<Nexus>, clients: Clients, dynamo: Dynamo, read_only: bool, verify_every: Duration) -> Self {
+        let screen = Screen { stack: nexus.stack.clone(), read_only, ..Screen::default() };
+        let verify_every = (!verify_every.is_zero()).then_some(verify_every);
+        Self {
+            nexus,
+            clients,
+            dynamo,
+            verify_every,
+            timelines: HashMap::new(),
+            last_slow: None,
+            last_verdict: None,
+            screen,
+        }
+    }
+
+    /// The last screen read.
+    pub fn current(&self) -> &Screen {
+        &self.screen
+    }
+
+    /// Refreshes on the beat and publishes each screen, until every receiver is gone.
+    pub async fn run(mut self, screens: watch::Sender<Arc<Screen>>) {
+        let mut beat = tokio::time::interval(BEAT);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            beat.tick().await;
+            self.refresh().await;
+            if screens.send(Arc::new(self.screen.clone())).is_err() {
+                return;
+            }
+        }
+    }
+
+    pub async fn refresh(&mut self) {
+        let started = Instant::now();
+        let calls_before = self.clients.counter.total();
+        let now = Utc::now();
+        let screen = &mut self.screen;
+        screen.errors.clear();
+        screen.refresh += 1;
+
+        let orders_table = self.dynamo.tables().orders.clone();
+        let (orders, running, depths, chaos, slots) = tokio::join!(
+            self.dynamo.scan_upto::<Order>(&orders_table, ORDERS_READ),
+            count_executions(&self.clients.sfn, &self.nexus, ExecutionStatus::Running),
+            queue_depths(&self.clients.sqs, &self.nexus),
+            self.dynamo.load(),
+            self.dynamo.saga_slot_holders(),
+        );
+        match orders {
+            Ok((orders, truncated)) => {
+                screen.orders = board::orders_view(&orders, truncated, now);
+                refresh_timelines(&self.dynamo, &mut self.timelines, &orders, &mut screen.errors).await;
+                screen.steps = board::step_latencies(self.timelines.values().map(Vec::as_slice));
+            }
+            Err(e) => screen.errors.push(format!("orders: {e}")),
+        }
+        match running {
+            Ok(count) => {
+                screen.executions.insert(ExecutionStatus::Running.as_str().to_owned(), count);
+            }
+            Err(e) => screen.errors.push(e),
+        }
+        merge_depths(&mut screen.queues, depths);
+        match chaos {
+            Ok(settings) => screen.chaos = settings,
+            Err(e) => screen.errors.push(format!("chaos settings: {e}")),
+        }
+        match slots {
+            Ok(holders) => screen.standard_saga_slots_held = holders.len(),
+            Err(e) => screen.errors.push(format!("saga slots: {e}")),
+        }
+
+        if self.last_slow.is_none_or(|t| t.elapsed() >= SLOW_BEAT) {
+            self.last_slow = Some(Instant::now());
+            self.refresh_slow(now).await;
+        }
+        if let Some(every) = self.verify_every
+            && self.last_verdict.is_none_or(|t| t.elapsed() >= every)
+        {
+            self.last_verdict = Some(Instant::now());
+            match snapshot::load(&self.dynamo).await {
+                Ok(tables) => {
+                    let report = invariants::check(&tables, now.timestamp());
+                    self.screen.verdict = Some(Verdict {
+                        at: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                        orders: report.orders,
+                        in_flight: report.in_flight.len(),
+                        violations: report.violations,
+                    });
+                }
+                Err(e) => self.screen.errors.push(format!("invariant checker: {e}")),
+            }
+        }
+        let screen = &mut self.screen;
+        screen.at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let total = self.clients.counter.total();
+        screen.cost = Cost {
+            calls: total - calls_before,
+            refresh_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            total_calls: total,
+        };
+    }
+
+    async fn refresh_slow(&mut self, now: DateTime<Utc>) {
+        let inventory_table = self.dynamo.tables().inventory.clone();
+        let others =
+            [ExecutionStatus::Succeeded, ExecutionStatus::Failed, ExecutionStatus::TimedOut, ExecutionStatus::Aborted];
+        let (stock, counts, ages, dlq_ages) = tokio::join!(
+            self.dynamo.scan_upto::<StockItem>(&inventory_table, SKUS_READ),
+            join_all(others.iter().map(|s| count_executions(&self.clients.sfn, &self.nexus, s.clone()))),
+            oldest_ages(&self.clients.cloudwatch, &self.nexus),
+            dlq_oldest_ages(&self.clients.sqs, &self.nexus, &self.screen.queues, now),
+        );
+        let screen = &mut self.screen;
+        match stock {
+            Ok((mut stock, _)) => {
+                stock.sort_by(|a, b| a.sku.cmp(&b.sku));
+                screen.inventory = stock;
+            }
+            Err(e) => screen.errors.push(format!("inventory: {e}")),
+        }
+        for (status, count) in others.iter().zip(counts) {
+            match count {
+                Ok(count) => {
+                    screen.executions.insert(status.as_str().to_owned(), count);
+                }
+                Err(e) => screen.errors.push(e),
+            }
+        }
+        match ages {
+            Ok(ages) => {
+                for row in &mut screen.queues {
+                    row.oldest_age_seconds = ages.get(&row.queue).copied();
+                }
+            }
+            Err(e) => screen.errors.push(e),
+        }
+        for row in &mut screen.queues {
+            row.dlq_oldest_age_seconds = dlq_ages.get(&row.queue).copied();
+        }
+    }
+}
+
+/// Reads the events of ended orders not read yet (at most [`EVENT_QUERIES`] per refresh, newest first) and
+/// forgets all but the newest [`TIMELINES_KEPT`].
+async fn refresh_timelines(
+    dynamo: &Dynamo,
+    timelines: &mut HashMap<String, Vec<OrderEvent>>,
+    orders: &[Order],
+    errors: &mut Vec<String>,
+) {
+    let mut ended: Vec<&Order> = orders.iter().filter(|o| o.status.is_terminal()).collect();
+    ended.sort_by(|a, b| b.updated_at.cmp(&a.updated_at));
+    ended.truncate(TIMELINES_KEPT);
+    let missing: Vec<&str> = ended
+        .iter()
+        .map(|o| o.order_id.as_str())
+        .filter(|id| !timelines.contains_key(*id))
+        .take(EVENT_QUERIES)
+        .collect();
+    let read = join_all(missing.iter().map(|id| dynamo.events(id))).await;
+    for (id, events) in missing.into_iter().zip(read) {
+        match events {
+            Ok(events) => {
+                timelines.insert(id.to_owned(), events);
+            }
+            Err(e) => errors.push(format!("events of {id}: {e}")),
+        }
+    }
+    let kept: std::collections::HashSet<&str> = ended.iter().map(|o| o.order_id.as_str()).collect();
+    timelines.retain(|id, _| kept.contains(id.as_str()));
+}
+
+async fn count_executions(sfn: &aws_sdk_sfn::Client, nexus: &Nexus, status: ExecutionStatus) -> Result<Count, String> {
+    let arn = nexus.output("OrderSagaStateMachineArn").map_err(|e| format!("{e:#}"))?;
+    let page = sfn
+        .list_executions()
+        .state_machine_arn(arn)
+        .status_filter(status.clone())
+        .max_results(1000)
+        .send()
+        .await
+        .map_err(|e| format!("{} executions: {:#}", status.as_str(), crate::stack::aws_error(e)))?;
+    Ok(Count { count: page.executions().len(), more: page.next_token().is_some() })
+}
+
+fn lane(queue: &str) -> &'static str {
+    if queue.ends_with("-vip") { "VIP" } else { "STANDARD" }
+}
+
+/// A queue's name, its depth and its DLQ's depth (or why either could not be read).
+type Depths = (String, Result<u64, String>, Result<u64, String>);
+
+async fn queue_depths(sqs: &aws_sdk_sqs::Client, nexus: &Nexus) -> Vec<Depths> {
+    let queues = nexus.queues();
+    let reads = queues.iter().map(|q| async move {
+        let (depth, dlq_depth) = tokio::join!(dlq::depth(sqs, &q.url), dlq::depth(sqs, &q.dlq_url));
+        (q.name.clone(), depth.map_err(|e| e.to_string()), dlq_depth.map_err(|e| e.to_string()))
+    });
+    join_all(reads).await
+}
+
+fn merge_depths(rows: &mut Vec<QueueRow>, depths: Vec<Depths>) {
+    let old: HashMap<String, QueueRow> = rows.drain(..).map(|r| (r.queue.clone(), r)).collect();
+    for (queue, depth, dlq_depth) in depths {
+        let mut row = old.get(&queue).cloned().unwrap_or_else(|| QueueRow {
+            queue: queue.clone(),
+            lane: lane(&queue),
+            ..QueueRow::default()
+        });
+        row.depth = depth.ok();
+        row.dlq_depth = dlq_depth.ok();
+        rows.push(row);
+    }
+    rows.sort_by(|a, b| a.queue.cmp(&b.queue));
+}
+
+/// Each queue's `ApproximateAgeOfOldestMessage` (AWS/SQS, the last 5 minutes' maximum), by queue name.
+async fn oldest_ages(cloudwatch: &aws_sdk_cloudwatch::Client, nexus: &Nexus) -> Result<HashMap<String, f64>, String> {
+    let queues = nexus.queues();
+    let now = aws_sdk_cloudwatch::primitives::DateTime::from_secs(Utc::now().timestamp());
+    let start = aws_sdk_cloudwatch::primitives::DateTime::from_secs(Utc::now().timestamp() - 300);
+    let mut request = cloudwatch.get_metric_data().start_time(start).end_time(now);
+    for (i, queue) in queues.iter().enumerate() {
+        let sqs_name = queue.url.rsplit('/').next().unwrap_or_default();
+        let metric = Metric::builder()
+            .namespace("AWS/SQS")
+            .metric_name("ApproximateAgeOfOldestMessage")
+            .dimensions(Dimension::builder().name("QueueName").value(sqs_name).build())
+            .build();
+        let stat = MetricStat::builder().metric(metric).period(60).stat("Maximum").build();
+        request = request.metric_data_queries(MetricDataQuery::builder().id(format!("q{i}")).metric_stat(stat).build());
+    }
+    let output = request.send().await.map_err(|e| format!("queue ages: {:#}", crate::stack::aws_error(e)))?;
+    let mut ages = HashMap::new();
+    for result in output.metric_data_results() {
+        let index = result.id().and_then(|id| id.strip_prefix('q')).and_then(|i| i.parse::<usize>().ok());
+        if let (Some(queue), Some(age)) = (index.and_then(|i| queues.get(i)), result.values().first()) {
+            ages.insert(queue.name.clone(), *age);
+        }
+    }
+    Ok(ages)
+}
+
+/// The age of the oldest message a peek sees in each non-empty DLQ, by queue name.
+async fn dlq_oldest_ages(
+    sqs: &aws_sdk_sqs::Client,
+    nexus: &Nexus,
+    rows: &[QueueRow],
+    now: DateTime<Utc>,
+) -> HashMap<String, f64> {
+    let non_empty: Vec<_> = nexus
+        .queues()
+        .into_iter()
+        .filter(|q| rows.iter().any(|r| r.queue == q.name && r.dlq_depth.unwrap_or(0) > 0))
+        .collect();
+    let peeks = non_empty.iter().map(|q| async move {
+        let peeked = sqs
+            .receive_message()
+            .queue_url(&q.dlq_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
+            .send()
+            .await
+            .ok()?;
+        let oldest_ms = peeked
+            .messages()
+            .iter()
+            .filter_map(|m| m.attributes()?.get(&MessageSystemAttributeName::SentTimestamp)?.parse::<i64>().ok())
+            .min()?;
+        Some((q.name.clone(), ((now.timestamp_millis() - oldest_ms).max(0) as f64) / 1000.0))
+    });
+    join_all(peeks).await.into_iter().flatten().collect()
+}
