@@ -10,6 +10,7 @@ mod actions;
 mod assets;
 mod board;
 mod calls;
+mod queues;
 mod sampler;
 
 use std::net::{Ipv4Addr, SocketAddr};

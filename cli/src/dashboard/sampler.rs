@@ -12,9 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat};
 use aws_sdk_sfn::types::ExecutionStatus;
-use aws_sdk_sqs::types::MessageSystemAttributeName;
 use chrono::{DateTime, Utc};
 use futures::future::join_all;
 use nexus_aws::dynamo::Dynamo;
@@ -23,12 +21,13 @@ use nexus_core::domain::messages::OrderEvent;
 use nexus_core::domain::order::Order;
 use nexus_core::domain::stock::StockItem;
 use nexus_core::ports::{ChaosSource, EventLog};
-use nexus_ops::{dlq, invariants, snapshot};
+use nexus_ops::{invariants, snapshot};
 use serde::Serialize;
 use tokio::sync::watch;
 
 use super::board::{self, OrdersView, StepLatency};
 use super::calls::Clients;
+use super::queues::{self, QueueRow};
 use crate::stack::Nexus;
 
 pub const BEAT: Duration = Duration::from_secs(2);
@@ -54,6 +53,8 @@ pub struct Screen {
     pub queues: Vec<QueueRow>,
     pub inventory: Vec<StockItem>,
     pub verdict: Option<Verdict>,
+    /// How often the invariant checker runs (None: never, `--verify-every 0`).
+    pub verify_every_seconds: Option<u64>,
     pub chaos: ChaosSettings,
     pub standard_saga_slots_held: usize,
     pub cost: Cost,
@@ -66,19 +67,6 @@ pub struct Screen {
 pub struct Count {
     pub count: usize,
     pub more: bool,
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct QueueRow {
-    pub queue: String,
-    pub lane: &'static str,
-    pub depth: Option<u64>,
-    pub dlq_depth: Option<u64>,
-    /// From CloudWatch's `ApproximateAgeOfOldestMessage` (AWS publishes it; LocalStack does not).
-    pub oldest_age_seconds: Option<f64>,
-    /// The oldest of the messages a peek at the DLQ saw (a DLQ has no consumer to disturb).
-    pub dlq_oldest_age_seconds: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -114,8 +102,13 @@ pub struct Sampler {
 
 impl Sampler {
     pub fn new(nexus: Arc<Nexus>, clients: Clients, dynamo: Dynamo, read_only: bool, verify_every: Duration) -> Self {
-        let screen = Screen { stack: nexus.stack.clone(), read_only, ..Screen::default() };
         let verify_every = (!verify_every.is_zero()).then_some(verify_every);
+        let screen = Screen {
+            stack: nexus.stack.clone(),
+            read_only,
+            verify_every_seconds: verify_every.map(|every| every.as_secs()),
+            ..Screen::default()
+        };
         Self {
             nexus,
             clients,
@@ -158,7 +151,7 @@ impl Sampler {
         let (orders, running, depths, chaos, slots) = tokio::join!(
             self.dynamo.scan_upto::<Order>(&orders_table, ORDERS_READ),
             count_executions(&self.clients.sfn, &self.nexus, ExecutionStatus::Running),
-            queue_depths(&self.clients.sqs, &self.nexus),
+            queues::queue_depths(&self.clients.sqs, &self.nexus),
             self.dynamo.load(),
             self.dynamo.saga_slot_holders(),
         );
@@ -176,7 +169,7 @@ impl Sampler {
             }
             Err(e) => screen.errors.push(e),
         }
-        merge_depths(&mut screen.queues, depths);
+        queues::merge_depths(&mut screen.queues, depths);
         match chaos {
             Ok(settings) => screen.chaos = settings,
             Err(e) => screen.errors.push(format!("chaos settings: {e}")),
@@ -224,8 +217,8 @@ impl Sampler {
         let (stock, counts, ages, dlq_ages) = tokio::join!(
             self.dynamo.scan_upto::<StockItem>(&inventory_table, SKUS_READ),
             join_all(others.iter().map(|s| count_executions(&self.clients.sfn, &self.nexus, s.clone()))),
-            oldest_ages(&self.clients.cloudwatch, &self.nexus),
-            dlq_oldest_ages(&self.clients.sqs, &self.nexus, &self.screen.queues, now),
+            queues::oldest_ages(&self.clients.cloudwatch, &self.nexus),
+            queues::dlq_oldest_ages(&self.clients.sqs, &self.nexus, &self.screen.queues, now),
         );
         let screen = &mut self.screen;
         match stock {
@@ -298,94 +291,4 @@ async fn count_executions(sfn: &aws_sdk_sfn::Client, nexus: &Nexus, status: Exec
         .await
         .map_err(|e| format!("{} executions: {:#}", status.as_str(), crate::stack::aws_error(e)))?;
     Ok(Count { count: page.executions().len(), more: page.next_token().is_some() })
-}
-
-fn lane(queue: &str) -> &'static str {
-    if queue.ends_with("-vip") { "VIP" } else { "STANDARD" }
-}
-
-/// A queue's name, its depth and its DLQ's depth (or why either could not be read).
-type Depths = (String, Result<u64, String>, Result<u64, String>);
-
-async fn queue_depths(sqs: &aws_sdk_sqs::Client, nexus: &Nexus) -> Vec<Depths> {
-    let queues = nexus.queues();
-    let reads = queues.iter().map(|q| async move {
-        let (depth, dlq_depth) = tokio::join!(dlq::depth(sqs, &q.url), dlq::depth(sqs, &q.dlq_url));
-        (q.name.clone(), depth.map_err(|e| e.to_string()), dlq_depth.map_err(|e| e.to_string()))
-    });
-    join_all(reads).await
-}
-
-fn merge_depths(rows: &mut Vec<QueueRow>, depths: Vec<Depths>) {
-    let old: HashMap<String, QueueRow> = rows.drain(..).map(|r| (r.queue.clone(), r)).collect();
-    for (queue, depth, dlq_depth) in depths {
-        let mut row = old.get(&queue).cloned().unwrap_or_else(|| QueueRow {
-            queue: queue.clone(),
-            lane: lane(&queue),
-            ..QueueRow::default()
-        });
-        row.depth = depth.ok();
-        row.dlq_depth = dlq_depth.ok();
-        rows.push(row);
-    }
-    rows.sort_by(|a, b| a.queue.cmp(&b.queue));
-}
-
-/// Each queue's `ApproximateAgeOfOldestMessage` (AWS/SQS, the last 5 minutes' maximum), by queue name.
-async fn oldest_ages(cloudwatch: &aws_sdk_cloudwatch::Client, nexus: &Nexus) -> Result<HashMap<String, f64>, String> {
-    let queues = nexus.queues();
-    let now = aws_sdk_cloudwatch::primitives::DateTime::from_secs(Utc::now().timestamp());
-    let start = aws_sdk_cloudwatch::primitives::DateTime::from_secs(Utc::now().timestamp() - 300);
-    let mut request = cloudwatch.get_metric_data().start_time(start).end_time(now);
-    for (i, queue) in queues.iter().enumerate() {
-        let sqs_name = queue.url.rsplit('/').next().unwrap_or_default();
-        let metric = Metric::builder()
-            .namespace("AWS/SQS")
-            .metric_name("ApproximateAgeOfOldestMessage")
-            .dimensions(Dimension::builder().name("QueueName").value(sqs_name).build())
-            .build();
-        let stat = MetricStat::builder().metric(metric).period(60).stat("Maximum").build();
-        request = request.metric_data_queries(MetricDataQuery::builder().id(format!("q{i}")).metric_stat(stat).build());
-    }
-    let output = request.send().await.map_err(|e| format!("queue ages: {:#}", crate::stack::aws_error(e)))?;
-    let mut ages = HashMap::new();
-    for result in output.metric_data_results() {
-        let index = result.id().and_then(|id| id.strip_prefix('q')).and_then(|i| i.parse::<usize>().ok());
-        if let (Some(queue), Some(age)) = (index.and_then(|i| queues.get(i)), result.values().first()) {
-            ages.insert(queue.name.clone(), *age);
-        }
-    }
-    Ok(ages)
-}
-
-/// The age of the oldest message a peek sees in each non-empty DLQ, by queue name.
-async fn dlq_oldest_ages(
-    sqs: &aws_sdk_sqs::Client,
-    nexus: &Nexus,
-    rows: &[QueueRow],
-    now: DateTime<Utc>,
-) -> HashMap<String, f64> {
-    let non_empty: Vec<_> = nexus
-        .queues()
-        .into_iter()
-        .filter(|q| rows.iter().any(|r| r.queue == q.name && r.dlq_depth.unwrap_or(0) > 0))
-        .collect();
-    let peeks = non_empty.iter().map(|q| async move {
-        let peeked = sqs
-            .receive_message()
-            .queue_url(&q.dlq_url)
-            .max_number_of_messages(10)
-            .visibility_timeout(0)
-            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
-            .send()
-            .await
-            .ok()?;
-        let oldest_ms = peeked
-            .messages()
-            .iter()
-            .filter_map(|m| m.attributes()?.get(&MessageSystemAttributeName::SentTimestamp)?.parse::<i64>().ok())
-            .min()?;
-        Some((q.name.clone(), ((now.timestamp_millis() - oldest_ms).max(0) as f64) / 1000.0))
-    });
-    join_all(peeks).await.into_iter().flatten().collect()
 }

@@ -100,7 +100,8 @@ function render(screen) {
     )
   );
   fill("#steps", screen.steps.map((s) => el("tr", {}, ...cells([s.step, s.count, ms(s.p50Ms), ms(s.p95Ms)]))));
-  renderVerdict(screen.verdict);
+  if (screen.verifyEverySeconds == null) $("#verdict").textContent = "off (nexus dashboard --verify-every 0)";
+  else renderVerdict(screen.verdict);
   fill(
     "#queues",
     screen.queues.map((q) => {
