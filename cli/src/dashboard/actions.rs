@@ -60,10 +60,7 @@ pub async fn order_detail(State(dashboard): State<Shared>, Path(order_id): Path<
     if !plausible_order_id(&order_id) {
         return refusal(StatusCode::BAD_REQUEST, "BadOrderId", "not an order id");
     }
-    let dynamo = match dashboard.nexus.dynamo_on(dashboard.clients.dynamodb.clone()) {
-        Ok(dynamo) => dynamo,
-        Err(e) => return failed("the stack's tables", format!("{e:#}")),
-    };
+    let dynamo = &dashboard.dynamo;
     let order = match dynamo.get(&order_id).await {
         Ok(Some(order)) => order,
         Ok(None) => return refusal(StatusCode::NOT_FOUND, "OrderNotFound", format!("no order {order_id}")),
@@ -74,7 +71,10 @@ pub async fn order_detail(State(dashboard): State<Shared>, Path(order_id): Path<
         Err(e) => return failed("read the order's events", e),
     };
     let states = match &order.execution_arn {
-        Some(arn) => crate::orders::execution_states(&dashboard.clients.sfn, arn).await.unwrap_or_default(),
+        Some(arn) => match crate::orders::execution_states(&dashboard.clients.sfn, arn).await {
+            Ok(states) => states,
+            Err(e) => return failed("read the execution history", format!("{e:#}")),
+        },
         None => Vec::new(),
     };
     let since_ms = crate::render::parse_time(&order.created_at).map_or(0, |t| t.timestamp_millis() - 1_000);
@@ -120,10 +120,7 @@ pub async fn set_chaos(
     if let Err(why) = chaos.check() {
         return refusal(StatusCode::BAD_REQUEST, "BadChaosSettings", why);
     }
-    let store = match dashboard.nexus.dynamo_on(dashboard.clients.dynamodb.clone()) {
-        Ok(store) => store,
-        Err(e) => return failed("the stack's tables", format!("{e:#}")),
-    };
+    let store = &dashboard.dynamo;
     let mut settings = match store.load().await {
         Ok(settings) => settings,
         Err(e) => return failed("read the chaos settings", e),
@@ -137,11 +134,7 @@ pub async fn set_chaos(
 
 pub async fn clear_chaos(State(dashboard): State<Shared>) -> Response {
     let settings = ChaosSettings::default();
-    let saved = match dashboard.nexus.dynamo_on(dashboard.clients.dynamodb.clone()) {
-        Ok(store) => store.save_chaos(&settings).await.map_err(|e| e.to_string()),
-        Err(e) => Err(format!("{e:#}")),
-    };
-    match saved {
+    match dashboard.dynamo.save_chaos(&settings).await {
         Ok(()) => Json(settings).into_response(),
         Err(e) => failed("write the chaos settings", e),
     }

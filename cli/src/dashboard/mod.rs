@@ -52,6 +52,7 @@ pub struct DashboardArgs {
 pub struct Dashboard {
     nexus: Arc<Nexus>,
     clients: Clients,
+    dynamo: nexus_aws::dynamo::Dynamo,
     token: String,
     read_only: bool,
     port: u16,
@@ -69,20 +70,17 @@ pub async fn run(nexus: Nexus, args: DashboardArgs) -> anyhow::Result<()> {
     let nexus = Arc::new(nexus);
     let clients = Clients::new(&nexus.config);
     let emails = nexus.email_hasher().await?;
-    let mut sampler = Sampler::new(
-        nexus.clone(),
-        clients.clone(),
-        nexus.dynamo_on(clients.dynamodb.clone())?,
-        args.read_only,
-        args.verify_every,
-    );
+    // The stack's tables through the counting client, resolved once for the sampler and the actions.
+    let dynamo = nexus.dynamo_on(clients.dynamodb.clone())?;
+    let mut sampler = Sampler::new(nexus.clone(), clients.clone(), dynamo.clone(), args.read_only, args.verify_every);
     // The first screen before the URL is printed: a page opened at once shows the stack, not a blank.
     sampler.refresh().await;
     let (sender, screens) = watch::channel(Arc::new(sampler.current().clone()));
     tokio::spawn(sampler.run(sender));
 
     let token = uuid::Uuid::new_v4().simple().to_string();
-    let dashboard = Arc::new(Dashboard { nexus, clients, token, read_only: args.read_only, port, screens, emails });
+    let dashboard =
+        Arc::new(Dashboard { nexus, clients, dynamo, token, read_only: args.read_only, port, screens, emails });
     let url = format!("http://127.0.0.1:{port}/?token={}", dashboard.token);
     // The one line on stdout, so a script (or the browser test) can read the URL.
     println!("{url}");
