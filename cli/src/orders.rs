@@ -27,7 +27,7 @@ pub fn order_json(order: &Order, emails: &EmailHasher) -> Value {
     value
 }
 
-pub async fn get(nexus: &Nexus, order_id: &str) -> anyhow::Result<Order> {
+async fn get(nexus: &Nexus, order_id: &str) -> anyhow::Result<Order> {
     nexus.dynamo()?.get(order_id).await.context("read the order")?.ok_or_else(|| {
         Failure::NotFound(format!(
             "no order {order_id}: check the id (`nexus orders` lists them); a just-submitted order appears within seconds"

@@ -9,6 +9,8 @@ let chart = null;
 let chartSeriesKey = "";
 let openOrder = null;
 let openOrderUpdatedAt = null;
+// The order whose detail is being fetched: a screen arriving meanwhile does not fetch it again.
+let detailLoading = null;
 
 function $(selector) {
   return document.querySelector(selector);
@@ -134,7 +136,7 @@ function render(screen) {
         time(o.updatedAt),
       ]));
       row.addEventListener("click", () => openDetail(o.orderId));
-      if (o.orderId === openOrder && o.updatedAt !== openOrderUpdatedAt) openDetail(o.orderId);
+      if (o.orderId === openOrder && o.updatedAt !== openOrderUpdatedAt && detailLoading !== o.orderId) openDetail(o.orderId);
       return row;
     })
   );
@@ -206,8 +208,14 @@ function renderChart(t) {
 
 async function openDetail(orderId) {
   openOrder = orderId;
-  const response = await fetch(`/api/orders/${encodeURIComponent(orderId)}?token=${encodeURIComponent(token)}`);
-  const body = await response.json();
+  detailLoading = orderId;
+  let response, body;
+  try {
+    response = await fetch(`/api/orders/${encodeURIComponent(orderId)}?token=${encodeURIComponent(token)}`);
+    body = await response.json();
+  } finally {
+    if (detailLoading === orderId) detailLoading = null;
+  }
   if (openOrder !== orderId) return;
   const section = $("#detail");
   section.hidden = false;
