@@ -25,8 +25,8 @@ chaos: ## the large chaos run alone (ORDERS=1000 by default) on its own isolated
 priority: ## the VIP lane's measurement alone (BACKLOG=200 standard orders ahead) on its own isolated local stack
 	@NEXUS_TEST_SUITE=priority NEXUS_PRIORITY_BACKLOG=$(or $(BACKLOG),200) bash localstack/test.sh
 
-bench: ## LocalStack requests per happy order by operation on the `make up` stack (ORDERS=30)
-	@bash localstack/bench-requests.sh
+bench: ## nexus bench on its own isolated local stack: Nexus against the null saga (BENCH_ARGS="--burst 100 -o json")
+	@bash localstack/bench.sh
 
 build: ## the AWS deploy artifacts: arm64 bootstrap per function (cargo-lambda)
 	@bash localstack/install.sh && bash localstack/build-aws.sh

@@ -74,13 +74,21 @@ pid_alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 function_host_bin() { echo "$LAMBDA_DIR/function-host/bootstrap"; }  # cargo-lambda moves every built binary there
 
-# The DynamoDB Local that this environment's LocalStack runs (its child `java … DynamoDBLocal.jar -port N
-# -dbPath <our data folder>`, started with the first table; N changes per start), as an endpoint; nothing
-# when there is none (a LocalStack we did not start, e.g. a container).
+# The DynamoDB Local that this environment's LocalStack runs (a descendant `java … DynamoDBLocal.jar -port N
+# -inMemory`, started with the first table; N changes per start), as an endpoint; nothing when there is none
+# (a LocalStack we did not start, e.g. a container).
 dynamodb_local_endpoint() {
-  local args port
-  args="$(ps -eo args | grep -F -- "-dbPath $NEXUS_ENV_DIR/localstack/" | grep -F DynamoDBLocal.jar | head -n 1)"
-  port="$(sed -n 's/.* -port \([0-9][0-9]*\).*/\1/p' <<<"$args")"
+  local root port
+  root="$(cat "$NEXUS_ENV_DIR/localstack.pid" 2>/dev/null)" || return 0
+  port="$(ps -eo pid=,ppid=,args= | awk -v root="$root" '
+    { parent[$1] = $2; line[$1] = $0 }
+    END {
+      for (pid in line) {
+        if (line[pid] !~ /DynamoDBLocal\.jar/) continue
+        for (p = pid; p > 1 && p != root; p = parent[p]) {}
+        if (p == root && match(line[pid], / -port [0-9]+/)) { print substr(line[pid], RSTART + 7, RLENGTH - 7); exit }
+      }
+    }')"
   if [[ -n "$port" ]] && port_answers "$port"; then echo "http://127.0.0.1:$port"; fi
 }
 

@@ -25,10 +25,12 @@ log "starting LocalStack $LOCALSTACK_VERSION on 127.0.0.1:$NEXUS_PORT (data: $fs
   cd "$NEXUS_ENV_DIR"
   # DYNAMODB_SHARE_DB: DynamoDB Local keeps one database whatever the caller's access key and region
   # (-sharedDb), so the functions can call it directly (ARCHITECTURE.md §7) with the credentials they use
-  # for everything else and see the tables LocalStack created.
+  # for everything else and see the tables LocalStack created. DYNAMODB_IN_MEMORY: its database in memory
+  # (-inMemory), as every other service's state already is (a restarted LocalStack has no stacks, so tables
+  # on disk would outlive nothing useful); no disk write per request.
   export GATEWAY_LISTEN="127.0.0.1:$NEXUS_PORT" SKIP_SSL_CERT_DOWNLOAD=1 DISABLE_EVENTS=1 DNS_ADDRESS=0 \
     OVERRIDE_IN_DOCKER=0 FILESYSTEM_ROOT="$fsroot" LOCALSTACK_HOST="127.0.0.1:$NEXUS_PORT" \
-    EAGER_SERVICE_LOADING=0 SQS_ENDPOINT_STRATEGY=path DYNAMODB_SHARE_DB=1
+    EAGER_SERVICE_LOADING=0 SQS_ENDPOINT_STRATEGY=path DYNAMODB_SHARE_DB=1 DYNAMODB_IN_MEMORY=1
   unset AWS_ENDPOINT_URL
   # `python -m localstack.runtime.main`, with the documented patch of the pinned version's JSONPath parsing.
   NEXUS_PATCHED_LOCALSTACK="$LOCALSTACK_VERSION" setsid "$LOCALSTACK_VENV/bin/python" \

@@ -47,6 +47,8 @@ if [[ "$suite" == all ]]; then
   cargo nextest run --workspace --locked -E "not ($STACK_TESTS)"
   # The documented patch LocalStack starts with (localstack/patches): cached parses answer as fresh ones.
   (cd "$ROOT/localstack/patches" && "$LOCALSTACK_VENV/bin/python" -m unittest test_localstack_main)
+  # The bench's null saga keeps Nexus's shape (bench/null-saga.py).
+  (cd "$ROOT" && "$TOOLS_VENV/bin/python" -m unittest bench/test_null_saga.py)
 
   phase "release build (arm64)"
   # The AWS deploy artifacts (arm64), so they can never silently break.
@@ -113,12 +115,20 @@ StepRetryAttempts=18 CompensationRetryAttempts=8 RetryMaxDelaySeconds=20 RetryJi
   # The saga runs with every batch delivered twice: the e2e tests then also prove every handler idempotent.
   NEXUS_FAULT_DUPLICATE_DELIVERY=true start_function_host "$NEXUS_STACK" "$NEXUS_TEMPLATE"
 
+  # `nexus bench`'s test: Nexus and the null saga (bench/null-saga.py) as stacks of their own, no host
+  # running for either (the bench starts one at a time).
+  export NEXUS_BENCH_STACK=nexus-bench NEXUS_BENCH_NULL_STACK=nexus-null
+  export NEXUS_BENCH_NULL_TEMPLATE="$NEXUS_ENV_DIR/null-saga.json"
+  NEXUS_STACK="$NEXUS_BENCH_STACK" bash "$ROOT/localstack/deploy.sh"
+  "$TOOLS_VENV/bin/python" "$ROOT/bench/null-saga.py" "$NEXUS_TEMPLATE" "$ROOT/infra/order-saga.asl.json" "$NEXUS_BENCH_NULL_TEMPLATE"
+  NEXUS_STACK="$NEXUS_BENCH_NULL_STACK" NEXUS_TEMPLATE="$NEXUS_BENCH_NULL_TEMPLATE" bash "$ROOT/localstack/deploy.sh"
+
   # The conformance tests also start a host of their own on the fixture stack's build (to see it refuse).
   export NEXUS_FIXTURE_STACK="$fixture_stack" NEXUS_MAIN_STACK="$NEXUS_STACK" NEXUS_OUTAGE_STACK="$outage_stack" \
     NEXUS_FIXTURE_LAMBDA_DIR="$NEXUS_ENV_DIR/lambda-$fixture_stack"
   phase "integration tests"
   log "integration tests against $(endpoint)"
-  cargo nextest run --workspace --locked --profile integration -E "($STACK_TESTS) and not (binary(chaos) or binary(observability) or binary(priority) or binary(dashboard))"
+  cargo nextest run --workspace --locked --profile integration -E "($STACK_TESTS) and not (binary(chaos) or binary(observability) or binary(priority) or binary(dashboard) or binary(bench))"
 fi
 
 # After the others, one at a time (--no-capture runs tests serially), with only the hosts they need (22
@@ -138,6 +148,16 @@ if [[ "$suite" != priority ]]; then
   [[ "$suite" == all ]] && last='binary(chaos) or binary(observability)'
   cargo nextest run --workspace --locked --profile integration --no-capture -E "package(nexus-tests) and ($last)"
   stop_pid "$NEXUS_ENV_DIR/function-host-$NEXUS_CHAOS_STACK.pid" "function host ($NEXUS_CHAOS_STACK)"
+fi
+if [[ "$suite" == all ]]; then
+  # `nexus bench`, small, while the emulator is quiet (the main stack's host only): it starts and stops the
+  # function hosts of its two stacks itself.
+  phase "bench (nexus bench, small)"
+  export NEXUS_BENCH_LAMBDA_DIR="$NEXUS_ENV_DIR/lambda-bench" NEXUS_BENCH_WORK_DIR="$NEXUS_ENV_DIR/logs"
+  rm -rf "$NEXUS_BENCH_LAMBDA_DIR" && cp -r "$LAMBDA_DIR" "$NEXUS_BENCH_LAMBDA_DIR"
+  NEXUS_BENCH_DYNAMODB="$(dynamodb_local_endpoint)" NEXUS_BENCH_LOCALSTACK_LOG="$NEXUS_ENV_DIR/logs/localstack.log" \
+    NEXUS_BENCH_LOCALSTACK_PID="$(cat "$NEXUS_ENV_DIR/localstack.pid")" NEXUS_TEMPLATE="$NEXUS_TEMPLATE" \
+    cargo nextest run --workspace --locked --profile integration -E "package(nexus-cli) and binary(bench)"
 fi
 if [[ "$suite" != chaos ]]; then
   start_function_host "$NEXUS_PRIORITY_STACK" "$NEXUS_TEMPLATE"

@@ -1,6 +1,7 @@
 //! `nexus`, the Vyapaar Nexus operator CLI. Works against the local stack (`AWS_ENDPOINT_URL` or
 //! `--endpoint`) and against AWS through the normal credential chain; the stack is found by name.
 
+mod bench;
 mod chaos;
 mod dashboard;
 mod dlq;
@@ -93,6 +94,8 @@ pub enum Command {
     Dashboard(dashboard::DashboardArgs),
     /// One screen: orders per status, active sagas, throughput, queue and DLQ depths, executions.
     Top(top::TopArgs),
+    /// Nexus against the null saga on an isolated local stack (`make bench` sets it up)
+    Bench(Box<bench::BenchArgs>),
 }
 
 #[tokio::main]
@@ -123,6 +126,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Retry { order_id } => retry::run(&nexus, format, &order_id).await,
         Command::Top(args) => top::run(&nexus, format, args).await,
         Command::Dashboard(args) => dashboard::run(nexus, args).await,
+        Command::Bench(args) => bench::run(&nexus, format, *args).await,
     }
 }
 
@@ -152,6 +156,24 @@ mod tests {
             &["nexus", "retry", "abc"],
             &["nexus", "top", "--watch", "2"],
             &["nexus", "dashboard", "--port", "0", "--read-only", "--verify-every", "0s"],
+            &[
+                "nexus",
+                "bench",
+                "--burst",
+                "5",
+                "--null-template",
+                "n.json",
+                "--function-host",
+                "h",
+                "--lambda-dir",
+                "l",
+                "--dynamodb-endpoint",
+                "http://127.0.0.1:1",
+                "--localstack-log",
+                "x.log",
+                "--localstack-pid",
+                "1",
+            ],
         ] {
             Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
         }

@@ -1,24 +1,44 @@
-"""Starts LocalStack as `python -m localstack.runtime.main` does, with the local environment's one patch of an
-emulator hot spot (README "Emulator work per order"; ARCHITECTURE.md section 5).
+"""Starts LocalStack as `python -m localstack.runtime.main` does, with the local environment's patches of
+emulator hot spots in Step Functions (README "Emulator work per order"; ARCHITECTURE.md section 5), found by
+profiling LocalStack (py-spy) under `nexus bench`. Each keeps the results the same and does the work once:
 
-LocalStack's Step Functions interpreter calls jsonpath_ng's `parse` for every JSONPath of every state on every
-visit, and each call builds a new PLY parser: about 10 ms per path, several paths per task state, most of
-LocalStack's CPU per order. A state machine has a fixed set of paths, so the parses are cached (by path
-string; a parsed path is only read by `find` and `update_or_create`). The results are the same; only the
-parsing is done once.
+- JSONPath: the interpreter calls jsonpath_ng's `parse` for every JSONPath of every state on every visit, and
+  each call builds a new PLY parser: about 10 ms per path, several paths per task state. A state machine has
+  a fixed set of paths, so the parses are cached (by path string; a parsed path is only read by `find` and
+  `update_or_create`).
+- The definition: every execution parses its state machine's whole definition with ANTLR before its first
+  state (about 100 ms for Nexus's). The parsed program is cached by definition text, and each execution gets
+  a deep copy of it (about 5 ms), so no execution shares a component with another.
+- Clients for tasks: every task state (an SNS publish here) asks STS to assume the state machine's role and
+  builds a new boto client with the credentials it got (about 15 % of LocalStack's CPU under load). The client
+  is kept per service, region and role for five minutes.
+- Execution logs (`Logging.Level: ALL`): every history event of every execution was put to CloudWatch Logs
+  with a PutLogEvents of its own, inside the execution's thread (about a fifth of LocalStack's CPU). They are
+  queued and put by one thread, in order, each execution's events of the last 200 ms in one call, as
+  Step Functions delivers its vended logs on AWS: shortly after, not inside the state's transition.
 
 Pinned: the patch is applied only to the LocalStack version `make up` installs (NEXUS_PATCHED_LOCALSTACK, set
 from localstack/versions.env); any other version starts unpatched, with a warning on stderr.
 """
 
+import copy
 import functools
 import os
 import runpy
 import sys
+import threading
+import time
 from importlib.metadata import version
 
 # Distinct paths kept parsed: far more than any state machine of ours has.
 PARSED_PATHS = 4096
+# Definitions kept parsed (one per deployed state machine version).
+PARSED_DEFINITIONS = 64
+# How long a task's client (and the role credentials in it) is reused; LocalStack's own credentials last hours.
+CLIENT_SECONDS = 300.0
+# How often queued execution log events are put, and at most how many in one PutLogEvents (AWS takes 10 000).
+LOG_FLUSH_SECONDS = 0.2
+LOG_BATCH = 1000
 
 
 def cache_jsonpath_parsing() -> None:
@@ -30,11 +50,93 @@ def cache_jsonpath_parsing() -> None:
     jsonpath_ng.ext.parse = functools.lru_cache(maxsize=PARSED_PATHS)(jsonpath_ng.ext.parse)
 
 
+def cache_definition_parsing() -> None:
+    from localstack.services.stepfunctions.asl.parse.asl_parser import AmazonStateLanguageParser
+    from localstack.services.stepfunctions.backend.execution_worker import ExecutionWorker
+
+    @functools.lru_cache(maxsize=PARSED_DEFINITIONS)
+    def parsed(definition: str):
+        return AmazonStateLanguageParser.parse(definition)[0]
+
+    def evaluation_entrypoint(worker):
+        return copy.deepcopy(parsed(worker._evaluation_details.state_machine_details.definition))
+
+    ExecutionWorker._get_evaluation_entrypoint = evaluation_entrypoint
+
+
+def cache_task_clients(clock=time.monotonic) -> None:
+    # Patched in its module before the task services import the name.
+    from localstack.services.stepfunctions.asl.utils import boto_client
+
+    build, clients, lock = boto_client.boto_client_for, {}, threading.Lock()
+
+    def boto_client_for(service, region, state_credentials):
+        key = (service, region, state_credentials.role_arn)
+        with lock:
+            kept = clients.get(key)
+            if kept and clock() - kept[1] < CLIENT_SECONDS:
+                return kept[0]
+        client = build(service, region, state_credentials)
+        with lock:
+            clients[key] = (client, clock())
+        return client
+
+    # Modules that already imported the name (`from … import boto_client_for`) get the cached one too.
+    for module in [boto_client, *list(sys.modules.values())]:
+        if getattr(module, "boto_client_for", None) is build:
+            module.boto_client_for = boto_client_for
+
+
+def batch_execution_logs(flush_seconds: float = LOG_FLUSH_SECONDS) -> threading.Thread:
+    from localstack.aws.api.logs import InputLogEvent
+    from localstack.services.stepfunctions.asl.eval.event.logging import CloudWatchLoggingSession
+    from localstack.services.stepfunctions.asl.utils.encoding import to_json_str
+
+    # Each execution's session with its events in arrival order; sessions in the order they first queued.
+    queued: dict = {}
+    ready = threading.Condition()
+
+    def publish_history_log(session, history_log) -> None:
+        timestamp = int(history_log["event_timestamp"].timestamp() * 1000)
+        event = InputLogEvent(timestamp=timestamp, message=to_json_str(history_log))
+        with ready:
+            queued.setdefault(session, []).append(event)
+            ready.notify()
+
+    def ship() -> None:
+        while True:
+            with ready:
+                ready.wait_for(lambda: queued)
+            time.sleep(flush_seconds)
+            with ready:
+                batches = list(queued.items())
+                queued.clear()
+            for session, events in batches:
+                for start in range(0, len(events), LOG_BATCH):
+                    try:
+                        # LocalStack's own put: creates the stream when missing, logs its errors.
+                        session._publish_history_log_or_setup(log_events=events[start : start + LOG_BATCH])
+                    except Exception as error:  # one execution's logs never stop the others'
+                        print(f"nexus: execution logs not put: {error!r}", file=sys.stderr)
+
+    CloudWatchLoggingSession.publish_history_log = publish_history_log
+    shipper = threading.Thread(target=ship, name="nexus-execution-logs", daemon=True)
+    shipper.start()
+    return shipper
+
+
 def main() -> None:
     installed, pinned = version("localstack-core"), os.environ.get("NEXUS_PATCHED_LOCALSTACK", "")
     if installed == pinned:
         cache_jsonpath_parsing()
-        print(f"nexus: localstack-core {installed}: Step Functions JSONPath parsing cached", file=sys.stderr)
+        cache_task_clients()
+        cache_definition_parsing()
+        batch_execution_logs()
+        print(
+            f"nexus: localstack-core {installed}: Step Functions JSONPath parsing, definition parsing and task "
+            "clients cached, execution logs batched",
+            file=sys.stderr,
+        )
     else:
         print(f"nexus: localstack-core {installed} is not {pinned!r}: started unpatched", file=sys.stderr)
     sys.argv = ["localstack.runtime.main", *sys.argv[1:]]

@@ -1,9 +1,12 @@
-"""The JSONPath parse cache of localstack_main.py answers exactly as fresh parses do, for every path of the
-saga's state machine, used over and over on changing data (a cached parse is shared by every execution)."""
+"""The caches of localstack_main.py answer as the work they save would: the JSONPath parses find exactly what
+fresh parses find, for every path of the saga's state machine, used over and over on changing data (a cached
+parse is shared by every execution); each execution gets a program of its own, equal to a fresh parse of the
+definition, parsed once; a task's client is reused only for the same service, region and role, and only for
+a while."""
 
-import json
 import pathlib
 import re
+import types
 import unittest
 
 import jsonpath_ng
@@ -51,6 +54,119 @@ class CachedParsing(unittest.TestCase):
         jsonpath_ng.parse("$.error").update_or_create(second, {"Error": "Y"})
         self.assertEqual((first, second), ({"a": 1, "error": {"Error": "X"}}, {"a": 2, "error": {"Error": "Y"}}))
         self.assertIs(jsonpath_ng.parse("$.error"), jsonpath_ng.parse("$.error"), "parsed once")
+
+
+def saga_definition() -> str:
+    """The saga's definition as CloudFormation substitutes it."""
+    text = (ROOT / "infra" / "order-saga.asl.json").read_text()
+    numbers = {"StepRetryAttempts": "3", "CompensationRetryAttempts": "2", "RetryMaxDelaySeconds": "10", "SagaTimeoutSeconds": "600"}
+    text = re.sub(r"\$\{(\w+)\}", lambda m: numbers.get(m.group(1), "FULL" if m.group(1) == "RetryJitterStrategy"
+                  else f"arn:aws:sns:us-east-1:000000000000:{m.group(1)}"), text)
+    return text
+
+
+def shape(program) -> list:
+    """What an execution runs: each state's name, kind, and (for a task) its resource and retries."""
+    states = program.states.states
+    return [(name, type(state).__name__, getattr(getattr(state, "resource", None), "resource_arn", None),
+             len(getattr(getattr(state, "retry", None), "retriers", []) or []))
+            for name, state in sorted(states.items())]
+
+
+class CachedDefinitionParsing(unittest.TestCase):
+    def test_each_execution_gets_its_own_copy_of_one_parse(self):
+        from localstack.services.stepfunctions.asl.parse.asl_parser import AmazonStateLanguageParser
+        from localstack.services.stepfunctions.backend.execution_worker import ExecutionWorker
+
+        fresh, original = AmazonStateLanguageParser.parse, ExecutionWorker._get_evaluation_entrypoint
+        parses = []
+
+        def counted(definition):
+            parses.append(definition)
+            return fresh(definition)
+
+        AmazonStateLanguageParser.parse = staticmethod(counted)
+        try:
+            localstack_main.cache_definition_parsing()
+            definition = saga_definition()
+            worker = types.SimpleNamespace(_evaluation_details=types.SimpleNamespace(
+                state_machine_details=types.SimpleNamespace(definition=definition)))
+            first = ExecutionWorker._get_evaluation_entrypoint(worker)
+            second = ExecutionWorker._get_evaluation_entrypoint(worker)
+        finally:
+            AmazonStateLanguageParser.parse, ExecutionWorker._get_evaluation_entrypoint = fresh, original
+        self.assertEqual(len(parses), 1, "parsed once")
+        self.assertTrue(first is not second, "each execution has a program of its own")
+        self.assertTrue(first.states.states["ReserveInventory"] is not second.states.states["ReserveInventory"],
+                        "no component shared between executions")
+        expected = shape(fresh(definition)[0])
+        self.assertEqual(shape(first), expected)
+        self.assertEqual(shape(second), expected)
+        # The comparison sees what matters (else equal shapes would prove nothing).
+        self.assertIn(("CompleteOrder", "StateTaskServiceSns", "arn:aws:states:::sns:publish.waitForTaskToken", 2), expected)
+
+
+class CachedTaskClients(unittest.TestCase):
+    def test_a_client_is_reused_for_the_same_service_region_and_role_for_a_while(self):
+        from localstack.services.stepfunctions.asl.utils import boto_client
+
+        original, built, now = boto_client.boto_client_for, [], [0.0]
+
+        def build(service, region, credentials):
+            built.append((service, region, credentials.role_arn))
+            return object()
+
+        boto_client.boto_client_for = build
+        try:
+            localstack_main.cache_task_clients(clock=lambda: now[0])
+            role = types.SimpleNamespace(role_arn="arn:aws:iam::000000000000:role/saga")
+            other = types.SimpleNamespace(role_arn="arn:aws:iam::000000000000:role/other")
+            first = boto_client.boto_client_for("sns", "us-east-1", role)
+            self.assertIs(boto_client.boto_client_for("sns", "us-east-1", role), first)
+            self.assertIsNot(boto_client.boto_client_for("sns", "eu-west-1", role), first)
+            self.assertIsNot(boto_client.boto_client_for("sqs", "us-east-1", role), first)
+            self.assertIsNot(boto_client.boto_client_for("sns", "us-east-1", other), first)
+            now[0] = localstack_main.CLIENT_SECONDS + 1
+            self.assertIsNot(boto_client.boto_client_for("sns", "us-east-1", role), first, "renewed after a while")
+        finally:
+            boto_client.boto_client_for = original
+        self.assertEqual(len(built), 5)
+
+
+class BatchedExecutionLogs(unittest.TestCase):
+    def test_each_execution_s_events_are_put_together_in_order_and_a_failure_stops_no_other(self):
+        import datetime
+        import threading
+        import time
+
+        from localstack.services.stepfunctions.asl.eval.event.logging import CloudWatchLoggingSession
+
+        original = CloudWatchLoggingSession.publish_history_log
+        put, done = [], threading.Event()
+
+        class Session:
+            def __init__(self, name, fails=False):
+                self.name, self.fails = name, fails
+
+            def _publish_history_log_or_setup(self, log_events):
+                if self.fails:
+                    raise RuntimeError("no such log group")
+                put.append((self.name, [e["message"] for e in log_events]))
+                if sum(len(m) for _, m in put) == 5:
+                    done.set()
+
+        try:
+            localstack_main.batch_execution_logs(flush_seconds=0.05)
+            first, second, broken = Session("first"), Session("second"), Session("broken", fails=True)
+            at = datetime.datetime.now(datetime.timezone.utc)
+            for session, n in [(broken, 0), (first, 1), (second, 1), (first, 2), (first, 3), (second, 2)]:
+                CloudWatchLoggingSession.publish_history_log(session, {"event_timestamp": at, "id": n})
+            self.assertTrue(done.wait(5), put)
+        finally:
+            CloudWatchLoggingSession.publish_history_log = original
+        ids = {name: [int(m.rsplit(":", 1)[1].rstrip("}")) for m in messages] for name, messages in put}
+        self.assertEqual(ids, {"first": [1, 2, 3], "second": [1, 2]}, "in order, one put per execution")
+        self.assertEqual(len(put), 2)
 
 
 if __name__ == "__main__":

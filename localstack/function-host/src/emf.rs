@@ -1,6 +1,9 @@
 //! Embedded Metric Format extraction, as CloudWatch Logs does it on AWS: a function's log line with an
 //! `_aws.CloudWatchMetrics` block becomes metric data, put to LocalStack with PutMetricData (batched per
 //! namespace, flushed every second), so `aws cloudwatch get-metric-statistics` answers locally as on AWS.
+//! The values of one metric (same name, unit and dimensions) within one second go as one datum with
+//! `Values` and `Counts`, as CloudWatch's finest (1 s) resolution keeps them anyway: LocalStack stores each
+//! datum in a transaction of its own, which made a datum per value a fifth of its CPU under load.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -78,8 +81,45 @@ impl MetricSink {
 }
 
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
-/// PutMetricData takes at most 1000 data per call.
+/// PutMetricData takes at most 1000 data per call, each with at most 150 distinct values.
 const MAX_BATCH: usize = 1000;
+const MAX_VALUES: usize = 150;
+
+/// What makes values one datum: namespace, name, unit, dimensions and the second they fall in.
+type Series = (String, String, String, Vec<(String, String)>, i64);
+
+/// The window's values, one datum per series and second (more when a series has over 150 distinct
+/// values), per namespace, in PutMetricData calls of at most 1000 data.
+pub fn aggregate(data: Vec<Datum>) -> Vec<(String, Vec<MetricDatum>)> {
+    let mut series: BTreeMap<Series, BTreeMap<u64, (f64, f64)>> = BTreeMap::new();
+    for d in data {
+        let key = (d.namespace, d.name, d.unit, d.dimensions, d.timestamp_ms.div_euclid(1000));
+        // Keyed by the value's bits: equal values count together.
+        let entry = series.entry(key).or_default().entry(d.value.to_bits()).or_insert((d.value, 0.0));
+        entry.1 += 1.0;
+    }
+    let mut calls: Vec<(String, Vec<MetricDatum>)> = Vec::new();
+    for ((namespace, name, unit, dimensions, second), values) in series {
+        let values: Vec<(f64, f64)> = values.into_values().collect();
+        for chunk in values.chunks(MAX_VALUES) {
+            let datum = MetricDatum::builder()
+                .metric_name(&name)
+                .set_values(Some(chunk.iter().map(|(v, _)| *v).collect()))
+                .set_counts(Some(chunk.iter().map(|(_, c)| *c).collect()))
+                .unit(StandardUnit::from(unit.as_str()))
+                .timestamp(DateTime::from_millis(second * 1000))
+                .set_dimensions(Some(
+                    dimensions.iter().map(|(n, v)| Dimension::builder().name(n).value(v).build()).collect(),
+                ))
+                .build();
+            match calls.last_mut() {
+                Some((ns, batch)) if *ns == namespace && batch.len() < MAX_BATCH => batch.push(datum),
+                _ => calls.push((namespace.clone(), vec![datum])),
+            }
+        }
+    }
+    calls
+}
 
 pub fn start(client: aws_sdk_cloudwatch::Client) -> (MetricSink, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::unbounded_channel();
@@ -89,23 +129,19 @@ pub fn start(client: aws_sdk_cloudwatch::Client) -> (MetricSink, tokio::task::Jo
 async fn ship(client: aws_sdk_cloudwatch::Client, mut rx: mpsc::UnboundedReceiver<Datum>) {
     let mut open = true;
     while open {
-        let mut batch: BTreeMap<String, Vec<MetricDatum>> = BTreeMap::new();
+        let mut window = Vec::new();
         let deadline = tokio::time::sleep(FLUSH_EVERY);
         tokio::pin!(deadline);
         loop {
             tokio::select! {
                 datum = rx.recv() => match datum {
-                    Some(datum) => {
-                        let namespace = datum.namespace.clone();
-                        batch.entry(namespace).or_default().push(to_metric_datum(datum));
-                        if batch.values().map(Vec::len).sum::<usize>() >= MAX_BATCH { break; }
-                    }
+                    Some(datum) => window.push(datum),
                     None => { open = false; break; }
                 },
                 () = &mut deadline => break,
             }
         }
-        for (namespace, data) in batch {
+        for (namespace, data) in aggregate(window) {
             let put = client.put_metric_data().namespace(&namespace).set_metric_data(Some(data)).send().await;
             if let Err(e) = put {
                 // Metrics are best effort, as EMF extraction is; the log line itself is kept.
@@ -113,22 +149,6 @@ async fn ship(client: aws_sdk_cloudwatch::Client, mut rx: mpsc::UnboundedReceive
             }
         }
     }
-}
-
-fn to_metric_datum(datum: Datum) -> MetricDatum {
-    MetricDatum::builder()
-        .metric_name(datum.name)
-        .value(datum.value)
-        .unit(StandardUnit::from(datum.unit.as_str()))
-        .timestamp(DateTime::from_millis(datum.timestamp_ms))
-        .set_dimensions(Some(
-            datum
-                .dimensions
-                .into_iter()
-                .map(|(name, value)| Dimension::builder().name(name).value(value).build())
-                .collect(),
-        ))
-        .build()
 }
 
 #[cfg(test)]
@@ -148,6 +168,53 @@ mod tests {
         assert_eq!(data[1].dimensions, [("Reason".to_owned(), "Payment.Declined".to_owned())]);
         assert!(data.iter().all(|d| d.namespace == "VyapaarNexus/dev" && d.value == 1.0 && d.unit == "Count"));
         assert_eq!(data[0].timestamp_ms, 1_700_000_000_000);
+    }
+
+    fn datum(name: &str, value: f64, timestamp_ms: i64, reason: &str) -> Datum {
+        Datum {
+            namespace: "N".into(),
+            name: name.into(),
+            value,
+            unit: "Milliseconds".into(),
+            dimensions: vec![("Reason".into(), reason.into())],
+            timestamp_ms,
+        }
+    }
+
+    #[test]
+    fn one_series_within_a_second_is_one_datum_with_values_and_counts() {
+        let calls = aggregate(vec![
+            datum("StepLatency", 12.0, 1_000_100, "a"),
+            datum("StepLatency", 12.0, 1_000_900, "a"),
+            datum("StepLatency", 30.0, 1_000_500, "a"),
+            datum("StepLatency", 12.0, 1_001_000, "a"),
+            datum("StepLatency", 12.0, 1_000_200, "b"),
+            datum("Other", 1.0, 1_000_200, "a"),
+        ]);
+        assert_eq!(calls.len(), 1, "one namespace, one call");
+        let data = &calls[0].1;
+        assert_eq!(data.len(), 4, "Other; StepLatency a in two seconds; StepLatency b");
+        let step_a = data
+            .iter()
+            .find(|d| {
+                d.metric_name() == Some("StepLatency") && d.timestamp() == Some(&DateTime::from_millis(1_000_000))
+            })
+            .filter(|d| d.dimensions()[0].value() == Some("a"))
+            .expect("StepLatency a in second 1000");
+        assert_eq!(step_a.values(), [12.0, 30.0]);
+        assert_eq!(step_a.counts(), [2.0, 1.0]);
+        let total: f64 = data.iter().flat_map(|d| d.counts()).sum();
+        assert_eq!(total, 6.0, "every value is counted once");
+    }
+
+    #[test]
+    fn a_call_holds_at_most_1000_data_and_a_datum_at_most_150_values() {
+        let many: Vec<Datum> = (0..1200).map(|i| datum(&format!("M{i}"), 1.0, 0, "a")).collect();
+        let calls = aggregate(many);
+        assert_eq!(calls.iter().map(|(_, d)| d.len()).collect::<Vec<_>>(), [1000, 200]);
+        let spread: Vec<Datum> = (0..400).map(|i| datum("M", f64::from(i), 0, "a")).collect();
+        let data = &aggregate(spread)[0].1;
+        assert_eq!(data.iter().map(|d| d.values().len()).collect::<Vec<_>>(), [150, 150, 100]);
     }
 
     #[test]
