@@ -9,37 +9,15 @@ source "$(dirname "$0")/lib.sh"
 bash "$ROOT/localstack/install.sh"
 bash "$ROOT/localstack/build-local.sh"
 
-port="${NEXUS_BENCH_PORT:-}"
-if [[ -z "$port" ]]; then
-  for candidate in $(seq 4566 4599); do port_answers "$candidate" || { port="$candidate"; break; }; done
-fi
-[[ -n "$port" ]] || die "no free port between 4566 and 4599"
-export NEXUS_PORT="$port" NEXUS_ENV_DIR="$LOCAL_DIR/bench-env"
-stop_environment() {
-  local status=$?
-  set +e
-  log "tearing down the bench environment"
-  bash "$ROOT/localstack/down.sh"
-  if (( status != 0 )); then
-    rm -rf "$LOCAL_DIR/bench-logs" && cp -r "$NEXUS_ENV_DIR/logs" "$LOCAL_DIR/bench-logs" 2>/dev/null
-    warn "the bench failed; its environment's logs are kept in $LOCAL_DIR/bench-logs"
-  fi
-  rm -rf "$NEXUS_ENV_DIR"
-  exit "$status"
-}
-trap stop_environment EXIT
-trap 'exit 130' INT TERM
-rm -rf "$NEXUS_ENV_DIR"
-bash "$ROOT/localstack/start-localstack.sh"
-pid_alive "$NEXUS_ENV_DIR/localstack.pid" || die "port $port answered after all; refusing to bench a LocalStack we did not start"
+start_isolated_environment "${NEXUS_BENCH_PORT:-}" bench
 
-NEXUS_STACK=nexus-bench bash "$ROOT/localstack/deploy.sh"
-null_template="$NEXUS_ENV_DIR/null-saga.json"
+null_template="$NEXUS_ENV_DIR/null-saga.json" null_events_template="$NEXUS_ENV_DIR/null-saga-events.json"
 "$TOOLS_VENV/bin/python" "$ROOT/bench/null-saga.py" "$ROOT/template.yaml" "$ROOT/infra/order-saga.asl.json" "$null_template"
-NEXUS_STACK=nexus-null NEXUS_TEMPLATE="$null_template" bash "$ROOT/localstack/deploy.sh"
-null_events_template="$NEXUS_ENV_DIR/null-saga-events.json"
 "$TOOLS_VENV/bin/python" "$ROOT/bench/null-saga.py" "$ROOT/template.yaml" "$ROOT/infra/order-saga.asl.json" "$null_events_template" --events
-NEXUS_STACK=nexus-null-events NEXUS_TEMPLATE="$null_events_template" bash "$ROOT/localstack/deploy.sh"
+deploy_stack nexus-bench
+deploy_stack nexus-null "NEXUS_TEMPLATE=$null_template"
+deploy_stack nexus-null-events "NEXUS_TEMPLATE=$null_events_template"
+wait_for_deploys
 dynamodb="$(dynamodb_local_endpoint)"
 [[ -n "$dynamodb" ]] || die "DynamoDB Local of the bench environment not found"
 

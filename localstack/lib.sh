@@ -135,3 +135,61 @@ stop_pid() {
   fi
   rm -f "$pidfile"
 }
+
+# An isolated local environment for one run (`make test`, `make bench`), never `make up`'s: the first free
+# port from 4566 (or $1 when set), its own data folder $LOCAL_DIR/$2-env, and LocalStack started there. It is
+# torn down when the script exits, however it exits; when the run failed, its logs are kept in
+# $LOCAL_DIR/$2-logs.
+start_isolated_environment() {
+  local port="$1" candidate
+  ISOLATED_NAME="$2"
+  if [[ -z "$port" ]]; then
+    for candidate in $(seq 4566 4599); do port_answers "$candidate" || { port="$candidate"; break; }; done
+  fi
+  [[ -n "$port" ]] || die "no free port between 4566 and 4599"
+  export NEXUS_PORT="$port" NEXUS_ENV_DIR="$LOCAL_DIR/$ISOLATED_NAME-env"
+  trap stop_isolated_environment EXIT
+  trap 'exit 130' INT TERM
+  rm -rf "$NEXUS_ENV_DIR"
+  bash "$ROOT/localstack/start-localstack.sh"
+  pid_alive "$NEXUS_ENV_DIR/localstack.pid" ||
+    die "port $port answered after all; refusing to use a LocalStack we did not start"
+}
+
+stop_isolated_environment() {
+  local status=$?
+  set +e
+  log "tearing down the $ISOLATED_NAME environment"
+  bash "$ROOT/localstack/down.sh"
+  if (( status != 0 )); then
+    rm -rf "$LOCAL_DIR/$ISOLATED_NAME-logs" && cp -r "$NEXUS_ENV_DIR/logs" "$LOCAL_DIR/$ISOLATED_NAME-logs" 2>/dev/null
+    warn "the $ISOLATED_NAME run failed; its environment's logs are kept in $LOCAL_DIR/$ISOLATED_NAME-logs"
+  fi
+  rm -rf "$NEXUS_ENV_DIR"
+  exit "$status"
+}
+
+# Stacks deployed at once (a deploy is mostly aws cli start-ups and waiting on CloudFormation): deploy_stack
+# starts one in the background, its output in logs/deploy-<stack>.log; wait_for_deploys waits for all of
+# them and prints how each went, or the end of the log of each that failed.
+deploys=()
+deploy_stack() {  # STACK [VARIABLE=VALUE ...]
+  local stack="$1"
+  shift
+  (env "$@" NEXUS_STACK="$stack" bash "$ROOT/localstack/deploy.sh" >"$NEXUS_ENV_DIR/logs/deploy-$stack.log" 2>&1) &
+  deploys+=("$!:$stack")
+}
+wait_for_deploys() {
+  local entry failed=0
+  for entry in "${deploys[@]}"; do
+    if wait "${entry%%:*}"; then
+      grep -h -E "_COMPLETE in|up to date" "$NEXUS_ENV_DIR/logs/deploy-${entry#*:}.log" >&2 || true
+    else
+      warn "stack ${entry#*:} did not deploy:"
+      tail -n 20 "$NEXUS_ENV_DIR/logs/deploy-${entry#*:}.log" >&2
+      failed=1
+    fi
+  done
+  deploys=()
+  (( failed == 0 )) || die "a stack did not deploy"
+}

@@ -56,72 +56,52 @@ if [[ "$suite" == all ]]; then
 fi
 phase "local stack up"
 
-# The isolated environment: the first free port from 4566 up, and a data folder of its own.
-port="${NEXUS_TEST_PORT:-}"
-if [[ -z "$port" ]]; then
-  for candidate in $(seq 4566 4599); do port_answers "$candidate" || { port="$candidate"; break; }; done
-fi
-[[ -n "$port" ]] || die "no free port between 4566 and 4599"
-export NEXUS_PORT="$port" NEXUS_ENV_DIR="$LOCAL_DIR/test-env"
-stop_environment() {
-  local status=$?
-  set +e
-  log "tearing down the test environment"
-  NEXUS_PORT="$port" NEXUS_ENV_DIR="$NEXUS_ENV_DIR" bash "$ROOT/localstack/down.sh"
-  if (( status != 0 )); then
-    rm -rf "$LOCAL_DIR/test-logs" && cp -r "$NEXUS_ENV_DIR/logs" "$LOCAL_DIR/test-logs" 2>/dev/null
-    warn "tests failed; logs of the test environment kept in $LOCAL_DIR/test-logs"
-  fi
-  rm -rf "$NEXUS_ENV_DIR"
-  exit "$status"
-}
-trap stop_environment EXIT
-trap 'exit 130' INT TERM
-rm -rf "$NEXUS_ENV_DIR"
-bash "$ROOT/localstack/start-localstack.sh"
-pid_alive "$NEXUS_ENV_DIR/localstack.pid" || die "port $port answered after all; refusing to test against a LocalStack we did not start"
+start_isolated_environment "${NEXUS_TEST_PORT:-}" test
 
 NEXUS_TEST_ENDPOINT="$(endpoint)"
 export NEXUS_TEST_ENDPOINT
+# Every stack deploys at once (deploy_stack, wait_for_deploys), then the function hosts start.
 if [[ "$suite" != priority ]]; then
   # The chaos stack: the same template with short timeouts (an injected fault is retried after 15 s, not
   # after 3 minutes), run by a host that delivers every batch twice and kills 3 % of the invocations at random.
   export NEXUS_CHAOS_STACK=nexus-chaos
-  NEXUS_STACK="$NEXUS_CHAOS_STACK" NEXUS_STACK_PARAMETERS="FunctionTimeoutSeconds=8 QueueVisibilityTimeoutSeconds=15" \
-    bash "$ROOT/localstack/deploy.sh"
-  NEXUS_FAULT_DUPLICATE_DELIVERY=true NEXUS_FAULT_KILL_PROBABILITY=0.03 \
-    start_function_host "$NEXUS_CHAOS_STACK" "$NEXUS_TEMPLATE"
+  deploy_stack "$NEXUS_CHAOS_STACK" "NEXUS_STACK_PARAMETERS=FunctionTimeoutSeconds=8 QueueVisibilityTimeoutSeconds=15"
 fi
 if [[ "$suite" != chaos ]]; then
   # The priority stack: at most 6 standard sagas in flight (admission control), for tests/tests/priority.rs.
   # Its host starts when its test does: every host's pollers cost LocalStack CPU even on empty queues.
   export NEXUS_PRIORITY_STACK=nexus-priority
-  NEXUS_STACK="$NEXUS_PRIORITY_STACK" NEXUS_STACK_PARAMETERS="StandardSagaLimit=6" bash "$ROOT/localstack/deploy.sh"
+  deploy_stack "$NEXUS_PRIORITY_STACK" "NEXUS_STACK_PARAMETERS=StandardSagaLimit=6"
 fi
-
 if [[ "$suite" == all ]]; then
   fixture_stack=nexus-fixture
-  NEXUS_STACK="$fixture_stack" NEXUS_TEMPLATE="$ROOT/tests/fixture-template.yaml" bash "$ROOT/localstack/deploy.sh"
-  bash "$ROOT/localstack/deploy.sh"
-  bash "$ROOT/localstack/seed.sh"
-  start_function_host "$fixture_stack" "$ROOT/tests/fixture-template.yaml" "$ROOT/tests/fixture-lambdas"
+  deploy_stack "$fixture_stack" "NEXUS_TEMPLATE=$ROOT/tests/fixture-template.yaml"
+  deploy_stack "$NEXUS_STACK"
   # The outage stack: retries with an exact (unjittered) budget of 291 s per step and 91 s per compensation
   # (spent within tests/tests/outage.rs, which then retries the orders that needed attention).
   outage_stack=nexus-outage
-  NEXUS_STACK="$outage_stack" NEXUS_STACK_PARAMETERS="FunctionTimeoutSeconds=8 QueueVisibilityTimeoutSeconds=48 \
-StepRetryAttempts=18 CompensationRetryAttempts=8 RetryMaxDelaySeconds=20 RetryJitterStrategy=NONE" \
-    bash "$ROOT/localstack/deploy.sh"
-  start_function_host "$outage_stack" "$NEXUS_TEMPLATE"
-  # The saga runs with every batch delivered twice: the e2e tests then also prove every handler idempotent.
-  NEXUS_FAULT_DUPLICATE_DELIVERY=true start_function_host "$NEXUS_STACK" "$NEXUS_TEMPLATE"
-
+  deploy_stack "$outage_stack" "NEXUS_STACK_PARAMETERS=FunctionTimeoutSeconds=8 QueueVisibilityTimeoutSeconds=48 \
+StepRetryAttempts=18 CompensationRetryAttempts=8 RetryMaxDelaySeconds=20 RetryJitterStrategy=NONE"
   # `nexus bench`'s test: Nexus and the null saga (bench/null-saga.py) as stacks of their own, no host
   # running for either (the bench starts one at a time).
   export NEXUS_BENCH_STACK=nexus-bench NEXUS_BENCH_NULL_STACK=nexus-null
   export NEXUS_BENCH_NULL_TEMPLATE="$NEXUS_ENV_DIR/null-saga.json"
-  NEXUS_STACK="$NEXUS_BENCH_STACK" bash "$ROOT/localstack/deploy.sh"
   "$TOOLS_VENV/bin/python" "$ROOT/bench/null-saga.py" "$NEXUS_TEMPLATE" "$ROOT/infra/order-saga.asl.json" "$NEXUS_BENCH_NULL_TEMPLATE"
-  NEXUS_STACK="$NEXUS_BENCH_NULL_STACK" NEXUS_TEMPLATE="$NEXUS_BENCH_NULL_TEMPLATE" bash "$ROOT/localstack/deploy.sh"
+  deploy_stack "$NEXUS_BENCH_STACK"
+  deploy_stack "$NEXUS_BENCH_NULL_STACK" "NEXUS_TEMPLATE=$NEXUS_BENCH_NULL_TEMPLATE"
+fi
+wait_for_deploys
+
+if [[ "$suite" != priority ]]; then
+  NEXUS_FAULT_DUPLICATE_DELIVERY=true NEXUS_FAULT_KILL_PROBABILITY=0.03 \
+    start_function_host "$NEXUS_CHAOS_STACK" "$NEXUS_TEMPLATE"
+fi
+if [[ "$suite" == all ]]; then
+  bash "$ROOT/localstack/seed.sh"
+  start_function_host "$fixture_stack" "$ROOT/tests/fixture-template.yaml" "$ROOT/tests/fixture-lambdas"
+  start_function_host "$outage_stack" "$NEXUS_TEMPLATE"
+  # The saga runs with every batch delivered twice: the e2e tests then also prove every handler idempotent.
+  NEXUS_FAULT_DUPLICATE_DELIVERY=true start_function_host "$NEXUS_STACK" "$NEXUS_TEMPLATE"
 
   # The conformance tests also start a host of their own on the fixture stack's build (to see it refuse).
   export NEXUS_FIXTURE_STACK="$fixture_stack" NEXUS_MAIN_STACK="$NEXUS_STACK" NEXUS_OUTAGE_STACK="$outage_stack" \

@@ -60,17 +60,19 @@ fn nexus_bench_measures_both_sagas_and_counts_exactly() {
         assert_eq!(per_order(happy, "stepfunctions.SendTaskSuccess"), 4.0, "{saga}: {happy:#}");
         assert_eq!(per_order(happy, "stepfunctions.ListExecutions"), 0.0, "the bench's own polls are not the saga's");
         assert_eq!(per_order(happy, "sns.PublishBatch"), 0.0, "the submissions are the bench's own calls");
-        assert!(happy["cpuMsPerOrder"]["LocalStack"].as_f64().unwrap_or(0.0) > 0.0, "{happy:#}");
+        // Every process is found and grouped (LocalStack's CPU is net of idle, which on this busy test
+        // environment can be all of it in a burst this small: only present, not positive).
+        assert!(happy["cpuMsPerOrder"]["LocalStack"].is_number(), "{happy:#}");
+        assert!(happy["peakMemoryMib"]["LocalStack"].as_f64().unwrap_or(0.0) > 0.0, "{happy:#}");
         assert!(happy["peakMemoryMib"]["function host"].as_f64().unwrap_or(0.0) > 0.0, "{happy:#}");
     }
+    // A function's CPU has no idle share: every order costs some.
+    assert!(run("null", "happy", "burst")["cpuMsPerOrder"]["fn null-responder"].as_f64().unwrap_or(0.0) > 0.0);
     // Nexus's functions call DynamoDB through the counting proxy; the null saga has no table.
     let nexus = run("nexus", "happy", "burst");
     assert!(nexus["dynamodbPerOrder"]["TransactWriteItems"]["requests"].as_f64().unwrap_or(0.0) >= 1.0, "{nexus:#}");
     assert!(run("null", "happy", "burst")["dynamodbPerOrder"].as_object().is_none_or(|m| m.is_empty()));
-    assert!(
-        nexus["cpuMsPerOrder"].as_object().expect("CPU per process").keys().any(|k| k == "fn order-intake"),
-        "{nexus:#}"
-    );
+    assert!(nexus["cpuMsPerOrder"]["fn order-intake"].as_f64().unwrap_or(0.0) > 0.0, "{nexus:#}");
     // Nexus publishes an event per status change: five on the happy path.
     assert_eq!(per_order(nexus, "sns.Publish"), 5.0, "{nexus:#}");
 

@@ -147,9 +147,9 @@ pub async fn run(nexus: &Nexus, format: Format, args: BenchArgs) -> anyhow::Resu
     let happy = |run: &str, n: u32| workload::happy(&sample, run, n as usize, &sku);
     runs.push(bench.sequential(&nexus_saga, &topic, "nexus", &happy).await?);
     dynamodb_counts.take();
-    let (mut run, window) =
+    let (run, window) =
         bench.burst(&nexus_saga, &topic, ("nexus", "happy"), &happy, roots, &idle, Some(&dynamodb_counts)).await?;
-    let usage = bench.usage(&mut run, &window).await?;
+    let usage = bench.usage(&run, &window).await?;
     runs.push(run);
     let seed = args.seed;
     let mixed = |run: &str, n: u32| workload::mixed(&sample, run, n as usize, &mixed_skus, seed);
@@ -339,7 +339,7 @@ impl Bench<'_> {
 
 impl Bench<'_> {
     /// What the happy burst's orders used of each thing AWS bills.
-    async fn usage(&self, run: &mut Run, window: &Measured) -> anyhow::Result<cost::Usage> {
+    async fn usage(&self, run: &Run, window: &Measured) -> anyhow::Result<cost::Usage> {
         render::progress("counting transitions, invocations and log bytes of the happy burst");
         let sfn = aws_sdk_sfn::Client::new(&self.nexus.config);
         let state_machine = self.nexus.output("OrderSagaStateMachineArn")?;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_sfn::types::ExecutionStatus;
+use aws_sdk_sfn::types::{ExecutionListItem, ExecutionStatus};
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
 use chrono::{DateTime, Utc};
 use futures::future::try_join_all;
@@ -79,6 +79,35 @@ pub async fn publish(
     Ok(published)
 }
 
+/// The run's succeeded executions (named `run-…`), every page of them.
+pub async fn succeeded(
+    sfn: &aws_sdk_sfn::Client,
+    state_machine: &str,
+    run: &str,
+    own: &mut OwnCalls,
+) -> anyhow::Result<Vec<ExecutionListItem>> {
+    let prefix = format!("{run}-");
+    let (mut executions, mut token) = (Vec::new(), None);
+    loop {
+        let page = sfn
+            .list_executions()
+            .state_machine_arn(state_machine)
+            .status_filter(ExecutionStatus::Succeeded)
+            .max_results(1000)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(aws_error)
+            .context("list the executions")?;
+        own.add("stepfunctions.ListExecutions");
+        executions.extend(page.executions().iter().filter(|e| e.name().starts_with(&prefix)).cloned());
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            return Ok(executions);
+        }
+    }
+}
+
 impl Saga {
     /// Every order of the run (`run-…`) that has ended, by order id.
     pub async fn ended(&self, run: &str, own: &mut OwnCalls) -> anyhow::Result<BTreeMap<String, End>> {
@@ -86,29 +115,9 @@ impl Saga {
         let mut ends = BTreeMap::new();
         match self {
             Self::Null { sfn, state_machine } => {
-                let mut token = None;
-                loop {
-                    let page = sfn
-                        .list_executions()
-                        .state_machine_arn(state_machine)
-                        .status_filter(ExecutionStatus::Succeeded)
-                        .max_results(1000)
-                        .set_next_token(token)
-                        .send()
-                        .await
-                        .map_err(aws_error)
-                        .context("list the null saga's executions")?;
-                    own.add("stepfunctions.ListExecutions");
-                    for execution in page.executions() {
-                        if execution.name().starts_with(&prefix) {
-                            let at = execution.stop_date().map_or(0.0, |d| d.as_secs_f64());
-                            ends.insert(execution.name().to_owned(), End { outcome: "SUCCEEDED".into(), at });
-                        }
-                    }
-                    token = page.next_token().map(str::to_owned);
-                    if token.is_none() {
-                        break;
-                    }
+                for execution in succeeded(sfn, state_machine, run, own).await? {
+                    let at = execution.stop_date().map_or(0.0, |d| d.as_secs_f64());
+                    ends.insert(execution.name().to_owned(), End { outcome: "SUCCEEDED".into(), at });
                 }
             }
             Self::Nexus { dynamodb, orders_table, .. } => {

@@ -4,7 +4,6 @@
 //! SNS and SQS requests from LocalStack's log.
 
 use anyhow::Context;
-use aws_sdk_sfn::types::ExecutionStatus;
 
 use super::cost::Usage;
 use super::report::Run;
@@ -19,23 +18,9 @@ const HISTORIES: usize = 5;
 
 /// `(state transitions, sns publish tasks)` per execution of the run, averaged over a few.
 pub async fn transitions(sfn: &aws_sdk_sfn::Client, state_machine: &str, run: &str) -> anyhow::Result<(f64, f64)> {
-    let page = sfn
-        .list_executions()
-        .state_machine_arn(state_machine)
-        .status_filter(ExecutionStatus::Succeeded)
-        .max_results(1000)
-        .send()
-        .await
-        .map_err(aws_error)
-        .context("list the executions")?;
-    let prefix = format!("{run}-");
-    let arns: Vec<String> = page
-        .executions()
-        .iter()
-        .filter(|e| e.name().starts_with(&prefix))
-        .take(HISTORIES)
-        .map(|e| e.execution_arn().to_owned())
-        .collect();
+    // After the burst's window: these calls are not counted against the orders.
+    let executions = super::saga::succeeded(sfn, state_machine, run, &mut super::saga::OwnCalls::default()).await?;
+    let arns: Vec<String> = executions.iter().take(HISTORIES).map(|e| e.execution_arn().to_owned()).collect();
     anyhow::ensure!(!arns.is_empty(), "no succeeded execution of {run} to count transitions on");
     let (mut entered, mut published) = (0.0, 0.0);
     for arn in &arns {
