@@ -16,6 +16,7 @@ host read, and its definition beside it as OUT.asl.json).
 
 import json
 import os
+import pathlib
 import re
 import sys
 
@@ -76,15 +77,14 @@ def happy_path(asl):
 
 
 def main(template_path, asl_path, out_path, events=False):
-    template = json.loads(json.dumps(cfn_yaml.loads(open(template_path, encoding="utf-8").read())))
+    template = json.loads(json.dumps(cfn_yaml.loads(pathlib.Path(template_path).read_text(encoding="utf-8"))))
     # ${Name} placeholders are DefinitionSubstitutions, some where a number goes: parse with the bare ones
     # held as strings, and write them back bare.
-    asl_text = open(asl_path, encoding="utf-8").read()
+    asl_text = pathlib.Path(asl_path).read_text(encoding="utf-8")
     held = re.sub(r'(?<!")\$\{(\w+)\}(?!")', r'"@@\1@@"', asl_text)
     definition = re.sub(r'"@@(\w+)@@"', r"${\1}", json.dumps(happy_path(json.loads(held)), indent=1))
     asl_out = out_path.rsplit(".", 1)[0] + ".asl.json"
-    with open(asl_out, "w", encoding="utf-8") as out:
-        out.write(definition)
+    pathlib.Path(asl_out).write_text(definition, encoding="utf-8")
 
     resources = template["Resources"]
     kept = {}

@@ -1,5 +1,5 @@
 """Starts LocalStack as `python -m localstack.runtime.main` does, with the local environment's patches of
-emulator hot spots in Step Functions (README "Emulator work per order"; ARCHITECTURE.md section 5), found by
+emulator hot spots in Step Functions (README "Benchmarks"; ARCHITECTURE.md section 5), found by
 profiling LocalStack (py-spy) under `nexus bench`. Each keeps the results the same and does the work once:
 
 - JSONPath: the interpreter calls jsonpath_ng's `parse` for every JSONPath of every state on every visit, and
