@@ -290,20 +290,7 @@ impl Bench<'_> {
         result.cpu_ms_per_order = measured.cpu_ms_per_order(idle, orders);
         result.peak_memory_mib = measured.peak_bytes.iter().map(|(k, v)| (k.clone(), *v as f64 / 1048576.0)).collect();
         if let Some(counts) = dynamodb {
-            result.dynamodb_per_order = counts
-                .take()
-                .into_iter()
-                .map(|(op, c)| {
-                    (
-                        op,
-                        proxy::OperationCount {
-                            requests: c.requests / orders,
-                            read_units: c.read_units / orders,
-                            write_units: c.write_units / orders,
-                        },
-                    )
-                })
-                .collect();
+            result.dynamodb_per_order = counts.take().into_iter().map(|(op, count)| (op, count.per(orders))).collect();
         }
         result.steps = steps(&saga.timelines(ends.keys()).await?);
         Ok((result, measured))

@@ -32,6 +32,23 @@ pub struct OperationCount {
     pub write_units: f64,
 }
 
+impl OperationCount {
+    fn add(&mut self, other: &Self) {
+        self.requests += other.requests;
+        self.read_units += other.read_units;
+        self.write_units += other.write_units;
+    }
+
+    /// Each figure divided by `orders`: the count per order.
+    pub fn per(&self, orders: f64) -> Self {
+        Self {
+            requests: self.requests / orders,
+            read_units: self.read_units / orders,
+            write_units: self.write_units / orders,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Counts(Arc<Mutex<BTreeMap<String, OperationCount>>>);
 
@@ -42,10 +59,7 @@ impl Counts {
 
     fn add(&self, operation: &str, count: OperationCount) {
         let mut counts = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let entry = counts.entry(operation.to_owned()).or_default();
-        entry.requests += count.requests;
-        entry.read_units += count.read_units;
-        entry.write_units += count.write_units;
+        counts.entry(operation.to_owned()).or_default().add(&count);
     }
 }
 
@@ -139,6 +153,9 @@ mod tests {
         assert_eq!(units("BatchGetItem", &batch, 100).read_units, 3.0);
         assert_eq!(units("Query", &json!({}), 9000).read_units, 1.5);
         assert_eq!(units("PutItem", &json!({}), 10).write_units, 1.0);
+        let mut total = units("PutItem", &json!({}), 10);
+        total.add(&units("GetItem", &json!({}), 10));
+        assert_eq!(total.per(2.0), OperationCount { requests: 1.0, read_units: 0.25, write_units: 0.5 });
         let transaction = json!({"TransactItems": [{"Put": {}}, {"Update": {}}, {"ConditionCheck": {}}]});
         assert_eq!(
             units("TransactWriteItems", &transaction, 10),
