@@ -169,6 +169,25 @@ stop_isolated_environment() {
   exit "$status"
 }
 
+# A test binary that mostly waits (the outage test rides out a 200 s outage) runs in the background beside
+# the others: start_background_tests NAME NEXTEST-ARGUMENTS… starts it, its output in logs/tests-NAME.log,
+# and the environment's teardown stops it if the script ends first (down.sh); wait_for_background_tests NAME
+# waits for it, prints its output and fails when it failed.
+start_background_tests() {
+  local name="$1"
+  shift
+  log "$name tests in the background (log: $NEXUS_ENV_DIR/logs/tests-$name.log)"
+  setsid cargo nextest run "$@" >"$NEXUS_ENV_DIR/logs/tests-$name.log" 2>&1 </dev/null &
+  echo $! >"$NEXUS_ENV_DIR/tests-$name.pid"
+}
+wait_for_background_tests() {
+  local name="$1" pidfile="$NEXUS_ENV_DIR/tests-$1.pid" status=0
+  wait "$(cat "$pidfile")" || status=$?
+  rm -f "$pidfile"
+  cat "$NEXUS_ENV_DIR/logs/tests-$name.log" >&2
+  (( status == 0 )) || die "the $name tests failed"
+}
+
 # Stacks deployed at once (a deploy is mostly aws cli start-ups and waiting on CloudFormation): deploy_stack
 # starts one in the background, its output in logs/deploy-<stack>.log; wait_for_deploys waits for all of
 # them and prints how each went, or the end of the log of each that failed.

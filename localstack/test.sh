@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `make test`: lint, unit tests, then an isolated local environment (own data folder, own port when 4566 is
-# taken) with the stacks deployed and the function host running, the integration tests, the chaos test, and
-# teardown (also on failure). Never touches the environment of `make up`.
+# `make test`: an isolated local environment (own data folder, own port when 4566 is taken) whose stacks
+# deploy while lint and the unit tests run, then the function hosts, the integration tests (the outage test
+# beside them and the chaos test), the bench and the priority test, and teardown (also on failure). Never
+# touches the environment of `make up`.
 # NEXUS_TEST_SUITE=chaos (`make chaos`) runs the chaos test alone, NEXUS_CHAOS_ORDERS orders;
 # NEXUS_TEST_SUITE=priority (`make priority`) the VIP lane's measurement alone, NEXUS_PRIORITY_BACKLOG orders.
 source "$(dirname "$0")/lib.sh"
@@ -24,43 +25,18 @@ STACK_TESTS='package(nexus-tests) or (package(nexus-cli) and kind(test))'
 phase "install tools"
 bash "$ROOT/localstack/install.sh"
 
-if [[ "$suite" == all ]]; then
-  phase "lint"
-  log "lint: cargo fmt, cfn-lint, checkov, clippy"
-  cargo fmt --all --check
-  cfn-lint "$ROOT/template.yaml" "$ROOT/tests/fixture-template.yaml"
-  bash "$ROOT/localstack/check-policy.sh"
-  bash "$ROOT/localstack/check-layers.sh"
-  with_progress "cargo clippy --all-targets -D warnings" "$LOCAL_DIR/logs/clippy.log" \
-    cargo clippy --workspace --all-targets --locked -- -D warnings
-fi
-
 # One dev build serves the tests and the local stacks' functions and host (Cargo.toml: dependencies
 # optimised, no debug info), kept apart from `make up`'s release build.
 phase "build (dev)"
 LAMBDA_DIR="$CARGO_TARGET_DIR/lambda-dev"
 bash "$ROOT/localstack/build-dev.sh" "$LAMBDA_DIR"
 
-if [[ "$suite" == all ]]; then
-  phase "unit tests"
-  log "unit tests"
-  cargo nextest run --workspace --locked -E "not ($STACK_TESTS)"
-  # The documented patch LocalStack starts with (localstack/patches): cached parses answer as fresh ones.
-  (cd "$ROOT/localstack/patches" && "$LOCALSTACK_VENV/bin/python" -m unittest test_localstack_main)
-  # The bench's null saga keeps Nexus's shape (bench/null-saga.py).
-  (cd "$ROOT" && "$TOOLS_VENV/bin/python" -m unittest bench/test_null_saga.py)
-
-  phase "release build (arm64)"
-  # The AWS deploy artifacts (arm64), so they can never silently break.
-  bash "$ROOT/localstack/build-aws.sh"
-fi
 phase "local stack up"
-
 start_isolated_environment "${NEXUS_TEST_PORT:-}" test
-
 NEXUS_TEST_ENDPOINT="$(endpoint)"
 export NEXUS_TEST_ENDPOINT
-# Every stack deploys at once (deploy_stack, wait_for_deploys), then the function hosts start.
+# Every stack deploys at once, in the background (deploy_stack) while lint and the unit tests run; the
+# function hosts start once they are all up (wait_for_deploys).
 if [[ "$suite" != priority ]]; then
   # The chaos stack: the same template with short timeouts (an injected fault is retried after 15 s, not
   # after 3 minutes), run by a host that delivers every batch twice and kills 3 % of the invocations at random.
@@ -76,6 +52,9 @@ fi
 if [[ "$suite" == all ]]; then
   fixture_stack=nexus-fixture
   deploy_stack "$fixture_stack" "NEXUS_TEMPLATE=$ROOT/tests/fixture-template.yaml"
+  # The CLI's DLQ test (cli/tests/verbs.rs): the chaos stack's short timeouts, with queues of its own.
+  export NEXUS_DLQ_STACK=nexus-dlq
+  deploy_stack "$NEXUS_DLQ_STACK" "NEXUS_STACK_PARAMETERS=FunctionTimeoutSeconds=8 QueueVisibilityTimeoutSeconds=15"
   deploy_stack "$NEXUS_STACK"
   # The outage stack: retries with an exact (unjittered) budget of 291 s per step and 91 s per compensation
   # (spent within tests/tests/outage.rs, which then retries the orders that needed attention).
@@ -89,47 +68,74 @@ StepRetryAttempts=18 CompensationRetryAttempts=8 RetryMaxDelaySeconds=20 RetryJi
   "$TOOLS_VENV/bin/python" "$ROOT/bench/null-saga.py" "$NEXUS_TEMPLATE" "$ROOT/infra/order-saga.asl.json" "$NEXUS_BENCH_NULL_TEMPLATE"
   deploy_stack "$NEXUS_BENCH_STACK"
   deploy_stack "$NEXUS_BENCH_NULL_STACK" "NEXUS_TEMPLATE=$NEXUS_BENCH_NULL_TEMPLATE"
+
+  phase "lint"
+  log "lint: cargo fmt, cfn-lint, checkov, clippy"
+  cargo fmt --all --check
+  cfn-lint "$ROOT/template.yaml" "$ROOT/tests/fixture-template.yaml"
+  bash "$ROOT/localstack/check-policy.sh"
+  bash "$ROOT/localstack/check-layers.sh"
+  with_progress "cargo clippy --all-targets -D warnings" "$LOCAL_DIR/logs/clippy.log" \
+    cargo clippy --workspace --all-targets --locked -- -D warnings
+
+  phase "unit tests"
+  log "unit tests"
+  cargo nextest run --workspace --locked -E "not ($STACK_TESTS)"
+  # The documented patch LocalStack starts with (localstack/patches): cached parses answer as fresh ones.
+  (cd "$ROOT/localstack/patches" && "$LOCALSTACK_VENV/bin/python" -m unittest test_localstack_main)
+  # The bench's null saga keeps Nexus's shape (bench/null-saga.py).
+  (cd "$ROOT" && "$TOOLS_VENV/bin/python" -m unittest bench/test_null_saga.py)
+
+  phase "release build (arm64)"
+  # The AWS deploy artifacts (arm64), so they can never silently break.
+  bash "$ROOT/localstack/build-aws.sh"
 fi
+phase "stacks deployed"
 wait_for_deploys
 
+# Each phase with only the function hosts it needs (22 pollers a stack, each a ReceiveMessage every 5 s that
+# LocalStack's CPU serves). The outage test spends most of its 6 minutes waiting out retry budgets on a
+# stack of its own, so it runs in the background from here: beside the chaos run while it only waits (load
+# stretches its budgets, never shortens them), then beside the lighter integration tests. The chaos run and
+# the other integration tests run one after the other, so that neither's load slows the other's sagas
+# down; the scan of everything the suite logged on the main stack after them; and the bench and the priority
+# test once the outage test has ended, as their figures only mean something on an otherwise quiet emulator.
 if [[ "$suite" != priority ]]; then
   NEXUS_FAULT_DUPLICATE_DELIVERY=true NEXUS_FAULT_KILL_PROBABILITY=0.03 \
     start_function_host "$NEXUS_CHAOS_STACK" "$NEXUS_TEMPLATE"
 fi
 if [[ "$suite" == all ]]; then
   bash "$ROOT/localstack/seed.sh"
-  start_function_host "$fixture_stack" "$ROOT/tests/fixture-template.yaml" "$ROOT/tests/fixture-lambdas"
   start_function_host "$outage_stack" "$NEXUS_TEMPLATE"
   # The saga runs with every batch delivered twice: the e2e tests then also prove every handler idempotent.
   NEXUS_FAULT_DUPLICATE_DELIVERY=true start_function_host "$NEXUS_STACK" "$NEXUS_TEMPLATE"
-
-  # The conformance tests also start a host of their own on the fixture stack's build (to see it refuse).
-  export NEXUS_FIXTURE_STACK="$fixture_stack" NEXUS_MAIN_STACK="$NEXUS_STACK" NEXUS_OUTAGE_STACK="$outage_stack" \
-    NEXUS_FIXTURE_LAMBDA_DIR="$NEXUS_ENV_DIR/lambda-$fixture_stack"
-  phase "integration tests"
-  log "integration tests against $(endpoint)"
-  cargo nextest run --workspace --locked --profile integration -E "($STACK_TESTS) and not (binary(chaos) or binary(observability) or binary(priority) or binary(dashboard) or binary(bench))"
-fi
-
-# After the others, one at a time (--no-capture runs tests serially), with only the hosts they need (22
-# pollers a stack, each a ReceiveMessage every 5 s that LocalStack's CPU serves): the chaos run, so its load
-# does not slow the others down (nor theirs its sagas), and the scan of everything the suite logged and
-# measured on the main stack; then the priority test, whose latencies only mean something on an otherwise
-# quiet emulator.
-if [[ "$suite" == all ]]; then
-  for stack in "$fixture_stack" "$outage_stack"; do
-    stop_pid "$NEXUS_ENV_DIR/function-host-$stack.pid" "function host ($stack)"
-  done
+  export NEXUS_MAIN_STACK="$NEXUS_STACK" NEXUS_OUTAGE_STACK="$outage_stack"
+  start_background_tests outage --workspace --locked --profile integration -E "package(nexus-tests) and binary(outage)"
 fi
 if [[ "$suite" != priority ]]; then
-  phase "chaos (+ observability)"
+  phase "chaos"
   log "chaos test: ${NEXUS_CHAOS_ORDERS:-300} orders under injected faults"
-  last='binary(chaos)'
-  [[ "$suite" == all ]] && last='binary(chaos) or binary(observability)'
-  cargo nextest run --workspace --locked --profile integration --no-capture -E "package(nexus-tests) and ($last)"
+  cargo nextest run --workspace --locked --profile integration --no-capture -E "package(nexus-tests) and binary(chaos)"
   stop_pid "$NEXUS_ENV_DIR/function-host-$NEXUS_CHAOS_STACK.pid" "function host ($NEXUS_CHAOS_STACK)"
 fi
 if [[ "$suite" == all ]]; then
+  start_function_host "$fixture_stack" "$ROOT/tests/fixture-template.yaml" "$ROOT/tests/fixture-lambdas"
+  start_function_host "$NEXUS_DLQ_STACK" "$NEXUS_TEMPLATE"
+  # The conformance tests also start a host of their own on the fixture stack's build (to see it refuse).
+  export NEXUS_FIXTURE_STACK="$fixture_stack" NEXUS_FIXTURE_LAMBDA_DIR="$NEXUS_ENV_DIR/lambda-$fixture_stack"
+  phase "integration tests"
+  log "integration tests against $(endpoint)"
+  cargo nextest run --workspace --locked --profile integration -E "($STACK_TESTS) and not (binary(outage) or binary(chaos) or binary(observability) or binary(priority) or binary(dashboard) or binary(bench))"
+  for stack in "$fixture_stack" "$NEXUS_DLQ_STACK"; do
+    stop_pid "$NEXUS_ENV_DIR/function-host-$stack.pid" "function host ($stack)"
+  done
+  cargo nextest run --workspace --locked --profile integration -E "package(nexus-tests) and binary(observability)"
+fi
+if [[ "$suite" == all ]]; then
+  phase "outage test (its end)"
+  wait_for_background_tests outage
+  stop_pid "$NEXUS_ENV_DIR/function-host-$outage_stack.pid" "function host ($outage_stack)"
+
   # `nexus bench`, small, while the emulator is quiet (the main stack's host only): it starts and stops the
   # function hosts of its two stacks itself.
   phase "bench (nexus bench, small)"

@@ -8,8 +8,9 @@ use nexus_tests::{LocalStack, eventually, run_id};
 use serde_json::{Value, json};
 
 const MAIN: &str = "NEXUS_MAIN_STACK";
-/// Short visibility timeouts: a message that keeps failing reaches its DLQ in about a minute.
-const CHAOS: &str = "NEXUS_CHAOS_STACK";
+/// A stack of this test's own with the chaos stack's short visibility timeouts: a message that keeps failing
+/// reaches its DLQ in about a minute, and no other test's messages are in its queues.
+const DLQ: &str = "NEXUS_DLQ_STACK";
 
 async fn nexus(stack_variable: &str, args: &[&str]) -> Output {
     let endpoint = std::env::var("NEXUS_TEST_ENDPOINT").expect("NEXUS_TEST_ENDPOINT: run with `make test`");
@@ -210,43 +211,42 @@ async fn top_and_dlq_list_show_every_queue() {
 /// and see `nexus verify` fail, and repair it.
 #[tokio::test]
 async fn chaos_dlq_redrive_and_verify_on_a_quiet_stack() {
-    let stack = LocalStack::connect(CHAOS).await;
+    let stack = LocalStack::connect(DLQ).await;
     let run = run_id();
     let sku = format!("CLI-{run}");
-    assert_eq!(code(&nexus(CHAOS, &["inventory", "set", &sku, "5"]).await), 0);
+    assert_eq!(code(&nexus(DLQ, &["inventory", "set", &sku, "5"]).await), 0);
 
     let set = parsed(
-        &nexus(CHAOS, &["-o", "json", "chaos", "set", "notification", "--failure-rate", "1", "--latency-ms", "10"])
-            .await,
+        &nexus(DLQ, &["-o", "json", "chaos", "set", "notification", "--failure-rate", "1", "--latency-ms", "10"]).await,
     );
     assert_eq!(set["services"]["notification"]["failureRate"], 1.0);
-    let shown = parsed(&nexus(CHAOS, &["-o", "json", "chaos", "show"]).await);
+    let shown = parsed(&nexus(DLQ, &["-o", "json", "chaos", "show"]).await);
     assert_eq!(shown, set, "show reads what set wrote");
     tokio::time::sleep(nexus_core::chaos::CACHE_TTL + Duration::from_secs(1)).await;
 
     // The order completes (notifications never block it), but its notifications keep failing.
     let file = order_file(&run, "dlq", &sku, "tok_ok");
-    let submitted = nexus(CHAOS, &["-o", "json", "submit", file.path(), "--wait", "--timeout", "150s"]).await;
+    let submitted = nexus(DLQ, &["-o", "json", "submit", file.path(), "--wait", "--timeout", "150s"]).await;
     assert_eq!(code(&submitted), 0, "{}", String::from_utf8_lossy(&submitted.stderr));
     let order_id = parsed(&submitted)["orderId"].as_str().expect("id").to_owned();
 
     let dead = eventually(Duration::from_secs(200), || async {
-        let queues = parsed(&nexus(CHAOS, &["-o", "json", "dlq", "list"]).await);
+        let queues = parsed(&nexus(DLQ, &["-o", "json", "dlq", "list"]).await);
         let notification = queues.as_array()?.iter().find(|q| q["queue"] == "notification")?.clone();
         (notification["dlqDepth"].as_u64()? >= 5 && notification["depth"].as_u64()? == 0).then_some(notification)
     })
     .await;
     assert!(dead.is_some(), "the five status notifications reached the DLQ after maxReceiveCount deliveries");
 
-    let peeked = parsed(&nexus(CHAOS, &["-o", "json", "dlq", "peek", "notification"]).await);
+    let peeked = parsed(&nexus(DLQ, &["-o", "json", "dlq", "peek", "notification"]).await);
     let bodies: Vec<&str> = peeked.as_array().expect("messages").iter().filter_map(|m| m["body"].as_str()).collect();
     assert!(!bodies.is_empty() && bodies.iter().all(|b| b.contains(&order_id)), "peek shows the order's events");
 
-    let cleared = parsed(&nexus(CHAOS, &["-o", "json", "chaos", "clear"]).await);
+    let cleared = parsed(&nexus(DLQ, &["-o", "json", "chaos", "clear"]).await);
     assert_eq!(cleared["services"], json!({}));
     tokio::time::sleep(nexus_core::chaos::CACHE_TTL + Duration::from_secs(1)).await;
 
-    let redriven = nexus(CHAOS, &["-o", "json", "dlq", "redrive", "notification"]).await;
+    let redriven = nexus(DLQ, &["-o", "json", "dlq", "redrive", "notification"]).await;
     assert_eq!(code(&redriven), 0, "{}", String::from_utf8_lossy(&redriven.stderr));
     let report = parsed(&redriven);
     assert!(report["moved"].as_u64() >= Some(5) && report["after"] == 0, "{report}");
@@ -257,7 +257,7 @@ async fn chaos_dlq_redrive_and_verify_on_a_quiet_stack() {
     .await;
     assert!(notified.is_some(), "every redriven notification was processed, once");
 
-    let clean = nexus(CHAOS, &["-o", "json", "verify"]).await;
+    let clean = nexus(DLQ, &["-o", "json", "verify"]).await;
     assert_eq!(code(&clean), 0, "{}", stdout(&clean));
     assert_eq!(parsed(&clean)["report"]["violations"], json!([]));
 
@@ -273,10 +273,10 @@ async fn chaos_dlq_redrive_and_verify_on_a_quiet_stack() {
             .send()
     };
     bump(1).await.expect("corrupt");
-    let corrupted = nexus(CHAOS, &["-o", "json", "verify"]).await;
+    let corrupted = nexus(DLQ, &["-o", "json", "verify"]).await;
     assert_eq!(code(&corrupted), 4, "verify fails on a violation");
     let violations = parsed(&corrupted)["report"]["violations"].clone();
     assert!(violations.as_array().is_some_and(|v| v.iter().any(|v| v["subject"] == sku.as_str())), "{violations}");
     bump(-1).await.expect("repair");
-    assert_eq!(code(&nexus(CHAOS, &["verify"]).await), 0, "clean again");
+    assert_eq!(code(&nexus(DLQ, &["verify"]).await), 0, "clean again");
 }

@@ -71,9 +71,18 @@ async fn an_outage_within_the_budget_loses_no_order_and_one_past_it_cancels_as_u
     // No carrier serves this one: once charged, it is refunded and released, by then into the inventory
     // outage below, which outlasts the release's budget.
     let attention = shop.submit_batch_to("attention", vec![vec![(sku.clone(), 4)]], UNSERVED_POSTAL_CODE).await;
-    tokio::time::sleep(Duration::from_secs(15)).await;
-    // Inventory down as well: these orders wait in ReserveInventory, until their budget is spent.
+    // Once all four have reserved (a fixed pause would be too short on a busy emulator, and waste time on a
+    // quiet one), inventory goes down as well: these orders wait in ReserveInventory, until their budget is
+    // spent.
+    let reserved_by = Instant::now() + Duration::from_secs(120);
+    for order_id in within.iter().chain(&attention) {
+        while !entered(&shop, order_id, "ChargePayment").await {
+            assert!(Instant::now() < reserved_by, "{order_id} never reached ChargePayment");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
     outage(&shop, &["payment", "inventory"]).await;
+    tokio::time::sleep(CACHE_TTL).await;
     let past = shop.submit_batch("past", vec![vec![(sku.clone(), 2)]; 2]).await;
 
     tokio::time::sleep(SHORT_OUTAGE.saturating_sub(started.elapsed())).await;
