@@ -56,11 +56,11 @@ if [[ "$suite" == all ]]; then
   export NEXUS_DLQ_STACK=nexus-dlq
   deploy_stack "$NEXUS_DLQ_STACK" "NEXUS_STACK_PARAMETERS=FunctionTimeoutSeconds=8 QueueVisibilityTimeoutSeconds=15"
   deploy_stack "$NEXUS_STACK"
-  # The outage stack: retries with an exact (unjittered) budget of 291 s per step and 91 s per compensation
+  # The outage stack: retries with an exact (unjittered) budget of 235 s per step and 45 s per compensation
   # (spent within tests/tests/outage.rs, which then retries the orders that needed attention).
   outage_stack=nexus-outage
   deploy_stack "$outage_stack" "NEXUS_STACK_PARAMETERS=FunctionTimeoutSeconds=8 QueueVisibilityTimeoutSeconds=48 \
-StepRetryAttempts=18 CompensationRetryAttempts=8 RetryMaxDelaySeconds=20 RetryJitterStrategy=NONE"
+StepRetryAttempts=26 CompensationRetryAttempts=7 RetryMaxDelaySeconds=10 RetryJitterStrategy=NONE"
   # `nexus bench`'s test: Nexus and the null saga (bench/null-saga.py) as stacks of their own, no host
   # running for either (the bench starts one at a time).
   export NEXUS_BENCH_STACK=nexus-bench NEXUS_BENCH_NULL_STACK=nexus-null

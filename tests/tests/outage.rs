@@ -5,9 +5,12 @@
 //! cancelled orders complete as their second attempt, and the order needing attention has its
 //! compensation run again and ends cancelled for its original reason.
 //!
-//! On the outage stack `make test` deploys: the template with retries backing off 1 s, 2 s, … up to 20 s,
-//! without jitter, 18 attempts — a budget of 291 s per step (README "Retries, timeouts and the outage
-//! budget") — and, so that a compensation's budget is spent within the test, 8 for compensations (91 s).
+//! On the outage stack `make test` deploys: the template with retries backing off 1 s, 2 s, … up to 10 s,
+//! without jitter, 26 attempts — a budget of 235 s per step (README "Retries, timeouts and the outage
+//! budget") — and, so that a compensation's budget is spent within the test, 7 for compensations (45 s).
+//! The inventory outage must outlast the unserved order's release budget but not the past orders': that
+//! order starts its release within seconds of payment's return, about 45 s before the past orders spend
+//! their step budget, which is the room the test has on a busy emulator.
 
 use std::time::{Duration, Instant};
 
