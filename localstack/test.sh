@@ -52,8 +52,10 @@ fi
 if [[ "$suite" == all ]]; then
   fixture_stack=nexus-fixture
   deploy_stack "$fixture_stack" "NEXUS_TEMPLATE=$ROOT/tests/fixture-template.yaml"
-  # The CLI's DLQ test (cli/tests/verbs.rs): the chaos stack's short timeouts, with queues of its own.
+  # The CLI's DLQ test (cli/tests/verbs.rs): the chaos stack's short timeouts, with queues of its own. It
+  # mostly waits for messages to be received five times, so it runs in the background as the outage test does.
   export NEXUS_DLQ_STACK=nexus-dlq
+  dlq_test=chaos_dlq_redrive_and_verify_on_a_quiet_stack
   deploy_stack "$NEXUS_DLQ_STACK" "NEXUS_STACK_PARAMETERS=FunctionTimeoutSeconds=8 QueueVisibilityTimeoutSeconds=15"
   deploy_stack "$NEXUS_STACK"
   # The outage stack: retries with an exact (unjittered) budget of 235 s per step and 45 s per compensation
@@ -94,9 +96,10 @@ phase "stacks deployed"
 wait_for_deploys
 
 # Each phase with only the function hosts it needs (22 pollers a stack, each a ReceiveMessage every 5 s that
-# LocalStack's CPU serves). The outage test spends most of its 6 minutes waiting out retry budgets on a
+# LocalStack's CPU serves). The outage test spends most of its 5 minutes waiting out retry budgets on a
 # stack of its own, so it runs in the background from here: beside the chaos run while it only waits (load
-# stretches its budgets, never shortens them), then beside the lighter integration tests. The chaos run and
+# stretches its budgets, never shortens them), then beside the lighter integration tests; so does the CLI's
+# DLQ test, which waits for redeliveries on a stack of its own. The chaos run and
 # the other integration tests run one after the other, so that neither's load slows the other's sagas
 # down; the scan of everything the suite logged on the main stack after them; and the bench and the priority
 # test once the outage test has ended, as their figures only mean something on an otherwise quiet emulator.
@@ -109,8 +112,10 @@ if [[ "$suite" == all ]]; then
   start_function_host "$outage_stack" "$NEXUS_TEMPLATE"
   # The saga runs with every batch delivered twice: the e2e tests then also prove every handler idempotent.
   NEXUS_FAULT_DUPLICATE_DELIVERY=true start_function_host "$NEXUS_STACK" "$NEXUS_TEMPLATE"
+  start_function_host "$NEXUS_DLQ_STACK" "$NEXUS_TEMPLATE"
   export NEXUS_MAIN_STACK="$NEXUS_STACK" NEXUS_OUTAGE_STACK="$outage_stack"
   start_background_tests outage --workspace --locked --profile integration -E "package(nexus-tests) and binary(outage)"
+  start_background_tests dlq --workspace --locked --profile integration -E "package(nexus-cli) and test(=$dlq_test)"
 fi
 if [[ "$suite" != priority ]]; then
   phase "chaos"
@@ -120,21 +125,21 @@ if [[ "$suite" != priority ]]; then
 fi
 if [[ "$suite" == all ]]; then
   start_function_host "$fixture_stack" "$ROOT/tests/fixture-template.yaml" "$ROOT/tests/fixture-lambdas"
-  start_function_host "$NEXUS_DLQ_STACK" "$NEXUS_TEMPLATE"
   # The conformance tests also start a host of their own on the fixture stack's build (to see it refuse).
   export NEXUS_FIXTURE_STACK="$fixture_stack" NEXUS_FIXTURE_LAMBDA_DIR="$NEXUS_ENV_DIR/lambda-$fixture_stack"
   phase "integration tests"
   log "integration tests against $(endpoint)"
-  cargo nextest run --workspace --locked --profile integration -E "($STACK_TESTS) and not (binary(outage) or binary(chaos) or binary(observability) or binary(priority) or binary(dashboard) or binary(bench))"
-  for stack in "$fixture_stack" "$NEXUS_DLQ_STACK"; do
-    stop_pid "$NEXUS_ENV_DIR/function-host-$stack.pid" "function host ($stack)"
-  done
+  cargo nextest run --workspace --locked --profile integration -E "($STACK_TESTS) and not (binary(outage) or binary(chaos) or binary(observability) or binary(priority) or binary(dashboard) or binary(bench) or test(=$dlq_test))"
+  stop_pid "$NEXUS_ENV_DIR/function-host-$fixture_stack.pid" "function host ($fixture_stack)"
   cargo nextest run --workspace --locked --profile integration -E "package(nexus-tests) and binary(observability)"
 fi
 if [[ "$suite" == all ]]; then
-  phase "outage test (its end)"
+  phase "background tests (their end)"
+  wait_for_background_tests dlq
   wait_for_background_tests outage
-  stop_pid "$NEXUS_ENV_DIR/function-host-$outage_stack.pid" "function host ($outage_stack)"
+  for stack in "$NEXUS_DLQ_STACK" "$outage_stack"; do
+    stop_pid "$NEXUS_ENV_DIR/function-host-$stack.pid" "function host ($stack)"
+  done
 
   # `nexus bench`, small, while the emulator is quiet (the main stack's host only): it starts and stops the
   # function hosts of its two stacks itself.
