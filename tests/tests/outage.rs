@@ -51,6 +51,22 @@ async fn entered(shop: &Shop, order_id: &str, state: &str) -> bool {
     false
 }
 
+/// Waits until each order's execution has entered its state, asking every `every`; fails after `within`.
+async fn await_entered<'a>(
+    shop: &Shop,
+    order_states: impl IntoIterator<Item = (&'a String, &'static str)>,
+    within: Duration,
+    every: Duration,
+) {
+    let give_up = Instant::now() + within;
+    for (order_id, state) in order_states {
+        while !entered(shop, order_id, state).await {
+            assert!(Instant::now() < give_up, "{order_id} never entered {state}");
+            tokio::time::sleep(every).await;
+        }
+    }
+}
+
 /// `nexus retry` of one order, through the adapters the CLI uses.
 async fn operator_retry(shop: &Shop, order_id: &str) -> RetryKind {
     let events = SnsEvents::new(aws_sdk_sns::Client::new(&shop.stack.config), shop.stack.output("OrderEventsTopicArn"));
@@ -77,13 +93,8 @@ async fn an_outage_within_the_budget_loses_no_order_and_one_past_it_cancels_as_u
     // Once all four have reserved (a fixed pause would be too short on a busy emulator, and waste time on a
     // quiet one), inventory goes down as well: these orders wait in ReserveInventory, until their budget is
     // spent.
-    let reserved_by = Instant::now() + Duration::from_secs(120);
-    for order_id in within.iter().chain(&attention) {
-        while !entered(&shop, order_id, "ChargePayment").await {
-            assert!(Instant::now() < reserved_by, "{order_id} never reached ChargePayment");
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    }
+    let reserved = within.iter().chain(&attention).map(|id| (id, "ChargePayment"));
+    await_entered(&shop, reserved, Duration::from_secs(120), Duration::from_millis(500)).await;
     outage(&shop, &["payment", "inventory"]).await;
     tokio::time::sleep(CACHE_TTL).await;
     let past = shop.submit_batch("past", vec![vec![(sku.clone(), 2)]; 2]).await;
@@ -102,14 +113,8 @@ async fn an_outage_within_the_budget_loses_no_order_and_one_past_it_cancels_as_u
 
     // Inventory stays down until each past order's budget is spent (and the release's of the unserved
     // order), then recovers for the compensations.
-    let give_up = Instant::now() + Duration::from_secs(420);
     let spent = past.iter().map(|id| (id, "InventoryUnavailable")).chain([(&attention[0], "FlagNeedsAttention")]);
-    for (order_id, state) in spent {
-        while !entered(&shop, order_id, state).await {
-            assert!(Instant::now() < give_up, "{order_id} never entered {state}");
-            tokio::time::sleep(Duration::from_secs(5)).await;
-        }
-    }
+    await_entered(&shop, spent, Duration::from_secs(420), Duration::from_secs(5)).await;
     println!("inventory budgets spent after {:?}", started.elapsed());
     outage(&shop, &[]).await;
     let past_orders = shop.wait_all_terminal_within(&past, Duration::from_secs(240)).await;

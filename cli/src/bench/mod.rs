@@ -85,6 +85,10 @@ pub struct BenchArgs {
 }
 
 const LIMIT: Duration = Duration::from_secs(900);
+/// How long a run's last work goes on after its last order has ended (Nexus writes the end before its last
+/// event and SendTaskSuccess; then the notifications and the log shipping, about a second each): counted
+/// with that run, and kept out of the next one's window.
+const SETTLE: Duration = Duration::from_secs(3);
 
 struct Bench<'a> {
     args: &'a BenchArgs,
@@ -250,6 +254,9 @@ impl Bench<'_> {
         }
         let wall = started.elapsed().as_secs_f64();
         eprintln!();
+        // Nexus writes an order's end before its last event and SendTaskSuccess: they must not fall into the
+        // next run's window.
+        tokio::time::sleep(SETTLE).await;
         let ends = saga.ended(&run, &mut own).await?;
         let mut result = self.outcome(name, "happy", "sequential", &ends, |id| published.get(id).copied(), wall);
         result.steps = steps(&saga.timelines(ends.keys()).await?);
@@ -279,8 +286,7 @@ impl Bench<'_> {
             .wait(&run, distinct.len(), LIMIT, Duration::from_secs(1), &mut own, &format!("{name} {workload}"))
             .await?;
         let wall = started.elapsed().as_secs_f64();
-        // The last events' notifications and the log shipping (about a second each) belong to these orders.
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        tokio::time::sleep(SETTLE).await;
         let measured = window.close().await?;
         eprintln!();
         let orders = distinct.len() as f64;
