@@ -133,8 +133,7 @@ if [[ "$suite" == all ]]; then
     stop_pid "$NEXUS_ENV_DIR/function-host-$stack.pid" "function host ($stack)"
   done
   cargo nextest run --workspace --locked --profile integration -E "package(nexus-tests) and binary(observability)"
-  # Stopped before the bench, whose counts cover every stack: a message of the tests above that comes back
-  # after its 180 s visibility timeout would otherwise be answered inside the bench's window.
+  # Stopped before the bench, whose request counts cover every stack: no other host runs in its window.
   stop_pid "$NEXUS_ENV_DIR/function-host-$NEXUS_STACK.pid" "function host ($NEXUS_STACK)"
 
   phase "outage test (its end)"
