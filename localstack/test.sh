@@ -54,10 +54,11 @@ fi
 if [[ "$suite" == all ]]; then
   fixture_stack=nexus-fixture
   deploy_stack "$fixture_stack" "NEXUS_TEMPLATE=$ROOT/tests/fixture-template.yaml"
-  # The CLI's DLQ test (cli/tests/verbs.rs): the chaos stack's short timeouts, with queues of its own. Not in
-  # the background: it polls every queue's depth (`nexus dlq list`), which halved the chaos run's pace.
+  # The CLI's DLQ test (cli/tests/verbs.rs), with queues of its own and 5 s visibility timeouts: a message
+  # that keeps failing is dead-lettered after its 5 deliveries in about 25 s. Not in the background: it polls
+  # every queue's depth (`nexus dlq list`), which halved the chaos run's pace.
   export NEXUS_DLQ_STACK=nexus-dlq
-  deploy_stack "$NEXUS_DLQ_STACK" "NEXUS_STACK_PARAMETERS=FunctionTimeoutSeconds=8 QueueVisibilityTimeoutSeconds=15"
+  deploy_stack "$NEXUS_DLQ_STACK" "NEXUS_STACK_PARAMETERS=FunctionTimeoutSeconds=3 QueueVisibilityTimeoutSeconds=5"
   deploy_stack "$NEXUS_STACK"
   # The outage stack: retries with an exact (unjittered) budget of 235 s per step and 45 s per compensation
   # (spent within tests/tests/outage.rs, which then retries the orders that needed attention).
@@ -95,6 +96,12 @@ StepRetryAttempts=26 CompensationRetryAttempts=7 RetryMaxDelaySeconds=10 RetryJi
 fi
 phase "stacks deployed"
 wait_for_deploys
+# The tests read the tables from the DynamoDB Local that the functions call (tests/src/lib.rs), unless
+# NEXUS_DYNAMODB_DIRECT=0, so that their polling does not queue in LocalStack's gateway behind the sagas.
+if [[ "${NEXUS_DYNAMODB_DIRECT:-1}" != 0 ]]; then
+  NEXUS_TEST_DYNAMODB="$(dynamodb_local_endpoint)"
+  export NEXUS_TEST_DYNAMODB
+fi
 
 # Each phase with only the function hosts it needs (22 pollers a stack, each a ReceiveMessage every 5 s that
 # LocalStack's CPU serves). The outage test spends most of its 5 minutes waiting out retry budgets on a

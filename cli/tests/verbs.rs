@@ -4,12 +4,12 @@
 use std::process::Output;
 use std::time::Duration;
 
-use nexus_tests::{LocalStack, eventually, run_id};
+use nexus_tests::{LocalStack, eventually, eventually_every, run_id};
 use serde_json::{Value, json};
 
 const MAIN: &str = "NEXUS_MAIN_STACK";
-/// A stack of this test's own with the chaos stack's short visibility timeouts: a message that keeps failing
-/// reaches its DLQ in about a minute, and no other test's messages are in its queues.
+/// A stack of this test's own with 5 s visibility timeouts (3 s function timeouts): a message that keeps
+/// failing reaches its DLQ after its 5 deliveries in about 25 s, and no other test's messages are in its queues.
 const DLQ: &str = "NEXUS_DLQ_STACK";
 
 async fn nexus(stack_variable: &str, args: &[&str]) -> Output {
@@ -206,7 +206,7 @@ async fn top_and_dlq_list_show_every_queue() {
     assert_eq!(names, lanes, "every queue, each lane its own row");
 }
 
-/// One operator's session on the chaos stack (short visibility timeouts), in order: break notifications with
+/// One operator's session on a quiet stack of its own (short visibility timeouts), in order: break notifications with
 /// chaos, watch their messages reach the DLQ, clear the chaos, redrive, and verify; then corrupt the stock
 /// and see `nexus verify` fail, and repair it.
 #[tokio::test]
@@ -230,7 +230,8 @@ async fn chaos_dlq_redrive_and_verify_on_a_quiet_stack() {
     assert_eq!(code(&submitted), 0, "{}", String::from_utf8_lossy(&submitted.stderr));
     let order_id = parsed(&submitted)["orderId"].as_str().expect("id").to_owned();
 
-    let dead = eventually(Duration::from_secs(200), || async {
+    // Every 3 s: each `dlq list` asks for all 22 queues' depths.
+    let dead = eventually_every(Duration::from_secs(3), Duration::from_secs(200), || async {
         let queues = parsed(&nexus(DLQ, &["-o", "json", "dlq", "list"]).await);
         let notification = queues.as_array()?.iter().find(|q| q["queue"] == "notification")?.clone();
         (notification["dlqDepth"].as_u64()? >= 5 && notification["depth"].as_u64()? == 0).then_some(notification)

@@ -49,10 +49,17 @@ impl LocalStack {
     }
 
     /// The stack's tables behind the domain's DynamoDB adapter.
+    /// The stack's tables. Through `NEXUS_TEST_DYNAMODB` when `make test` sets it: the DynamoDB Local that
+    /// LocalStack runs and the functions call directly (one shared database, the same tables and items), so
+    /// that the tests' polling reads do not queue in LocalStack's gateway behind the sagas they wait for.
     pub fn dynamo(&self) -> nexus_aws::dynamo::Dynamo {
         let tables =
             nexus_ops::stack_outputs::tables(&self.outputs).unwrap_or_else(|e| panic!("stack {}: {e}", self.stack));
-        nexus_aws::dynamo::Dynamo::new(aws_sdk_dynamodb::Client::new(&self.config), tables)
+        let mut config = aws_sdk_dynamodb::config::Builder::from(&self.config);
+        if let Some(direct) = std::env::var("NEXUS_TEST_DYNAMODB").ok().filter(|url| !url.is_empty()) {
+            config = config.endpoint_url(direct);
+        }
+        nexus_aws::dynamo::Dynamo::new(aws_sdk_dynamodb::Client::from_conf(config.build()), tables)
     }
 
     /// Every queue of the stack with its DLQ, by name.
@@ -66,8 +73,18 @@ impl LocalStack {
     }
 }
 
-/// Polls `check` until it returns `Some` or `timeout` passes.
-pub async fn eventually<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+/// Polls `check` every half second until it returns `Some` or `timeout` passes.
+pub async fn eventually<T, F, Fut>(timeout: Duration, check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    eventually_every(Duration::from_millis(500), timeout, check).await
+}
+
+/// [`eventually`], asking every `every`: for a check that costs the emulator many calls (every queue's
+/// depth), which a concurrent saga would wait behind.
+pub async fn eventually_every<T, F, Fut>(every: Duration, timeout: Duration, mut check: F) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -80,7 +97,7 @@ where
         if start.elapsed() > timeout {
             return None;
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        tokio::time::sleep(every).await;
     }
 }
 
