@@ -135,7 +135,9 @@ if [[ "$suite" == all ]]; then
   export NEXUS_FIXTURE_STACK="$fixture_stack" NEXUS_FIXTURE_LAMBDA_DIR="$NEXUS_ENV_DIR/lambda-$fixture_stack"
   phase "integration tests"
   log "integration tests against $(endpoint)"
-  cargo nextest run --workspace --locked --profile integration -E "($STACK_TESTS) and not (binary(outage) or binary(chaos) or binary(observability) or binary(priority) or binary(dashboard) or binary(bench))"
+  # Four at a time on two cores: these tests mostly wait out visibility timeouts and redeliveries.
+  cargo nextest run --workspace --locked --profile integration --test-threads 4 \
+    -E "($STACK_TESTS) and not (binary(outage) or binary(chaos) or binary(observability) or binary(priority) or binary(dashboard) or binary(bench))"
   for stack in "$fixture_stack" "$NEXUS_DLQ_STACK"; do
     stop_pid "$NEXUS_ENV_DIR/function-host-$stack.pid" "function host ($stack)"
   done
