@@ -206,9 +206,9 @@ async fn top_and_dlq_list_show_every_queue() {
     assert_eq!(names, lanes, "every queue, each lane its own row");
 }
 
-/// One operator's session on a quiet stack of its own (short visibility timeouts), in order: break notifications with
-/// chaos, watch their messages reach the DLQ, clear the chaos, redrive, and verify; then corrupt the stock
-/// and see `nexus verify` fail, and repair it.
+/// One operator's session on a quiet stack of its own (short visibility timeouts), in order: break
+/// notifications with chaos, watch their messages reach the DLQ, clear the chaos, redrive, and verify; then
+/// corrupt the stock and see `nexus verify` fail, and repair it.
 #[tokio::test]
 async fn chaos_dlq_redrive_and_verify_on_a_quiet_stack() {
     let stack = LocalStack::connect(DLQ).await;

@@ -1,6 +1,7 @@
 """Starts LocalStack as `python -m localstack.runtime.main` does, with the local environment's patches of
 emulator hot spots, in Step Functions and in its Python runtime (README "Benchmarks"; ARCHITECTURE.md
-section 5), found by profiling LocalStack (py-spy) under `nexus bench` and the chaos run. Each keeps the results the same and does the work once:
+section 5), found by profiling LocalStack (py-spy) under `nexus bench` and the chaos run. Each keeps the
+results the same and does less work:
 
 - JSONPath: the interpreter calls jsonpath_ng's `parse` for every JSONPath of every state on every visit, and
   each call builds a new PLY parser: about 10 ms per path, several paths per task state. A state machine has

@@ -48,8 +48,7 @@ impl LocalStack {
         aws_sdk_cloudwatchlogs::Client::new(&self.config)
     }
 
-    /// The stack's tables behind the domain's DynamoDB adapter.
-    /// The stack's tables. Through `NEXUS_TEST_DYNAMODB` when `make test` sets it: the DynamoDB Local that
+    /// The stack's tables behind the domain's DynamoDB adapter. Through `NEXUS_TEST_DYNAMODB` when `make test` sets it: the DynamoDB Local that
     /// LocalStack runs and the functions call directly (one shared database, the same tables and items), so
     /// that the tests' polling reads do not queue in LocalStack's gateway behind the sagas they wait for.
     pub fn dynamo(&self) -> nexus_aws::dynamo::Dynamo {

@@ -141,8 +141,8 @@ impl ChaosRun {
         }
     }
 
-    /// The orders table alone: polled every few seconds, so it must not scan the events and ledger tables
-    /// (each ten times the size) through LocalStack's gateway, which serves the sagas too.
+    /// The orders table alone: polled every few seconds, it need not scan the events and ledger tables, each
+    /// several times its size.
     async fn orders(&self) -> HashMap<String, Order> {
         self.store.all_orders().await.expect("scan orders").into_iter().map(|o| (o.order_id.clone(), o)).collect()
     }
