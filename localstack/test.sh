@@ -108,8 +108,9 @@ fi
 # stack of its own, so it runs in the background from here: beside the chaos run while it only waits (load
 # stretches its budgets, never shortens them), then beside the lighter integration tests. The chaos run and
 # the other integration tests run one after the other, so that neither's load slows the other's sagas
-# down; the scan of everything the suite logged on the main stack after them; and the bench and the priority
-# test once the outage test has ended, as their figures only mean something on an otherwise quiet emulator.
+# down; the scan of everything the suite logged on the main stack after them; the dashboard and the priority
+# test (beside the outage test's last minute at most); and the bench once the outage test has ended and
+# every host has stopped, as its figures and exact counts need an otherwise quiet emulator.
 if [[ "$suite" != priority ]]; then
   NEXUS_FAULT_DUPLICATE_DELIVERY=true NEXUS_FAULT_KILL_PROBABILITY=0.03 \
     start_function_host "$NEXUS_CHAOS_STACK" "$NEXUS_TEMPLATE"
@@ -144,19 +145,6 @@ if [[ "$suite" == all ]]; then
   cargo nextest run --workspace --locked --profile integration -E "package(nexus-tests) and binary(observability)"
   # Stopped before the bench, whose request counts cover every stack: no other host runs in its window.
   stop_pid "$NEXUS_ENV_DIR/function-host-$NEXUS_STACK.pid" "function host ($NEXUS_STACK)"
-
-  phase "outage test (its end)"
-  wait_for_background_tests outage
-  stop_pid "$NEXUS_ENV_DIR/function-host-$outage_stack.pid" "function host ($outage_stack)"
-
-  # `nexus bench`, small, while the emulator is quiet (no other host running): it starts and stops the
-  # function hosts of its two stacks itself.
-  phase "bench (nexus bench, small)"
-  export NEXUS_BENCH_LAMBDA_DIR="$NEXUS_ENV_DIR/lambda-bench" NEXUS_BENCH_WORK_DIR="$NEXUS_ENV_DIR/logs"
-  rm -rf "$NEXUS_BENCH_LAMBDA_DIR" && cp -r "$LAMBDA_DIR" "$NEXUS_BENCH_LAMBDA_DIR"
-  NEXUS_BENCH_DYNAMODB="$(dynamodb_local_endpoint)" NEXUS_BENCH_LOCALSTACK_LOG="$NEXUS_ENV_DIR/logs/localstack.log" \
-    NEXUS_BENCH_LOCALSTACK_PID="$(cat "$NEXUS_ENV_DIR/localstack.pid")" NEXUS_TEMPLATE="$NEXUS_TEMPLATE" \
-    cargo nextest run --workspace --locked --profile integration -E "package(nexus-cli) and binary(bench)"
 fi
 if [[ "$suite" != chaos ]]; then
   start_function_host "$NEXUS_PRIORITY_STACK" "$NEXUS_TEMPLATE"
@@ -172,8 +160,24 @@ if [[ "$suite" == all ]]; then
   log "the page's screenshot: $NEXUS_TEST_ARTIFACTS/dashboard.png"
 fi
 if [[ "$suite" != chaos ]]; then
+  # Beside the outage test's last minute at most (its operator retries: a handful of orders).
   phase "priority"
   cargo nextest run --workspace --locked --profile integration --no-capture -E "package(nexus-tests) and binary(priority)"
+fi
+if [[ "$suite" == all ]]; then
+  stop_pid "$NEXUS_ENV_DIR/function-host-$NEXUS_PRIORITY_STACK.pid" "function host ($NEXUS_PRIORITY_STACK)"
+  phase "outage test (its end)"
+  wait_for_background_tests outage
+  stop_pid "$NEXUS_ENV_DIR/function-host-$outage_stack.pid" "function host ($outage_stack)"
+
+  # `nexus bench`, small, while the emulator is quiet (no other host running): it starts and stops the
+  # function hosts of its two stacks itself.
+  phase "bench (nexus bench, small)"
+  export NEXUS_BENCH_LAMBDA_DIR="$NEXUS_ENV_DIR/lambda-bench" NEXUS_BENCH_WORK_DIR="$NEXUS_ENV_DIR/logs"
+  rm -rf "$NEXUS_BENCH_LAMBDA_DIR" && cp -r "$LAMBDA_DIR" "$NEXUS_BENCH_LAMBDA_DIR"
+  NEXUS_BENCH_DYNAMODB="$(dynamodb_local_endpoint)" NEXUS_BENCH_LOCALSTACK_LOG="$NEXUS_ENV_DIR/logs/localstack.log" \
+    NEXUS_BENCH_LOCALSTACK_PID="$(cat "$NEXUS_ENV_DIR/localstack.pid")" NEXUS_TEMPLATE="$NEXUS_TEMPLATE" \
+    cargo nextest run --workspace --locked --profile integration -E "package(nexus-cli) and binary(bench)"
 fi
 phase ""
 printf '  %s\n' "${phases[@]}" >&2
