@@ -21,9 +21,9 @@ results the same and does less work:
 - The cyclic garbage collector: LocalStack keeps every service's state as Python objects (about 1.5 million
   after one chaos run) and builds large containers per request; CPython collects its youngest generation
   every 2 000 allocations, and under the chaos run its collections took a third of the wall time (timed
-  with `gc.callbacks`, finalizers included). It now collects every 100 000: the same garbage is found, in fewer passes,
-  and what start-up built is frozen out of every pass (`gc.freeze`). The same 150-order chaos run on a fresh
-  LocalStack: 345 s before, 142 s after.
+  with `gc.callbacks`, finalizers included). It now collects every 100 000: the same garbage is found, in
+  fewer passes, and what start-up built is frozen out of every pass (`gc.freeze`). The same 150-order chaos
+  run on a fresh LocalStack: 345 s before, 142 s after.
 
 Pinned: the patch is applied only to the LocalStack version `make up` installs (NEXUS_PATCHED_LOCALSTACK, set
 from localstack/versions.env); any other version starts unpatched, with a warning on stderr.
