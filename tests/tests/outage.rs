@@ -21,6 +21,7 @@ use nexus_core::domain::status::OrderStatus;
 use nexus_core::ports::OrderStore;
 use nexus_core::services::shipping::UNSERVED_POSTAL_CODE;
 use nexus_ops::retry::{RetryKind, retry};
+use nexus_tests::eventually_every;
 use nexus_tests::shop::{Shop, count};
 
 const STACK: &str = "NEXUS_OUTAGE_STACK";
@@ -60,10 +61,9 @@ async fn await_entered<'a>(
 ) {
     let give_up = Instant::now() + within;
     for (order_id, state) in order_states {
-        while !entered(shop, order_id, state).await {
-            assert!(Instant::now() < give_up, "{order_id} never entered {state}");
-            tokio::time::sleep(every).await;
-        }
+        let left = give_up.saturating_duration_since(Instant::now());
+        let seen = eventually_every(every, left, || async { entered(shop, order_id, state).await.then_some(()) });
+        assert!(seen.await.is_some(), "{order_id} never entered {state}");
     }
 }
 

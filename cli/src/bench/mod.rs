@@ -254,8 +254,6 @@ impl Bench<'_> {
         }
         let wall = started.elapsed().as_secs_f64();
         eprintln!();
-        // Nexus writes an order's end before its last event and SendTaskSuccess: they must not fall into the
-        // next run's window.
         tokio::time::sleep(SETTLE).await;
         let ends = saga.ended(&run, &mut own).await?;
         let mut result = self.outcome(name, "happy", "sequential", &ends, |id| published.get(id).copied(), wall);
