@@ -7,11 +7,16 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=localstack/versions.env
 source "$ROOT/localstack/versions.env"
 
-# Everything installed or generated lives in the git-ignored .local/ of the clone; downloads and the cargo
-# target dir live in a per-user cache outside it so a fresh clone on a warm machine stays fast.
+# Everything installed or generated lives in the git-ignored .local/ of the clone; downloads live in a
+# per-user cache outside it so a fresh clone on a warm machine stays fast. The cargo target dir lives there
+# too, one per clone (below).
 LOCAL_DIR="${NEXUS_LOCAL_DIR:-$ROOT/.local}"
 CACHE_DIR="${NEXUS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/vyapaar-nexus}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE_DIR/cargo-target}"
+# The cargo target dir is one per clone, named by the clone's path: cargo fingerprints a workspace crate by
+# its path inside the workspace and its files' times, so two clones sharing one took each other's binaries
+# as fresh (a test built from the other clone's sources, looking for files under its path).
+CLONE_KEY="$(printf %s "$ROOT" | cksum | cut -d' ' -f1)"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CACHE_DIR/cargo-target-$CLONE_KEY}"
 export UV_CACHE_DIR="$CACHE_DIR/uv"
 export PIP_CACHE_DIR="$CACHE_DIR/pip"
 export npm_config_cache="$CACHE_DIR/npm"
