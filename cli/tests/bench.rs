@@ -66,13 +66,21 @@ fn nexus_bench_measures_both_sagas_and_counts_exactly() {
         assert!(happy["peakMemoryMib"]["LocalStack"].as_f64().unwrap_or(0.0) > 0.0, "{happy:#}");
         assert!(happy["peakMemoryMib"]["function host"].as_f64().unwrap_or(0.0) > 0.0, "{happy:#}");
     }
-    // A function's CPU has no idle share: every order costs some.
-    assert!(run("null", "happy", "burst")["cpuMsPerOrder"]["fn null-responder"].as_f64().unwrap_or(0.0) > 0.0);
+    // Every function's processes are found and grouped. The null responder's CPU for six orders can be less
+    // than the one clock tick (10 ms) that /proc counts in, so it is only present; Nexus's five functions
+    // together spend several ticks on them.
+    let null = run("null", "happy", "burst");
+    assert!(null["cpuMsPerOrder"]["fn null-responder"].is_number(), "{null:#}");
+    assert!(null["peakMemoryMib"]["fn null-responder"].as_f64().unwrap_or(0.0) > 0.0, "{null:#}");
     // Nexus's functions call DynamoDB through the counting proxy; the null saga has no table.
     let nexus = run("nexus", "happy", "burst");
     assert!(nexus["dynamodbPerOrder"]["TransactWriteItems"]["requests"].as_f64().unwrap_or(0.0) >= 1.0, "{nexus:#}");
     assert!(run("null", "happy", "burst")["dynamodbPerOrder"].as_object().is_none_or(|m| m.is_empty()));
-    assert!(nexus["cpuMsPerOrder"]["fn order-intake"].as_f64().unwrap_or(0.0) > 0.0, "{nexus:#}");
+    let functions_cpu: f64 = ["order-intake", "inventory", "payment", "shipping", "notification"]
+        .iter()
+        .map(|f| nexus["cpuMsPerOrder"][format!("fn {f}")].as_f64().unwrap_or(0.0))
+        .sum();
+    assert!(functions_cpu > 0.0, "{nexus:#}");
     // Nexus publishes an event per status change: five on the happy path.
     assert_eq!(per_order(nexus, "sns.Publish"), 5.0, "{nexus:#}");
 

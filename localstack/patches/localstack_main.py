@@ -1,7 +1,7 @@
 """Starts LocalStack as `python -m localstack.runtime.main` does, with the local environment's patches of
 emulator hot spots, in Step Functions and in its Python runtime (README "Benchmarks"; ARCHITECTURE.md
 section 5), found by profiling LocalStack (py-spy) under `nexus bench` and the chaos run. Each keeps the
-results the same and does less work:
+results the same and does less work, but one that fixes a race (task tokens of starting executions):
 
 - JSONPath: the interpreter calls jsonpath_ng's `parse` for every JSONPath of every state on every visit, and
   each call builds a new PLY parser: about 10 ms per path, several paths per task state. A state machine has
@@ -17,7 +17,18 @@ results the same and does less work:
   with a PutLogEvents of its own, inside the execution's thread (about a fifth of LocalStack's CPU). They are
   queued and put by one thread, in order, each execution's events of the last 200 ms in one call, as
   Step Functions delivers its vended logs on AWS: shortly after, not inside the state's transition.
-
+- Task tokens of executions that are starting: SendTaskSuccess, SendTaskFailure and SendTaskHeartbeat look
+  for the token in every running execution's environment, which the execution's thread only builds once it
+  runs, after the execution is already listed as running. A token sent back while any execution was
+  starting met `None` and was answered with a 500 InternalError ('NoneType' object has no attribute
+  'callback_pool_manager'; 84 to 150 times in one chaos run, each retried by the SDK after a backoff). The
+  environment is now built with the execution's worker, before the execution is listed; the thread uses it.
+- SQS's own CloudWatch metrics: every message sent, received or deleted and every empty receive was put to
+  CloudWatch (AWS/SQS) with a PutMetricData of its own, each a request through the gateway and a commit to
+  CloudWatch's SQLite file (two fifths of LocalStack's CPU under the chaos run, with IN_MEMORY_CLIENT). They
+  are summed per queue and metric and put once a second, as statistic sets (sample count, sum, minimum,
+  maximum), one request for every queue: sums, counts, averages, minimums and maximums read as before. AWS
+  itself publishes SQS metrics as one-minute aggregates.
 - The cyclic garbage collector: LocalStack keeps every service's state as Python objects (about 1.5 million
   after one chaos run) and builds large containers per request; CPython collects its youngest generation
   every 2 000 allocations, and under the chaos run its collections took a third of the wall time (timed
@@ -37,6 +48,7 @@ import runpy
 import sys
 import threading
 import time
+from datetime import datetime, timezone
 from importlib.metadata import version
 
 # Distinct paths kept parsed: far more than any state machine of ours has.
@@ -48,6 +60,9 @@ CLIENT_SECONDS = 300.0
 # How often queued execution log events are put, and at most how many in one PutLogEvents (AWS takes 10 000).
 LOG_FLUSH_SECONDS = 0.2
 LOG_BATCH = 1000
+# How often SQS's summed per-message metrics are put, and at most how many in one PutMetricData (AWS: 1 000).
+SQS_METRIC_FLUSH_SECONDS = 1.0
+METRICS_PER_PUT = 1000
 # Allocations between two collections of the youngest generation (CPython's default: 2 000).
 GC_YOUNG_THRESHOLD = 100_000
 
@@ -136,6 +151,89 @@ def batch_execution_logs(flush_seconds: float = LOG_FLUSH_SECONDS) -> threading.
     return shipper
 
 
+def internal_cloudwatch(account_id: str, region: str):
+    from localstack.aws.connect import connect_to
+
+    return connect_to(region_name=region, aws_access_key_id=account_id).cloudwatch
+
+
+class SqsMetricSums:
+    """SQS's per-message metrics summed per account, region, queue, metric and unit since the last put."""
+
+    def __init__(self, cloudwatch_for=internal_cloudwatch):
+        self.cloudwatch_for = cloudwatch_for
+        # (account, region) -> (queue, metric, unit) -> [sample count, sum, minimum, maximum]
+        self.pending: dict = {}
+        self.lock = threading.Lock()
+
+    def add(self, account_id, region, queue_name, metric, value=1, unit="Count") -> None:
+        with self.lock:
+            queues = self.pending.setdefault((account_id, region), {})
+            stats = queues.setdefault((queue_name, metric, unit), [0, 0, value, value])
+            stats[0] += 1
+            stats[1] += value
+            stats[2] = min(stats[2], value)
+            stats[3] = max(stats[3], value)
+
+    def put(self) -> None:
+        with self.lock:
+            batches = list(self.pending.items())
+            self.pending.clear()
+        timestamp = datetime.now(timezone.utc)
+        for (account_id, region), metrics in batches:
+            data = [
+                {
+                    "MetricName": metric,
+                    "Dimensions": [{"Name": "QueueName", "Value": queue_name}],
+                    "Unit": unit,
+                    "Timestamp": timestamp,
+                    "StatisticValues": {"SampleCount": count, "Sum": total, "Minimum": low, "Maximum": high},
+                }
+                for (queue_name, metric, unit), (count, total, low, high) in metrics.items()
+            ]
+            try:
+                cloudwatch = self.cloudwatch_for(account_id, region)
+                for start in range(0, len(data), METRICS_PER_PUT):
+                    cloudwatch.put_metric_data(Namespace="AWS/SQS", MetricData=data[start : start + METRICS_PER_PUT])
+            except Exception as error:  # one region's metrics never stop the others'
+                print(f"nexus: SQS metrics not put: {error!r}", file=sys.stderr)
+
+
+def aggregate_sqs_metrics(sums: SqsMetricSums, flush_seconds: float = SQS_METRIC_FLUSH_SECONDS) -> threading.Thread:
+    from localstack.services.sqs.provider import CloudwatchDispatcher
+
+    def dispatch_sqs_metric(dispatcher, account_id, region, queue_name, metric, value=1, unit="Count"):
+        if dispatcher.running:  # else shut down with the SQS provider, as LocalStack's own dispatch
+            sums.add(account_id, region, queue_name, metric, value, unit)
+
+    def ship() -> None:
+        while True:
+            time.sleep(flush_seconds)
+            sums.put()
+
+    CloudwatchDispatcher.dispatch_sqs_metric = dispatch_sqs_metric
+    shipper = threading.Thread(target=ship, name="nexus-sqs-metrics", daemon=True)
+    shipper.start()
+    return shipper
+
+
+def build_environments_with_workers() -> None:
+    from localstack.services.stepfunctions.backend.execution_worker import ExecutionWorker
+
+    init, build = ExecutionWorker.__init__, ExecutionWorker._get_evaluation_environment
+
+    def get_evaluation_environment(worker):
+        return worker.env if worker.env is not None else build(worker)
+
+    def __init__(worker, *args, **kwargs):
+        init(worker, *args, **kwargs)
+        if type(worker)._get_evaluation_environment is get_evaluation_environment:  # not TestState's own
+            worker.env = build(worker)
+
+    ExecutionWorker.__init__ = __init__
+    ExecutionWorker._get_evaluation_environment = get_evaluation_environment
+
+
 def collect_garbage_less(young_threshold: int = GC_YOUNG_THRESHOLD) -> None:
     gc.freeze()  # the interpreter and the patches: alive as long as the process
     gc.set_threshold(young_threshold, *gc.get_threshold()[1:])
@@ -148,10 +246,13 @@ def main() -> None:
         cache_task_clients()
         cache_definition_parsing()
         batch_execution_logs()
+        build_environments_with_workers()
+        aggregate_sqs_metrics(SqsMetricSums())
         collect_garbage_less()
         print(
             f"nexus: localstack-core {installed}: Step Functions JSONPath parsing, definition parsing and task "
-            "clients cached, execution logs batched, garbage collected every 100 000 allocations",
+            "clients cached, execution logs batched, environments built before executions run, SQS metrics summed per "
+            "second, garbage collected every 100 000 allocations",
             file=sys.stderr,
         )
     else:

@@ -2,7 +2,8 @@
 fresh parses find, for every path of the saga's state machine, used over and over on changing data (a cached
 parse is shared by every execution); each execution gets a program of its own, equal to a fresh parse of the
 definition, parsed once; a task's client is reused only for the same service, region and role, and only for
-a while; garbage is still collected, in fewer passes."""
+a while; a task token is looked up while an execution starts; SQS's metrics are summed, not dropped; garbage is still collected, in fewer
+passes."""
 
 import pathlib
 import re
@@ -167,6 +168,88 @@ class BatchedExecutionLogs(unittest.TestCase):
         ids = {name: [int(m.rsplit(":", 1)[1].rstrip("}")) for m in messages] for name, messages in put}
         self.assertEqual(ids, {"first": [1, 2, 3], "second": [1, 2]}, "in order, one put per execution")
         self.assertEqual(len(put), 2)
+
+
+class EnvironmentsBuiltWithWorkers(unittest.TestCase):
+    def test_a_task_token_is_looked_up_while_an_execution_starts(self):
+        import datetime
+
+        from localstack.aws.api.stepfunctions import ExecutionStatus, InvalidToken
+        from localstack.services.stepfunctions.backend.execution_worker import ExecutionWorker
+        from localstack.services.stepfunctions.provider import StepFunctionsProvider
+
+        details = types.SimpleNamespace(
+            aws_execution_details=types.SimpleNamespace(account="000000000000", region="us-east-1",
+                                                        role_arn="arn:aws:iam::000000000000:role/saga"),
+            execution_details=types.SimpleNamespace(arn="arn:execution", inpt={}, name="o-1",
+                                                    role_arn="arn:aws:iam::000000000000:role/saga",
+                                                    start_time=datetime.datetime.now(datetime.timezone.utc)),
+            state_machine_details=types.SimpleNamespace(arn="arn:saga", name="saga", typ="STANDARD",
+                                                        definition=saga_definition()),
+        )
+        original = ExecutionWorker.__init__, ExecutionWorker._get_evaluation_environment
+        try:
+            localstack_main.build_environments_with_workers()
+            # Listed as running, its thread not yet run: as StartExecution leaves it for a moment.
+            worker = ExecutionWorker(details, exec_comm=None, cloud_watch_logging_session=None, activity_store={})
+            starting = types.SimpleNamespace(exec_status=ExecutionStatus.RUNNING, exec_worker=worker)
+            provider = StepFunctionsProvider.__new__(StepFunctionsProvider)  # only its token lookup is used
+            provider.get_store = lambda context: types.SimpleNamespace(executions={"arn:execution": starting})
+            with self.assertRaises(InvalidToken, msg="not a 500: no execution holds the token yet"):
+                provider.send_task_success(None, task_token="t-1", output="{}")
+            self.assertIs(worker._get_evaluation_environment(), worker.env, "the thread runs in the same one")
+        finally:
+            ExecutionWorker.__init__, ExecutionWorker._get_evaluation_environment = original
+
+
+class SummedSqsMetrics(unittest.TestCase):
+    def test_each_queue_s_metrics_are_put_as_statistic_sets_once_per_flush(self):
+        from localstack.services.sqs.provider import CloudwatchDispatcher
+
+        puts = []
+
+        class CloudWatch:
+            def __init__(self, account_id, region):
+                self.where = (account_id, region)
+
+            def put_metric_data(self, Namespace, MetricData):
+                if self.where[1] == "broken-1":
+                    raise RuntimeError("no such region")
+                puts.append((self.where, Namespace, MetricData))
+
+        original = CloudwatchDispatcher.dispatch_sqs_metric
+        sums = localstack_main.SqsMetricSums(cloudwatch_for=CloudWatch)
+        running, stopped = types.SimpleNamespace(running=True), types.SimpleNamespace(running=False)
+        try:
+            localstack_main.aggregate_sqs_metrics(sums, flush_seconds=3600)  # put below, not by its thread
+            dispatch = CloudwatchDispatcher.dispatch_sqs_metric
+            dispatch(running, "1", "broken-1", "orders", "NumberOfMessagesSent")
+            for size in (10, 30, 20):
+                dispatch(running, "1", "us-east-1", "orders", "NumberOfMessagesSent")
+                dispatch(running, "1", "us-east-1", "orders", "SentMessageSize", value=size, unit="Bytes")
+            dispatch(running, "1", "us-east-1", "payments", "NumberOfMessagesSent")
+            dispatch(running, "2", "eu-west-1", "orders", "NumberOfMessagesDeleted")
+            dispatch(stopped, "1", "us-east-1", "orders", "NumberOfMessagesSent")
+        finally:
+            CloudwatchDispatcher.dispatch_sqs_metric = original
+        sums.put()
+        self.assertEqual(len(puts), 2, "one put per account and region; a failing one stops no other")
+        sums.put()
+        self.assertEqual(len(puts), 2, "nothing put twice")
+
+        def sets(where):
+            [(namespace, data)] = [(namespace, data) for w, namespace, data in puts if w == where]
+            self.assertEqual(namespace, "AWS/SQS")
+            return {(d["Dimensions"][0]["Value"], d["MetricName"], d["Unit"]): d["StatisticValues"] for d in data}
+
+        self.assertEqual(sets(("1", "us-east-1")), {
+            ("orders", "NumberOfMessagesSent", "Count"): {"SampleCount": 3, "Sum": 3, "Minimum": 1, "Maximum": 1},
+            ("orders", "SentMessageSize", "Bytes"): {"SampleCount": 3, "Sum": 60, "Minimum": 10, "Maximum": 30},
+            ("payments", "NumberOfMessagesSent", "Count"): {"SampleCount": 1, "Sum": 1, "Minimum": 1, "Maximum": 1},
+        })
+        self.assertEqual(sets(("2", "eu-west-1")), {
+            ("orders", "NumberOfMessagesDeleted", "Count"): {"SampleCount": 1, "Sum": 1, "Minimum": 1, "Maximum": 1},
+        })
 
 
 class FewerCollections(unittest.TestCase):

@@ -144,3 +144,49 @@ async fn emf_metrics_answer_get_metric_statistics() {
     let (submitted, completed, _, _) = figures.expect("the suite's orders show in the metrics");
     assert!(completed <= submitted, "no order completes twice: {completed} completed of {submitted} submitted");
 }
+
+/// SQS's own metrics (AWS/SQS) reach CloudWatch and count each message once: the local environment's
+/// LocalStack sums them per queue and second before putting them (localstack/patches, README "Benchmarks"),
+/// which must leave every statistic as AWS would report it.
+#[tokio::test]
+async fn sqs_metrics_count_every_message_once() {
+    let stack = LocalStack::connect(STACK).await;
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&stack.config);
+    let intake_url = stack.output("OrderIntakeQueueUrl");
+    let queue = intake_url.rsplit('/').next().expect("a queue URL ends with its name").to_string();
+    let statistics = |metric: &'static str| {
+        let (cloudwatch, queue) = (cloudwatch.clone(), queue.clone());
+        async move {
+            let now = std::time::SystemTime::now();
+            let output = cloudwatch
+                .get_metric_statistics()
+                .namespace("AWS/SQS")
+                .metric_name(metric)
+                .dimensions(Dimension::builder().name("QueueName").value(queue).build())
+                .start_time(DateTime::from(now - Duration::from_secs(3600)))
+                .end_time(DateTime::from(now + Duration::from_secs(60)))
+                .period(3600)
+                .statistics(Statistic::Sum)
+                .statistics(Statistic::SampleCount)
+                .send()
+                .await
+                .expect("get-metric-statistics");
+            let points = output.datapoints();
+            let total = |value: fn(&aws_sdk_cloudwatch::types::Datapoint) -> Option<f64>| {
+                points.iter().filter_map(value).sum::<f64>()
+            };
+            (total(|p| p.sum()), total(|p| p.sample_count()))
+        }
+    };
+    // Put once a second; the suite has ended, so a moment covers the last ones.
+    let sent = eventually(Duration::from_secs(30), || async {
+        let sent = statistics("NumberOfMessagesSent").await;
+        (sent.0 > 0.0).then_some(sent)
+    })
+    .await;
+    println!("metrics: {queue}: NumberOfMessagesSent sum and sample count {sent:?}");
+    let (sent, samples) = sent.expect("the intake queue's messages show in AWS/SQS");
+    assert_eq!(sent, samples, "each message sent counts once, as one sample of 1");
+    let (_, sizes) = statistics("SentMessageSize").await;
+    assert_eq!(sizes, sent, "one SentMessageSize sample per message sent");
+}
