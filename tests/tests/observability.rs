@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_cloudwatch::primitives::DateTime;
-use aws_sdk_cloudwatch::types::{Dimension, Statistic};
+use aws_sdk_cloudwatch::types::{Datapoint, Dimension, Statistic};
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use nexus_tests::{LocalStack, eventually, read_log_group};
 use serde_json::Value;
 
@@ -147,13 +148,25 @@ async fn emf_metrics_answer_get_metric_statistics() {
 
 /// SQS's own metrics (AWS/SQS) reach CloudWatch and count each message once: the local environment's
 /// LocalStack sums them per queue and second before putting them (localstack/patches, README "Benchmarks"),
-/// which must leave every statistic as AWS would report it.
+/// which must leave every statistic as AWS would report it. On a queue of its own, with one batch of
+/// messages: they land in one or two of the sums, so a sum put as one sample would show.
 #[tokio::test]
 async fn sqs_metrics_count_every_message_once() {
+    const MESSAGES: usize = 5;
     let stack = LocalStack::connect(STACK).await;
-    let cloudwatch = aws_sdk_cloudwatch::Client::new(&stack.config);
-    let intake_url = stack.output("OrderIntakeQueueUrl");
-    let queue = intake_url.rsplit('/').next().expect("a queue URL ends with its name").to_string();
+    let (sqs, cloudwatch) = (stack.sqs(), aws_sdk_cloudwatch::Client::new(&stack.config));
+    let queue = format!("nexus-test-sqs-metrics-{}", uuid::Uuid::new_v4().simple());
+    let url = sqs.create_queue().queue_name(&queue).send().await.expect("create queue").queue_url.expect("a URL");
+    let entries = (0..MESSAGES)
+        .map(|i| {
+            SendMessageBatchRequestEntry::builder()
+                .id(format!("m{i}"))
+                .message_body("x".repeat(10 * (i + 1)))
+                .build()
+                .expect("an entry")
+        })
+        .collect();
+    sqs.send_message_batch().queue_url(&url).set_entries(Some(entries)).send().await.expect("send the batch");
     let statistics = |metric: &'static str| {
         let (cloudwatch, queue) = (cloudwatch.clone(), queue.clone());
         async move {
@@ -163,30 +176,33 @@ async fn sqs_metrics_count_every_message_once() {
                 .namespace("AWS/SQS")
                 .metric_name(metric)
                 .dimensions(Dimension::builder().name("QueueName").value(queue).build())
-                .start_time(DateTime::from(now - Duration::from_secs(3600)))
+                .start_time(DateTime::from(now - Duration::from_secs(600)))
                 .end_time(DateTime::from(now + Duration::from_secs(60)))
                 .period(3600)
                 .statistics(Statistic::Sum)
                 .statistics(Statistic::SampleCount)
+                .statistics(Statistic::Minimum)
+                .statistics(Statistic::Maximum)
                 .send()
                 .await
                 .expect("get-metric-statistics");
-            let points = output.datapoints();
-            let total = |value: fn(&aws_sdk_cloudwatch::types::Datapoint) -> Option<f64>| {
-                points.iter().filter_map(value).sum::<f64>()
-            };
-            (total(|p| p.sum()), total(|p| p.sample_count()))
+            let points = output.datapoints().to_vec();
+            let total = |value: fn(&Datapoint) -> Option<f64>| points.iter().filter_map(value).sum::<f64>();
+            let lowest = points.iter().filter_map(Datapoint::minimum).fold(f64::INFINITY, f64::min);
+            let highest = points.iter().filter_map(Datapoint::maximum).fold(0.0, f64::max);
+            (total(Datapoint::sum), total(Datapoint::sample_count), lowest, highest)
         }
     };
-    // Put once a second; the suite has ended, so a moment covers the last ones.
-    let sent = eventually(Duration::from_secs(30), || async {
+    // Put once a second.
+    let sent = eventually(Duration::from_secs(15), || async {
         let sent = statistics("NumberOfMessagesSent").await;
-        (sent.0 > 0.0).then_some(sent)
+        (sent.0 >= MESSAGES as f64).then_some(sent)
     })
     .await;
-    println!("metrics: {queue}: NumberOfMessagesSent sum and sample count {sent:?}");
-    let (sent, samples) = sent.expect("the intake queue's messages show in AWS/SQS");
-    assert_eq!(sent, samples, "each message sent counts once, as one sample of 1");
-    let (_, sizes) = statistics("SentMessageSize").await;
-    assert_eq!(sizes, sent, "one SentMessageSize sample per message sent");
+    let sizes = statistics("SentMessageSize").await;
+    sqs.delete_queue().queue_url(&url).send().await.expect("delete queue");
+    println!("metrics: {queue}: NumberOfMessagesSent (sum, samples, min, max) {sent:?}; SentMessageSize {sizes:?}");
+    let n = MESSAGES as f64;
+    assert_eq!(sent, Some((n, n, 1.0, 1.0)), "each message sent counts once, as one sample of 1");
+    assert_eq!(sizes, (150.0, n, 10.0, 50.0), "one SentMessageSize sample per message: 10 to 50 bytes");
 }
