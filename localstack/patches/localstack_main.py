@@ -1,7 +1,7 @@
 """Starts LocalStack as `python -m localstack.runtime.main` does, with the local environment's patches of
 emulator hot spots, in Step Functions and in its Python runtime (README "Benchmarks"; ARCHITECTURE.md
 section 5), found by profiling LocalStack (py-spy) under `nexus bench` and the chaos run. Each keeps the
-results the same and does less work, but one that fixes a race (task tokens of starting executions):
+results the same and does less work, except one, which fixes a race (task tokens of starting executions):
 
 - JSONPath: the interpreter calls jsonpath_ng's `parse` for every JSONPath of every state on every visit, and
   each call builds a new PLY parser: about 10 ms per path, several paths per task state. A state machine has
@@ -251,8 +251,8 @@ def main() -> None:
         collect_garbage_less()
         print(
             f"nexus: localstack-core {installed}: Step Functions JSONPath parsing, definition parsing and task "
-            "clients cached, execution logs batched, environments built before executions run, SQS metrics summed per "
-            "second, garbage collected every 100 000 allocations",
+            "clients cached, execution logs batched, environments built before executions run, SQS metrics "
+            "summed per second, garbage collected every 100 000 allocations",
             file=sys.stderr,
         )
     else:
