@@ -93,32 +93,41 @@ async fn every_log_line_has_the_contract_fields_and_no_email_in_clear() {
     );
 }
 
+/// The datapoints of one metric (with one dimension at most) over the last hour, one per hour.
+async fn datapoints(
+    cloudwatch: &aws_sdk_cloudwatch::Client,
+    namespace: &str,
+    metric: &str,
+    dimension: Option<(&str, &str)>,
+    statistics: &[Statistic],
+) -> Vec<Datapoint> {
+    let now = std::time::SystemTime::now();
+    cloudwatch
+        .get_metric_statistics()
+        .namespace(namespace)
+        .metric_name(metric)
+        .set_dimensions(dimension.map(|(name, value)| vec![Dimension::builder().name(name).value(value).build()]))
+        .start_time(DateTime::from(now - Duration::from_secs(3600)))
+        .end_time(DateTime::from(now + Duration::from_secs(60)))
+        .period(3600)
+        .set_statistics(Some(statistics.to_vec()))
+        .send()
+        .await
+        .expect("get-metric-statistics")
+        .datapoints()
+        .to_vec()
+}
+
 #[tokio::test]
 async fn emf_metrics_answer_get_metric_statistics() {
     let stack = LocalStack::connect(STACK).await;
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&stack.config);
     let namespace = stack.output("MetricsNamespace");
     let statistic = |metric: &'static str, dimension: Option<(&'static str, &'static str)>, statistic: Statistic| {
-        let cloudwatch = cloudwatch.clone();
-        let namespace = namespace.clone();
+        let (cloudwatch, namespace) = (&cloudwatch, &namespace);
         async move {
-            let now = std::time::SystemTime::now();
-            let output = cloudwatch
-                .get_metric_statistics()
-                .namespace(namespace)
-                .metric_name(metric)
-                .set_dimensions(
-                    dimension.map(|(name, value)| vec![Dimension::builder().name(name).value(value).build()]),
-                )
-                .start_time(DateTime::from(now - Duration::from_secs(3600)))
-                .end_time(DateTime::from(now + Duration::from_secs(60)))
-                .period(3600)
-                .statistics(statistic.clone())
-                .send()
-                .await
-                .expect("get-metric-statistics");
-            output
-                .datapoints()
+            let points = datapoints(cloudwatch, namespace, metric, dimension, std::slice::from_ref(&statistic)).await;
+            points
                 .iter()
                 .map(|p| match statistic {
                     Statistic::SampleCount => p.sample_count().unwrap_or_default(),
@@ -168,25 +177,10 @@ async fn sqs_metrics_count_every_message_once() {
         .collect();
     sqs.send_message_batch().queue_url(&url).set_entries(Some(entries)).send().await.expect("send the batch");
     let statistics = |metric: &'static str| {
-        let (cloudwatch, queue) = (cloudwatch.clone(), queue.clone());
+        let (cloudwatch, queue) = (&cloudwatch, &queue);
         async move {
-            let now = std::time::SystemTime::now();
-            let output = cloudwatch
-                .get_metric_statistics()
-                .namespace("AWS/SQS")
-                .metric_name(metric)
-                .dimensions(Dimension::builder().name("QueueName").value(queue).build())
-                .start_time(DateTime::from(now - Duration::from_secs(600)))
-                .end_time(DateTime::from(now + Duration::from_secs(60)))
-                .period(3600)
-                .statistics(Statistic::Sum)
-                .statistics(Statistic::SampleCount)
-                .statistics(Statistic::Minimum)
-                .statistics(Statistic::Maximum)
-                .send()
-                .await
-                .expect("get-metric-statistics");
-            let points = output.datapoints().to_vec();
+            let every = [Statistic::Sum, Statistic::SampleCount, Statistic::Minimum, Statistic::Maximum];
+            let points = datapoints(cloudwatch, "AWS/SQS", metric, Some(("QueueName", queue)), &every).await;
             let total = |value: fn(&Datapoint) -> Option<f64>| points.iter().filter_map(value).sum::<f64>();
             let lowest = points.iter().filter_map(Datapoint::minimum).fold(f64::INFINITY, f64::min);
             let highest = points.iter().filter_map(Datapoint::maximum).fold(0.0, f64::max);
