@@ -12,6 +12,7 @@ use nexus_core::domain::checkout::{Address, LineItem, quantities_by_sku};
 use nexus_core::domain::ledger::{Effect, EffectState, LedgerEntry, ReservedLine};
 use nexus_core::domain::messages::OrderEvent;
 use nexus_core::domain::order::Order;
+use nexus_core::domain::status::OrderStatus;
 use nexus_core::domain::stock::StockItem;
 use nexus_core::domain::submission::Rejection;
 use nexus_core::ports::*;
@@ -73,6 +74,11 @@ pub struct World {
     pub idempotency: HashMap<String, (String, String, bool)>,
     /// Makes the next N order transitions fail with a version conflict (as a concurrent writer would).
     pub conflicts_to_inject: usize,
+    /// Moves the order to this status (a new version) right after the next order read, as a compensation
+    /// that overtakes a step between its read and its write would.
+    pub overtake_after_read: Option<OrderStatus>,
+    /// How many times the order store was read.
+    pub order_reads: usize,
     /// What the settings table's chaos item would hold.
     pub chaos: ChaosSettings,
     /// Step Functions cannot be reached: every task callback fails.
@@ -155,7 +161,16 @@ impl Memory {
 
 impl OrderStore for Memory {
     async fn get(&self, order_id: &str) -> PortResult<Option<Order>> {
-        Ok(self.world().orders.get(order_id).cloned())
+        let mut world = self.world();
+        world.order_reads += 1;
+        let read = world.orders.get(order_id).cloned();
+        if let Some(status) = world.overtake_after_read.take()
+            && let Some(order) = world.orders.get_mut(order_id)
+        {
+            order.status = status;
+            order.version += 1;
+        }
+        Ok(read)
     }
 
     async fn create(&self, order: &Order, event: &OrderEvent) -> PortResult<CreateOutcome> {

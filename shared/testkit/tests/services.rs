@@ -261,6 +261,33 @@ async fn version_conflicts_are_re_read_and_no_update_is_lost() {
 }
 
 #[tokio::test]
+async fn a_forward_step_reads_the_order_once_and_a_compensation_since_is_caught() {
+    let memory = Memory::with_stock(&[("SKU-1", 10), ("SKU-2", 10)]);
+    let order_id = submit(&memory, &submission("k-reads")).await;
+    let steps = [CommandName::ReserveInventory, CommandName::ChargePayment, CommandName::DispatchShipping];
+    for step in steps.into_iter().chain([CommandName::CompleteOrder]) {
+        let reads = memory.world().order_reads;
+        assert!(matches!(run(&memory, step, &order_id).await, StepReply::Success(_)), "{step:?}");
+        assert_eq!(memory.world().order_reads - reads, 1, "{step:?}: the transition decides from the step's read");
+    }
+    // Overtaken between the read and the write: the version condition fails, the re-read refuses.
+    let order_id = submit(&memory, &submission("k-overtaken")).await;
+    run(&memory, CommandName::ReserveInventory, &order_id).await;
+    memory.world().overtake_after_read = Some(OrderStatus::Compensating);
+    let late = run(&memory, CommandName::ChargePayment, &order_id).await;
+    assert!(is_failure(&late, SagaError::OrderInvalidState), "{late:?}");
+    assert_eq!(status(&memory, &order_id), OrderStatus::Compensating);
+    // A repeat (the order already moved) reads afresh before it answers: it never answers from a stale read.
+    let order_id = submit(&memory, &submission("k-repeat")).await;
+    run(&memory, CommandName::ReserveInventory, &order_id).await;
+    run(&memory, CommandName::ChargePayment, &order_id).await;
+    memory.world().overtake_after_read = Some(OrderStatus::Compensating);
+    let repeat = run(&memory, CommandName::ChargePayment, &order_id).await;
+    assert!(is_failure(&repeat, SagaError::OrderInvalidState), "{repeat:?}");
+    assert_eq!(status(&memory, &order_id), OrderStatus::Compensating);
+}
+
+#[tokio::test]
 async fn forward_steps_refuse_orders_in_the_wrong_status() {
     let memory = Memory::with_stock(&[("SKU-1", 10), ("SKU-2", 10)]);
     let order_id = submit(&memory, &submission("k-order")).await;

@@ -104,8 +104,25 @@ pub async fn advance<S: OrderStore, P: EventPublisher>(
     to: OrderStatus,
     reason: Option<String>,
 ) -> Result<Result<Order, Order>, ServiceError> {
+    advance_from(store, publisher, None, (order_id, attempt), to, reason).await
+}
+
+/// [`advance`], deciding first from `read` (the order as the caller read it) instead of reading it again.
+/// Only a read that the transition's version condition guards may be passed: one whose status can become
+/// `to`, so that a stale read ends in a conflict and a fresh read, never in a decision taken on its own.
+async fn advance_from<S: OrderStore, P: EventPublisher>(
+    store: &S,
+    publisher: &P,
+    mut read: Option<Order>,
+    (order_id, attempt): (&str, u32),
+    to: OrderStatus,
+    reason: Option<String>,
+) -> Result<Result<Order, Order>, ServiceError> {
     for _ in 0..MAX_CONFLICT_RETRIES {
-        let current = load(store, order_id).await?;
+        let current = match read.take() {
+            Some(order) => order,
+            None => load(store, order_id).await?,
+        };
         if current.attempt != attempt {
             return Ok(Err(current));
         }
@@ -186,11 +203,14 @@ where
     if order.attempt != command.attempt || (order.status != from && order.status != to) {
         return Ok(invalid_state(command, &order));
     }
+    // The transition decides from this read (its write is conditional on the version read, so a change
+    // since ends in a re-read), saving a read per step; a repeat (already in `to`) reads afresh.
+    let read = (order.status == from).then(|| order.clone());
     let output = match apply(order).await? {
         StepReply::Success(output) => output,
         refusal => return Ok(refusal),
     };
-    Ok(match advance(orders, publisher, (&command.order_id, command.attempt), to, None).await? {
+    Ok(match advance_from(orders, publisher, read, (&command.order_id, command.attempt), to, None).await? {
         Ok(_) => StepReply::Success(output),
         Err(order) => invalid_state(command, &order),
     })
