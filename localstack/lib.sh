@@ -194,8 +194,8 @@ wait_for_background_tests() {
 }
 
 # Stacks deployed at once (a deploy is mostly aws cli start-ups and waiting on CloudFormation): deploy_stack
-# starts one in the background, its output in logs/deploy-<stack>.log; wait_for_deploys waits for all of
-# them and prints how each went, or the end of the log of each that failed.
+# starts one in the background, its output in logs/deploy-<stack>.log; wait_for_deploys [STACK…] waits for
+# the named ones (all when none is named) and prints how each went, or the end of the log of each that failed.
 deploys=()
 deploy_stack() {  # STACK [VARIABLE=VALUE ...]
   local stack="$1"
@@ -204,9 +204,11 @@ deploy_stack() {  # STACK [VARIABLE=VALUE ...]
   deploys+=("$!:$stack")
 }
 wait_for_deploys() {
-  local entry failed=0
+  local entry failed=0 pending=()
   for entry in "${deploys[@]}"; do
-    if wait "${entry%%:*}"; then
+    if (( $# > 0 )) && [[ " $* " != *" ${entry#*:} "* ]]; then
+      pending+=("$entry")
+    elif wait "${entry%%:*}"; then
       grep -h -E "_COMPLETE in|up to date" "$NEXUS_ENV_DIR/logs/deploy-${entry#*:}.log" >&2 || true
     else
       warn "stack ${entry#*:} did not deploy:"
@@ -214,6 +216,6 @@ wait_for_deploys() {
       failed=1
     fi
   done
-  deploys=()
+  deploys=("${pending[@]}")
   (( failed == 0 )) || die "a stack did not deploy"
 }

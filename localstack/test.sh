@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: an isolated local environment (own data folder, own port when 4566 is taken) whose stacks
-# deploy while lint and the unit tests run, then the function hosts, the integration tests (the outage test
-# beside them and the chaos test), the bench and the priority test, and teardown (also on failure). Never
-# touches the environment of `make up`.
+# deploy while lint runs; the bench beside the unit tests; then the function hosts, the integration tests
+# (the outage test beside them and the chaos test) and the priority test, and teardown (also on failure).
+# Never touches the environment of `make up`.
 # NEXUS_TEST_SUITE=chaos (`make chaos`) runs the chaos test alone, NEXUS_CHAOS_ORDERS orders;
 # NEXUS_TEST_SUITE=priority (`make priority`) the VIP lane's measurement alone, NEXUS_PRIORITY_BACKLOG orders.
 source "$(dirname "$0")/lib.sh"
@@ -12,7 +12,7 @@ suite="${NEXUS_TEST_SUITE:-all}"
 phases=() phase_name="" phase_start=$SECONDS
 phase() {
   if [[ -n "$phase_name" ]]; then
-    phases+=("$(printf '%-28s %5d s' "$phase_name" $((SECONDS - phase_start)))")
+    phases+=("$(printf '%-40s %5d s' "$phase_name" $((SECONDS - phase_start)))")
     log "$phase_name took $((SECONDS - phase_start)) s"
   fi
   phase_name="$1" phase_start=$SECONDS
@@ -60,11 +60,11 @@ if [[ "$suite" == all ]]; then
   export NEXUS_DLQ_STACK=nexus-dlq
   deploy_stack "$NEXUS_DLQ_STACK" "NEXUS_STACK_PARAMETERS=FunctionTimeoutSeconds=3 QueueVisibilityTimeoutSeconds=5"
   deploy_stack "$NEXUS_STACK"
-  # The outage stack: retries with an exact (unjittered) budget of 235 s per step and 45 s per compensation
+  # The outage stack: retries with an exact (unjittered) budget of 215 s per step and 35 s per compensation
   # (spent within tests/tests/outage.rs, which then retries the orders that needed attention).
   outage_stack=nexus-outage
   deploy_stack "$outage_stack" "NEXUS_STACK_PARAMETERS=FunctionTimeoutSeconds=8 QueueVisibilityTimeoutSeconds=48 \
-StepRetryAttempts=26 CompensationRetryAttempts=7 RetryMaxDelaySeconds=10 RetryJitterStrategy=NONE"
+StepRetryAttempts=24 CompensationRetryAttempts=6 RetryMaxDelaySeconds=10 RetryJitterStrategy=NONE"
   # `nexus bench`'s test: Nexus and the null saga (bench/null-saga.py) as stacks of their own, no host
   # running for either (the bench starts one at a time).
   export NEXUS_BENCH_STACK=nexus-bench NEXUS_BENCH_NULL_STACK=nexus-null
@@ -74,13 +74,19 @@ StepRetryAttempts=26 CompensationRetryAttempts=7 RetryMaxDelaySeconds=10 RetryJi
   deploy_stack "$NEXUS_BENCH_NULL_STACK" "NEXUS_TEMPLATE=$NEXUS_BENCH_NULL_TEMPLATE"
 
   phase "lint"
-  log "lint: cargo fmt, cfn-lint, checkov, clippy"
-  cargo fmt --all --check
-  cfn-lint "$ROOT/template.yaml" "$ROOT/tests/fixture-template.yaml"
-  bash "$ROOT/localstack/check-policy.sh"
-  bash "$ROOT/localstack/check-layers.sh"
-  with_progress "cargo clippy --all-targets -D warnings" "$LOCAL_DIR/logs/clippy.log" \
-    cargo clippy --workspace --all-targets --locked -- -D warnings
+  bash "$ROOT/localstack/lint.sh"
+
+  # `nexus bench`, small, in the background once its two stacks are up and before any function host starts:
+  # its exact counts need an emulator that no other saga calls (the other stacks' deploys call nothing it
+  # counts exactly), and the unit tests and the arm64 build beside it call nothing. It starts and stops the
+  # function hosts of its two stacks itself.
+  wait_for_deploys "$NEXUS_BENCH_STACK" "$NEXUS_BENCH_NULL_STACK"
+  export NEXUS_BENCH_LAMBDA_DIR="$NEXUS_ENV_DIR/lambda-bench" NEXUS_BENCH_WORK_DIR="$NEXUS_ENV_DIR/logs"
+  rm -rf "$NEXUS_BENCH_LAMBDA_DIR" && cp -r "$LAMBDA_DIR" "$NEXUS_BENCH_LAMBDA_DIR"
+  NEXUS_BENCH_DYNAMODB="$(dynamodb_local_endpoint)" NEXUS_BENCH_LOCALSTACK_LOG="$NEXUS_ENV_DIR/logs/localstack.log"
+  NEXUS_BENCH_LOCALSTACK_PID="$(cat "$NEXUS_ENV_DIR/localstack.pid")"
+  export NEXUS_BENCH_DYNAMODB NEXUS_BENCH_LOCALSTACK_LOG NEXUS_BENCH_LOCALSTACK_PID NEXUS_TEMPLATE
+  start_background_tests bench --workspace --locked --profile integration -E "package(nexus-cli) and binary(bench)"
 
   phase "unit tests"
   log "unit tests"
@@ -93,8 +99,13 @@ StepRetryAttempts=26 CompensationRetryAttempts=7 RetryMaxDelaySeconds=10 RetryJi
   phase "release build (arm64)"
   # The AWS deploy artifacts (arm64), so they can never silently break.
   bash "$ROOT/localstack/build-aws.sh"
+
+  phase "the other stacks deployed"
+  wait_for_deploys
+  phase "bench (its end)"
+  wait_for_background_tests bench
 fi
-phase "stacks deployed"
+phase "stacks deployed, function hosts started"
 wait_for_deploys
 # The tests read the tables from the DynamoDB Local that the functions call (tests/src/lib.rs), unless
 # NEXUS_DYNAMODB_DIRECT=0, so that their polling does not queue in LocalStack's gateway behind the sagas.
@@ -109,8 +120,7 @@ fi
 # stretches its budgets, never shortens them), then beside the lighter integration tests. The chaos run and
 # the other integration tests run one after the other, so that neither's load slows the other's sagas
 # down; the scan of everything the suite logged on the main stack after them; the dashboard and the priority
-# test (beside the outage test's last minute at most); and the bench once the outage test has ended and
-# every host has stopped, as its figures and exact counts need an otherwise quiet emulator.
+# test (beside the outage test's last minute at most). The bench ran before any of them (above).
 if [[ "$suite" != priority ]]; then
   NEXUS_FAULT_DUPLICATE_DELIVERY=true NEXUS_FAULT_KILL_PROBABILITY=0.03 \
     start_function_host "$NEXUS_CHAOS_STACK" "$NEXUS_TEMPLATE"
@@ -121,7 +131,8 @@ if [[ "$suite" == all ]]; then
   # The saga runs with every batch delivered twice: the e2e tests then also prove every handler idempotent.
   NEXUS_FAULT_DUPLICATE_DELIVERY=true start_function_host "$NEXUS_STACK" "$NEXUS_TEMPLATE"
   export NEXUS_MAIN_STACK="$NEXUS_STACK" NEXUS_OUTAGE_STACK="$outage_stack"
-  start_background_tests outage --workspace --locked --profile integration -E "package(nexus-tests) and binary(outage)"
+  start_background_tests outage --workspace --locked --profile integration --no-capture \
+    -E "package(nexus-tests) and binary(outage)"
 fi
 if [[ "$suite" != priority ]]; then
   phase "chaos"
@@ -143,7 +154,7 @@ if [[ "$suite" == all ]]; then
     stop_pid "$NEXUS_ENV_DIR/function-host-$stack.pid" "function host ($stack)"
   done
   cargo nextest run --workspace --locked --profile integration -E "package(nexus-tests) and binary(observability)"
-  # Stopped before the bench, whose request counts cover every stack: no other host runs in its window.
+  # Its pollers would cost LocalStack CPU through the priority test.
   stop_pid "$NEXUS_ENV_DIR/function-host-$NEXUS_STACK.pid" "function host ($NEXUS_STACK)"
 fi
 if [[ "$suite" != chaos ]]; then
@@ -169,15 +180,6 @@ if [[ "$suite" == all ]]; then
   phase "outage test (its end)"
   wait_for_background_tests outage
   stop_pid "$NEXUS_ENV_DIR/function-host-$outage_stack.pid" "function host ($outage_stack)"
-
-  # `nexus bench`, small, while the emulator is quiet (no other host running): it starts and stops the
-  # function hosts of its two stacks itself.
-  phase "bench (nexus bench, small)"
-  export NEXUS_BENCH_LAMBDA_DIR="$NEXUS_ENV_DIR/lambda-bench" NEXUS_BENCH_WORK_DIR="$NEXUS_ENV_DIR/logs"
-  rm -rf "$NEXUS_BENCH_LAMBDA_DIR" && cp -r "$LAMBDA_DIR" "$NEXUS_BENCH_LAMBDA_DIR"
-  NEXUS_BENCH_DYNAMODB="$(dynamodb_local_endpoint)" NEXUS_BENCH_LOCALSTACK_LOG="$NEXUS_ENV_DIR/logs/localstack.log" \
-    NEXUS_BENCH_LOCALSTACK_PID="$(cat "$NEXUS_ENV_DIR/localstack.pid")" NEXUS_TEMPLATE="$NEXUS_TEMPLATE" \
-    cargo nextest run --workspace --locked --profile integration -E "package(nexus-cli) and binary(bench)"
 fi
 phase ""
 printf '  %s\n' "${phases[@]}" >&2

@@ -6,11 +6,12 @@
 //! compensation run again and ends cancelled for its original reason.
 //!
 //! On the outage stack `make test` deploys: the template with retries backing off 1 s, 2 s, … up to 10 s,
-//! without jitter, 26 attempts — a budget of 235 s per step (README "Retries, timeouts and the outage
-//! budget") — and, so that a compensation's budget is spent within the test, 7 for compensations (45 s).
-//! The inventory outage must outlast the unserved order's release budget but not the past orders': that
-//! order starts its release within seconds of payment's return, about 45 s before the past orders spend
-//! their step budget, which is the room the test has on a busy emulator.
+//! without jitter, 24 attempts — a budget of 215 s per step (README "Retries, timeouts and the outage
+//! budget"), which the payment outage's orders reach about 200 s into it — and, so that a compensation's
+//! budget is spent within the test, 6 for compensations (35 s). The inventory outage must outlast the
+//! unserved order's release budget but not the past orders': that order starts its release within seconds
+//! of payment's return, about 40 s before the past orders spend their step budget, so both budgets run out
+//! at about the same time, and the past orders' releases have their own 35 s of room meanwhile.
 
 use std::time::{Duration, Instant};
 
