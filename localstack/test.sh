@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# `make test`: an isolated local environment (own data folder, own port when 4566 is taken) whose stacks
-# deploy while lint runs; the bench beside the unit tests; then the function hosts, the integration tests
-# (the outage test beside them and the chaos test) and the priority test, and teardown (also on failure).
-# Never touches the environment of `make up`.
+# `make test`: an isolated local environment (own data folder, own port when 4566 is taken); lint while the
+# bench's stacks deploy, then the bench beside the other stacks' deploys and the unit tests; then the function
+# hosts, the integration tests (the outage test beside them and the chaos test) and the priority test, and
+# teardown (also on failure). Never touches the environment of `make up`.
 # NEXUS_TEST_SUITE=chaos (`make chaos`) runs the chaos test alone, NEXUS_CHAOS_ORDERS orders;
 # NEXUS_TEST_SUITE=priority (`make priority`) the VIP lane's measurement alone, NEXUS_PRIORITY_BACKLOG orders.
 source "$(dirname "$0")/lib.sh"
@@ -35,38 +35,45 @@ phase "local stack up"
 start_isolated_environment "${NEXUS_TEST_PORT:-}" test
 NEXUS_TEST_ENDPOINT="$(endpoint)"
 export NEXUS_TEST_ENDPOINT
-# Every stack deploys at once, in the background (deploy_stack) while lint and the unit tests run; the
-# function hosts start once they are all up (wait_for_deploys).
-if [[ "$suite" != priority ]]; then
-  # The chaos stack: the same template with short timeouts (an injected fault is retried after 15 s, not
-  # after 3 minutes), run by a host that delivers every batch twice and kills 3 % of the invocations at random.
-  # Its retries keep the template's backoff (to 60 s, jittered): backing off only to 15 s piled the retries
-  # onto the busy emulator and halved the run's pace.
-  export NEXUS_CHAOS_STACK=nexus-chaos
-  deploy_stack "$NEXUS_CHAOS_STACK" "NEXUS_STACK_PARAMETERS=FunctionTimeoutSeconds=8 QueueVisibilityTimeoutSeconds=15"
-fi
-if [[ "$suite" != chaos ]]; then
-  # The priority stack: at most 6 standard sagas in flight (admission control), for tests/tests/priority.rs.
-  # Its host starts when its test does: every host's pollers cost LocalStack CPU even on empty queues.
-  export NEXUS_PRIORITY_STACK=nexus-priority
-  deploy_stack "$NEXUS_PRIORITY_STACK" "NEXUS_STACK_PARAMETERS=StandardSagaLimit=6"
-fi
-if [[ "$suite" == all ]]; then
-  fixture_stack=nexus-fixture
-  deploy_stack "$fixture_stack" "NEXUS_TEMPLATE=$ROOT/tests/fixture-template.yaml"
-  # The CLI's DLQ test (cli/tests/verbs.rs), with queues of its own and 5 s visibility timeouts: a message
-  # that keeps failing is dead-lettered after its 5 deliveries in about 25 s. Not in the background: it polls
-  # every queue's depth (`nexus dlq list`), which halved the chaos run's pace.
-  export NEXUS_DLQ_STACK=nexus-dlq
-  deploy_stack "$NEXUS_DLQ_STACK" "NEXUS_STACK_PARAMETERS=FunctionTimeoutSeconds=3 QueueVisibilityTimeoutSeconds=5"
-  deploy_stack "$NEXUS_STACK"
-  # The outage stack: retries with an exact (unjittered) budget of 215 s per step and 35 s per compensation
-  # (spent within tests/tests/outage.rs, which then retries the orders that needed attention).
-  outage_stack=nexus-outage
-  deploy_stack "$outage_stack" "NEXUS_STACK_PARAMETERS=FunctionTimeoutSeconds=8 QueueVisibilityTimeoutSeconds=48 \
-StepRetryAttempts=24 CompensationRetryAttempts=6 RetryMaxDelaySeconds=10 RetryJitterStrategy=NONE"
-  # `nexus bench`'s test: Nexus and the null saga (bench/null-saga.py) as stacks of their own, no host
-  # running for either (the bench starts one at a time).
+# The saga stacks deploy in the background (deploy_stack) while the unit tests run (and, in `make test`, the
+# bench); the function hosts start once they are all up (wait_for_deploys).
+deploy_saga_stacks() {
+  if [[ "$suite" != priority ]]; then
+    # The chaos stack: the same template with short timeouts (an injected fault is retried after 15 s, not
+    # after 3 minutes), run by a host that delivers every batch twice and kills 3 % of the invocations at
+    # random. Its retries keep the template's backoff (to 60 s, jittered): backing off only to 15 s piled the
+    # retries onto the busy emulator and halved the run's pace.
+    export NEXUS_CHAOS_STACK=nexus-chaos
+    deploy_stack "$NEXUS_CHAOS_STACK" "NEXUS_STACK_PARAMETERS=FunctionTimeoutSeconds=8 QueueVisibilityTimeoutSeconds=15"
+  fi
+  if [[ "$suite" != chaos ]]; then
+    # The priority stack: at most 6 standard sagas in flight (admission control), for tests/tests/priority.rs.
+    # Its host starts when its test does: every host's pollers cost LocalStack CPU even on empty queues.
+    export NEXUS_PRIORITY_STACK=nexus-priority
+    deploy_stack "$NEXUS_PRIORITY_STACK" "NEXUS_STACK_PARAMETERS=StandardSagaLimit=6"
+  fi
+  if [[ "$suite" == all ]]; then
+    fixture_stack=nexus-fixture
+    deploy_stack "$fixture_stack" "NEXUS_TEMPLATE=$ROOT/tests/fixture-template.yaml"
+    # The CLI's DLQ test (cli/tests/verbs.rs), with queues of its own and 5 s visibility timeouts: a message
+    # that keeps failing is dead-lettered after its 5 deliveries in about 25 s. Not in the background: it
+    # polls every queue's depth (`nexus dlq list`), which halved the chaos run's pace.
+    export NEXUS_DLQ_STACK=nexus-dlq
+    deploy_stack "$NEXUS_DLQ_STACK" "NEXUS_STACK_PARAMETERS=FunctionTimeoutSeconds=3 QueueVisibilityTimeoutSeconds=5"
+    deploy_stack "$NEXUS_STACK"
+    # The outage stack: retries with an exact (unjittered) budget of 225 s per step and 25 s per compensation
+    # (spent within tests/tests/outage.rs, which then retries the orders that needed attention).
+    outage_stack=nexus-outage
+    deploy_stack "$outage_stack" "NEXUS_STACK_PARAMETERS=FunctionTimeoutSeconds=8 QueueVisibilityTimeoutSeconds=48 \
+StepRetryAttempts=25 CompensationRetryAttempts=5 RetryMaxDelaySeconds=10 RetryJitterStrategy=NONE"
+  fi
+}
+if [[ "$suite" != all ]]; then
+  deploy_saga_stacks
+else
+  # `nexus bench`'s test: Nexus and the null saga (bench/null-saga.py) as stacks of their own, deployed first
+  # (while lint runs) so that the bench can start early. No host runs for either: the bench starts and stops
+  # them itself, one at a time.
   export NEXUS_BENCH_STACK=nexus-bench NEXUS_BENCH_NULL_STACK=nexus-null
   export NEXUS_BENCH_NULL_TEMPLATE="$NEXUS_ENV_DIR/null-saga.json"
   "$TOOLS_VENV/bin/python" "$ROOT/bench/null-saga.py" "$NEXUS_TEMPLATE" "$ROOT/infra/order-saga.asl.json" "$NEXUS_BENCH_NULL_TEMPLATE"
@@ -76,10 +83,9 @@ StepRetryAttempts=24 CompensationRetryAttempts=6 RetryMaxDelaySeconds=10 RetryJi
   phase "lint"
   bash "$ROOT/localstack/lint.sh"
 
-  # `nexus bench`, small, in the background once its two stacks are up and before any function host starts:
-  # its exact counts need an emulator that no other saga calls (the other stacks' deploys call nothing it
-  # counts exactly), and the unit tests and the arm64 build beside it call nothing. It starts and stops the
-  # function hosts of its two stacks itself.
+  # The bench, small, in the background once its two stacks are up and before any function host starts: its
+  # exact counts need an emulator that no other saga calls. Beside it, the other stacks deploy (calling
+  # nothing it counts exactly) and the unit tests and the arm64 build run (calling nothing at all).
   wait_for_deploys "$NEXUS_BENCH_STACK" "$NEXUS_BENCH_NULL_STACK"
   export NEXUS_BENCH_LAMBDA_DIR="$NEXUS_ENV_DIR/lambda-bench" NEXUS_BENCH_WORK_DIR="$NEXUS_ENV_DIR/logs"
   rm -rf "$NEXUS_BENCH_LAMBDA_DIR" && cp -r "$LAMBDA_DIR" "$NEXUS_BENCH_LAMBDA_DIR"
@@ -87,6 +93,7 @@ StepRetryAttempts=24 CompensationRetryAttempts=6 RetryMaxDelaySeconds=10 RetryJi
   NEXUS_BENCH_LOCALSTACK_PID="$(cat "$NEXUS_ENV_DIR/localstack.pid")"
   export NEXUS_BENCH_DYNAMODB NEXUS_BENCH_LOCALSTACK_LOG NEXUS_BENCH_LOCALSTACK_PID NEXUS_TEMPLATE
   start_background_tests bench --workspace --locked --profile integration -E "package(nexus-cli) and binary(bench)"
+  deploy_saga_stacks
 
   phase "unit tests"
   log "unit tests"
