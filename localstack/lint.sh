@@ -28,8 +28,11 @@ unless_passed_before() {
 
 log "lint: cargo fmt, cfn-lint, checkov, the crate layering, clippy"
 cargo fmt --all --check
-unless_passed_before cfn-lint template.yaml tests/fixture-template.yaml -- \
+# cfn-lint also reads a .cfnlintrc* here, should one be added.
+shopt -s nullglob
+unless_passed_before cfn-lint template.yaml tests/fixture-template.yaml .cfnlintrc* -- \
   cfn-lint template.yaml tests/fixture-template.yaml
+shopt -u nullglob
 unless_passed_before policy template.yaml infra/checkov-skips.txt localstack/check-policy.sh localstack/sam-expand.py -- \
   bash localstack/check-policy.sh
 bash localstack/check-layers.sh
