@@ -181,8 +181,14 @@ stop_isolated_environment() {
 start_background_tests() {
   local name="$1"
   shift
+  start_background "$name" cargo nextest run "$@"
+}
+# start_background NAME COMMAND…: as start_background_tests, for any command (a shell running several runs).
+start_background() {
+  local name="$1"
+  shift
   log "$name tests in the background (log: $NEXUS_ENV_DIR/logs/tests-$name.log)"
-  setsid cargo nextest run "$@" >"$NEXUS_ENV_DIR/logs/tests-$name.log" 2>&1 </dev/null &
+  setsid "$@" >"$NEXUS_ENV_DIR/logs/tests-$name.log" 2>&1 </dev/null &
   echo $! >"$NEXUS_ENV_DIR/tests-$name.pid"
 }
 wait_for_background_tests() {

@@ -122,12 +122,12 @@ if [[ "${NEXUS_DYNAMODB_DIRECT:-1}" != 0 ]]; then
 fi
 
 # Each phase with only the function hosts it needs (22 pollers a stack, each a ReceiveMessage every 5 s that
-# LocalStack's CPU serves). The outage test spends most of its 5 minutes waiting out retry budgets on a
+# LocalStack's CPU serves). The outage test spends most of its 4.5 minutes waiting out retry budgets on a
 # stack of its own, so it runs in the background from here: beside the chaos run while it only waits (load
-# stretches its budgets, never shortens them), then beside the lighter integration tests. The chaos run and
-# the other integration tests run one after the other, so that neither's load slows the other's sagas
-# down; the scan of everything the suite logged on the main stack after them; the dashboard and the priority
-# test (beside the outage test's last minute at most). The bench ran before any of them (above).
+# stretches its budgets, never shortens them), then beside the lighter tests. The chaos run and the other
+# integration tests run one after the other, so that neither's load slows the other's sagas down; the
+# dashboard and the priority test beside the integration tests; the scan of everything the suite logged on
+# the main stack after them. The bench ran before any of them (above).
 if [[ "$suite" != priority ]]; then
   NEXUS_FAULT_DUPLICATE_DELIVERY=true NEXUS_FAULT_KILL_PROBABILITY=0.03 \
     start_function_host "$NEXUS_CHAOS_STACK" "$NEXUS_TEMPLATE"
@@ -152,7 +152,18 @@ if [[ "$suite" == all ]]; then
   start_function_host "$NEXUS_DLQ_STACK" "$NEXUS_TEMPLATE"
   # The conformance tests also start a host of their own on the fixture stack's build (to see it refuse).
   export NEXUS_FIXTURE_STACK="$fixture_stack" NEXUS_FIXTURE_LAMBDA_DIR="$NEXUS_ENV_DIR/lambda-$fixture_stack"
-  phase "integration tests"
+  # The dashboard in headless Chromium, then the VIP lane's measurement, on the priority stack, in the
+  # background beside the integration tests: after the chaos run the machine is mostly idle, waiting on
+  # timeouts. The dashboard goes first: no other test writes that stack's chaos settings meanwhile, and its
+  # one VIP order is done before the measurement starts, which compares VIP and standard orders under the
+  # same load.
+  start_function_host "$NEXUS_PRIORITY_STACK" "$NEXUS_TEMPLATE"
+  bash "$ROOT/localstack/install-browser.sh"
+  export NEXUS_TEST_ARTIFACTS="$LOCAL_DIR/test-artifacts"
+  NEXUS_DASHBOARD_STACK="$NEXUS_PRIORITY_STACK" start_background lanes bash -c \
+    'cargo nextest run --workspace --locked --profile integration -E "package(nexus-cli) and binary(dashboard)" &&
+     cargo nextest run --workspace --locked --profile integration --no-capture -E "package(nexus-tests) and binary(priority)"'
+  phase "integration tests (priority beside)"
   log "integration tests against $(endpoint)"
   # Four at a time on two cores: these tests mostly wait out visibility timeouts and redeliveries.
   cargo nextest run --workspace --locked --profile integration --test-threads 4 \
@@ -161,32 +172,19 @@ if [[ "$suite" == all ]]; then
     stop_pid "$NEXUS_ENV_DIR/function-host-$stack.pid" "function host ($stack)"
   done
   cargo nextest run --workspace --locked --profile integration -E "package(nexus-tests) and binary(observability)"
-  # Its pollers would cost LocalStack CPU through the priority test.
   stop_pid "$NEXUS_ENV_DIR/function-host-$NEXUS_STACK.pid" "function host ($NEXUS_STACK)"
-fi
-if [[ "$suite" != chaos ]]; then
-  start_function_host "$NEXUS_PRIORITY_STACK" "$NEXUS_TEMPLATE"
-fi
-if [[ "$suite" == all ]]; then
-  # The dashboard in headless Chromium, on the priority stack before its measurement: no other test writes
-  # that stack's chaos settings meanwhile, and its one VIP order is done before the priority test starts.
-  phase "dashboard (browser)"
-  bash "$ROOT/localstack/install-browser.sh"
-  export NEXUS_TEST_ARTIFACTS="$LOCAL_DIR/test-artifacts"
-  NEXUS_DASHBOARD_STACK="$NEXUS_PRIORITY_STACK" \
-    cargo nextest run --workspace --locked --profile integration -E "package(nexus-cli) and binary(dashboard)"
+  phase "dashboard and priority (their end)"
+  wait_for_background_tests lanes
   log "the page's screenshot: $NEXUS_TEST_ARTIFACTS/dashboard.png"
-fi
-if [[ "$suite" != chaos ]]; then
-  # Beside the outage test's last minute at most (its operator retries: a handful of orders).
-  phase "priority"
-  cargo nextest run --workspace --locked --profile integration --no-capture -E "package(nexus-tests) and binary(priority)"
-fi
-if [[ "$suite" == all ]]; then
   stop_pid "$NEXUS_ENV_DIR/function-host-$NEXUS_PRIORITY_STACK.pid" "function host ($NEXUS_PRIORITY_STACK)"
   phase "outage test (its end)"
   wait_for_background_tests outage
   stop_pid "$NEXUS_ENV_DIR/function-host-$outage_stack.pid" "function host ($outage_stack)"
+fi
+if [[ "$suite" == priority ]]; then
+  start_function_host "$NEXUS_PRIORITY_STACK" "$NEXUS_TEMPLATE"
+  phase "priority"
+  cargo nextest run --workspace --locked --profile integration --no-capture -E "package(nexus-tests) and binary(priority)"
 fi
 phase ""
 printf '  %s\n' "${phases[@]}" >&2
