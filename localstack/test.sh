@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: an isolated local environment (own data folder, own port when 4566 is taken); lint while the
 # bench's stacks deploy, then the bench beside the other stacks' deploys and the unit tests; then the function
-# hosts, the integration tests (the outage test beside them and the chaos test) and the priority test, and
-# teardown (also on failure). Never touches the environment of `make up`.
+# hosts, the outage test in the background, the chaos test, the other integration tests (the dashboard and
+# the priority test beside them), and teardown (also on failure). Never touches the environment of `make up`.
 # NEXUS_TEST_SUITE=chaos (`make chaos`) runs the chaos test alone, NEXUS_CHAOS_ORDERS orders;
 # NEXUS_TEST_SUITE=priority (`make priority`) the VIP lane's measurement alone, NEXUS_PRIORITY_BACKLOG orders.
 source "$(dirname "$0")/lib.sh"
