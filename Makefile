@@ -1,4 +1,4 @@
-# Vyapaar Nexus — the local environment and the build. Everything is implemented under localstack/.
+# Vyapaar Nexus — the local environment (localstack/), the build, lint, test and bench scripts (scripts/).
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -17,25 +17,25 @@ reset: ## stop and delete the local environment's data
 	@bash localstack/reset.sh
 
 test: ## lint, unit tests, integration tests on an isolated local stack (torn down afterwards)
-	@bash localstack/test.sh
+	@bash scripts/test/run.sh
 
 chaos: ## the large chaos run alone (ORDERS=1000 by default) on its own isolated local stack
-	@NEXUS_TEST_SUITE=chaos NEXUS_CHAOS_ORDERS=$(or $(ORDERS),1000) bash localstack/test.sh
+	@NEXUS_TEST_SUITE=chaos NEXUS_CHAOS_ORDERS=$(or $(ORDERS),1000) bash scripts/test/run.sh
 
 priority: ## the VIP lane's measurement alone (BACKLOG=200 standard orders ahead) on its own isolated local stack
-	@NEXUS_TEST_SUITE=priority NEXUS_PRIORITY_BACKLOG=$(or $(BACKLOG),200) bash localstack/test.sh
+	@NEXUS_TEST_SUITE=priority NEXUS_PRIORITY_BACKLOG=$(or $(BACKLOG),200) bash scripts/test/run.sh
 
 bench: ## nexus bench on its own isolated local stack: Nexus against the null saga (BENCH_ARGS="--burst 100 -o json")
-	@bash localstack/bench.sh
+	@bash scripts/bench/run.sh
 
 build: ## the AWS deploy artifacts: arm64 bootstrap per function (cargo-lambda)
-	@bash localstack/install.sh && bash localstack/build-aws.sh
+	@bash localstack/install.sh && bash scripts/build/aws.sh
 
 build-local: ## release build of the functions and the function host for this machine
-	@bash localstack/install.sh && bash localstack/build-local.sh
+	@bash localstack/install.sh && bash scripts/build/local.sh
 
 lint: ## cargo fmt --check, cfn-lint, checkov, the crate layering, clippy -D warnings (NEXUS_LINT_CACHE=0: no skips)
-	@bash localstack/install.sh && bash localstack/lint.sh
+	@bash localstack/install.sh --lint && bash scripts/lint/lint.sh
 
 fmt: ## format the code
 	@cargo fmt --all

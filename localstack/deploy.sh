@@ -24,7 +24,7 @@ fi
 # signature; what changes anything still goes through the aws cli.
 curl -fsS -o /dev/null -I "$(endpoint)/$bucket" 2>/dev/null || awsl s3api create-bucket --bucket "$bucket" >/dev/null
 log "packaging $(basename "$NEXUS_TEMPLATE") for stack $NEXUS_STACK"
-# cloudformation package reads AWS_ENDPOINT_URL for its S3 upload (aws cli v1 quirk, ARCHITECTURE.md §5).
+# cloudformation package reads AWS_ENDPOINT_URL for its S3 upload (aws cli v1 quirk, docs/local-environment.md).
 AWS_ENDPOINT_URL="$(endpoint)" aws cloudformation package --template-file "$template" \
   --s3-bucket "$bucket" --output-template-file "$packaged" >"$NEXUS_ENV_DIR/logs/package-$NEXUS_STACK.log"
 

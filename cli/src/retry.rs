@@ -1,7 +1,6 @@
 //! `nexus retry ORDER_ID`: run a failed order again once its cause is fixed (`nexus_ops::retry` says which
 //! orders qualify and how). Prints what it started; a refusal exits 7 with the reason.
 
-use nexus_aws::sfn::StepFunctions;
 use nexus_aws::sns::SnsEvents;
 use nexus_ops::retry::{self, RetryError, RetryKind};
 
@@ -12,7 +11,7 @@ use crate::stack::Nexus;
 pub async fn run(nexus: &Nexus, format: Format, order_id: &str) -> anyhow::Result<()> {
     let dynamo = nexus.dynamo()?;
     let events = SnsEvents::new(aws_sdk_sns::Client::new(&nexus.config), nexus.output("OrderEventsTopicArn")?);
-    let saga = StepFunctions::new(aws_sdk_sfn::Client::new(&nexus.config), nexus.output("OrderSagaStateMachineArn")?);
+    let saga = nexus.saga()?;
     let retried = match retry::retry(&dynamo, &dynamo, &events, &saga, order_id).await {
         Ok(retried) => retried,
         Err(RetryError::NotFound(_)) => {
@@ -26,7 +25,8 @@ pub async fn run(nexus: &Nexus, format: Format, order_id: &str) -> anyhow::Resul
     }
     let what = match retried.kind {
         RetryKind::NewAttempt => format!("attempt {} started from the first step", retried.attempt),
-        RetryKind::Compensation => "its compensation runs again, then it is cancelled".to_owned(),
+        RetryKind::Compensation => "its compensation runs (again), then it is cancelled".to_owned(),
+        RetryKind::Completion => "every step had succeeded: it is completed".to_owned(),
     };
     let resumed = if retried.resumed { " (an earlier retry had written the order but not started it)" } else { "" };
     println!("order {order_id} is {}: {what}{resumed}", retried.status);

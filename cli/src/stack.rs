@@ -71,6 +71,12 @@ impl Nexus {
         nexus_aws::secrets::email_hasher(&client, &secret).await.context("read the email hash key")
     }
 
+    /// The stack's saga (its executions, and starting one).
+    pub fn saga(&self) -> anyhow::Result<nexus_aws::sfn::StepFunctions> {
+        let arn = self.output("OrderSagaStateMachineArn")?;
+        Ok(nexus_aws::sfn::StepFunctions::new(aws_sdk_sfn::Client::new(&self.config), arn))
+    }
+
     pub fn dynamo(&self) -> anyhow::Result<Dynamo> {
         self.dynamo_on(aws_sdk_dynamodb::Client::new(&self.config))
     }

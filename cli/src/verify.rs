@@ -17,8 +17,8 @@ pub struct VerifyArgs {
 }
 
 pub async fn run(nexus: &Nexus, format: Format, args: VerifyArgs) -> anyhow::Result<()> {
-    render::progress("reading every order, event, stock item and ledger entry");
-    let snapshot = snapshot::load(&nexus.dynamo()?).await.context("read the tables")?;
+    render::progress("reading every execution, order, event, stock item, ledger entry and saga slot");
+    let snapshot = snapshot::load(&nexus.dynamo()?, &nexus.saga()?).await.context("read the tables and executions")?;
     let report = invariants::check(&snapshot, chrono::Utc::now().timestamp());
     let stuck_after = i64::try_from(args.stuck_after.as_secs()).unwrap_or(i64::MAX);
     let stuck: Vec<_> = report.in_flight.iter().filter(|o| o.age_seconds >= stuck_after).collect();

@@ -82,7 +82,7 @@ async fn start_browser() -> (Browsers, Client) {
     for program in [CHROMIUM, CHROMEDRIVER] {
         assert!(
             std::path::Path::new(program).exists(),
-            "{program} missing: `make test` installs Debian's chromium and chromium-driver (localstack/install-browser.sh)"
+            "{program} missing: `make test` installs Debian's chromium and chromium-driver (scripts/test/install-browser.sh)"
         );
     }
     let port = free_port();

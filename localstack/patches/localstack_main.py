@@ -1,6 +1,6 @@
 """Starts LocalStack as `python -m localstack.runtime.main` does, with the local environment's patches of
-emulator hot spots, in Step Functions and in its Python runtime (README "Benchmarks"; ARCHITECTURE.md
-section 5), found by profiling LocalStack (py-spy) under `nexus bench` and the chaos run. Each keeps the
+emulator hot spots, in Step Functions and in its Python runtime (docs/local-environment.md, "The LocalStack
+patches"), found by profiling LocalStack (py-spy) under `nexus bench` and the chaos run. Each keeps the
 results the same and does less work, except one, which fixes a race (task tokens of starting executions):
 
 - JSONPath: the interpreter calls jsonpath_ng's `parse` for every JSONPath of every state on every visit, and

@@ -1,7 +1,6 @@
 //! Harness for the integration and end-to-end tests: they run against the local stack that `make test`
 //! starts (LocalStack + deployed stacks + function host), found through `NEXUS_TEST_ENDPOINT`.
 
-pub mod fixture;
 pub mod shop;
 
 use std::future::Future;
@@ -38,6 +37,14 @@ impl LocalStack {
 
     pub fn output(&self, key: &str) -> String {
         self.outputs.get(key).cloned().unwrap_or_else(|| panic!("stack {} has no output {key}", self.stack))
+    }
+
+    /// The stack's saga, through the adapter the CLI uses.
+    pub fn saga(&self) -> nexus_aws::sfn::StepFunctions {
+        nexus_aws::sfn::StepFunctions::new(
+            aws_sdk_sfn::Client::new(&self.config),
+            self.output("OrderSagaStateMachineArn"),
+        )
     }
 
     pub fn sqs(&self) -> aws_sdk_sqs::Client {

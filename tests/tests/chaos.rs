@@ -353,7 +353,7 @@ async fn every_order_ends_terminal_and_consistent_under_chaos() {
         .collect();
 
     let checks_started = Instant::now();
-    let snapshot = snapshot::load(&run.store).await.expect("snapshot");
+    let snapshot = snapshot::load(&run.store, &run.stack.saga()).await.expect("snapshot");
     let report = invariants::check(&snapshot, chrono::Utc::now().timestamp());
     let logs_started = Instant::now();
     let logged = logged_counts(&run.stack).await;

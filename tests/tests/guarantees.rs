@@ -6,11 +6,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use nexus_core::chaos::{ChaosSettings, ServiceChaos};
+use nexus_core::domain::checkout::Tier;
 use nexus_core::domain::ledger::{Effect, EffectState};
 use nexus_core::domain::order::Order;
 use nexus_core::domain::saga_error::SagaError;
 use nexus_core::domain::status::OrderStatus;
-use nexus_core::ports::{CreateOutcome, EventLog, OrderStore, PortError};
+use nexus_core::ports::{CreateOutcome, EventLog, OrderStore, PortError, SagaStarter};
 use nexus_core::services::advance;
 use nexus_testkit::Memory;
 use nexus_tests::shop::{Shop, count};
@@ -188,4 +189,67 @@ async fn chaos_settings_are_honoured_at_run_time_and_logged() {
     })
     .await;
     assert!(logged.is_some(), "the injected latency is visible in the inventory function's logs");
+}
+
+/// An execution stopped mid-saga (`aws stepfunctions stop-execution`) leaves its order without its final
+/// status: the invariant checker (the code of `nexus verify`) names it, and the operator's retry (the code of
+/// `nexus retry`) takes it to a terminal, consistent state, after which the checker finds nothing.
+#[tokio::test]
+async fn a_stopped_execution_is_flagged_and_retry_ends_its_order() {
+    let shop = Shop::open(STACK).await;
+    let sku = shop.sku("stop", 5).await;
+    let order_id = nexus_core::domain::ids::order_id_for_key(&format!("{}stop-0", shop.run));
+    let saga = shop.stack.saga();
+    let execution_arn = saga.execution_arn(&order_id);
+    let sfn = aws_sdk_sfn::Client::new(&shop.stack.config);
+    shop.submit_tiered("stop", vec![(vec![(sku.clone(), 2)], Tier::Standard)], "452001").await;
+    // Stopped as soon as intake has started it: before its first step has answered.
+    let stopped = nexus_tests::eventually_every(Duration::from_millis(20), Duration::from_secs(60), || async {
+        sfn.stop_execution().execution_arn(&execution_arn).cause("stopped by the test").send().await.ok()
+    })
+    .await;
+    assert!(stopped.is_some(), "the execution started and was stopped");
+    // Whatever the stopped execution's first command still does settles within seconds.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let order = shop.store.get(&order_id).await.expect("get").expect("the order");
+    assert!(!order.status.is_terminal(), "stopped before its end: {order:?}");
+
+    let report = verify_with_executions(&shop, &order_id, &sku).await;
+    let rules: Vec<_> = report.violations.iter().map(|v| v.rule).collect();
+    assert_eq!(rules, vec!["execution-ended-order-open"], "{:#?}", report.violations);
+
+    let events = nexus_aws::sns::SnsEvents::new(
+        aws_sdk_sns::Client::new(&shop.stack.config),
+        shop.stack.output("OrderEventsTopicArn"),
+    );
+    let retried = nexus_ops::retry::retry(&shop.store, &shop.store, &events, &saga, &order_id).await.expect("retried");
+    assert_eq!(retried.kind, nexus_ops::retry::RetryKind::Compensation, "{retried:?}");
+    let ended = shop.wait_all_terminal_within(std::slice::from_ref(&order_id), Duration::from_secs(120)).await;
+    assert_eq!(
+        (ended[0].status, ended[0].reason.as_deref()),
+        (OrderStatus::Cancelled, Some(nexus_ops::retry::EXECUTION_ENDED))
+    );
+    let clean = nexus_tests::eventually(Duration::from_secs(60), || async {
+        let report = verify_with_executions(&shop, &order_id, &sku).await;
+        report.is_clean().then_some(report)
+    })
+    .await;
+    assert!(clean.is_some(), "{:#?}", verify_with_executions(&shop, &order_id, &sku).await.violations);
+    assert_eq!(shop.stock(&sku).await.available, 5, "the stock is back");
+}
+
+/// The invariant checker over one order, its SKU and the saga's executions (the whole stack is busy with
+/// the other tests' orders).
+async fn verify_with_executions(shop: &Shop, order_id: &str, sku: &str) -> nexus_ops::invariants::Report {
+    use nexus_core::ports::EventLog;
+    let order = shop.store.get(order_id).await.expect("get").expect("the order");
+    let snapshot = nexus_ops::snapshot::Snapshot {
+        events: shop.store.events(order_id).await.expect("events"),
+        ledger: shop.store.ledger(order_id).await.expect("ledger"),
+        stock: vec![shop.stock(sku).await],
+        executions: Some(shop.stack.saga().executions().await.expect("executions")),
+        orders: vec![order],
+        saga_slot_holders: None,
+    };
+    nexus_ops::invariants::check(&snapshot, chrono::Utc::now().timestamp())
 }

@@ -156,7 +156,7 @@ async fn emf_metrics_answer_get_metric_statistics() {
 }
 
 /// SQS's own metrics (AWS/SQS) reach CloudWatch and count each message once: the local environment's
-/// LocalStack sums them per queue and second before putting them (localstack/patches, README "Benchmarks"),
+/// LocalStack sums them per queue and second before putting them (localstack/patches, docs/local-environment.md),
 /// which must leave every statistic as AWS would report it. On a queue of its own, with one batch of
 /// messages: they land in one or two of the sums, so a sum put as one sample would show.
 #[tokio::test]

@@ -6,8 +6,8 @@
 //! compensation run again and ends cancelled for its original reason.
 //!
 //! On the outage stack `make test` deploys: the template with retries backing off 1 s, 2 s, … up to 10 s,
-//! without jitter, 25 attempts — a budget of 225 s per step (README "Retries, timeouts and the outage
-//! budget"), which the payment outage's orders use up to about 200 s of — and, so that a compensation's
+//! without jitter, 25 attempts — a budget of 225 s per step (docs/architecture.md
+//! §6), which the payment outage's orders use up to about 200 s of — and, so that a compensation's
 //! budget is spent within the test, 5 for compensations (25 s). The inventory outage must outlast the
 //! unserved order's release budget but not the past orders' (their releases wait out the rest of it): that
 //! order starts its release up to 16 s after payment's return (its next retry, then the charge, the refusal
@@ -75,7 +75,16 @@ async fn operator_retry(shop: &Shop, order_id: &str) -> RetryKind {
     let events = SnsEvents::new(aws_sdk_sns::Client::new(&shop.stack.config), shop.stack.output("OrderEventsTopicArn"));
     let saga =
         StepFunctions::new(aws_sdk_sfn::Client::new(&shop.stack.config), shop.stack.output("OrderSagaStateMachineArn"));
-    let retried = retry(&shop.store, &shop.store, &events, &saga, order_id).await.expect("retried");
+    // A NEEDS_ATTENTION order is retried once the execution that flagged it has ended (seconds after).
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let retried = loop {
+        match retry(&shop.store, &shop.store, &events, &saga, order_id).await {
+            Err(e) if e.to_string().contains("still ending") && std::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            other => break other.expect("retried"),
+        }
+    };
     assert!(!retried.resumed, "{retried:?}");
     retried.kind
 }

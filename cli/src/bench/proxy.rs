@@ -1,5 +1,5 @@
-//! A counting proxy in front of DynamoDB Local: the functions call DynamoDB Local directly (ARCHITECTURE.md
-//! §7), so LocalStack's request log never sees those calls. For the bench, the function host points them
+//! A counting proxy in front of DynamoDB Local: the functions call DynamoDB Local directly (docs/local-environment.md,
+//! the function host), so LocalStack's request log never sees those calls. For the bench, the function host points them
 //! here instead; each request is forwarded unchanged and counted by operation, with the request units AWS
 //! would bill for it. DynamoDB Local does not check signatures, so the changed port in `Host` is harmless.
 //! Written here (on axum and hyper-util, already in the tree) because no proxy crate counts by DynamoDB

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-/// The contract's sample order (README, examples/order.json).
+/// The contract's sample order (docs/architecture.md §3, examples/order.json).
 const SAMPLE: &str = include_str!("../../../examples/order.json");
 
 /// One submission: its order id (the bench names every order) and the message published.

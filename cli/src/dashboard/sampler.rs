@@ -187,7 +187,11 @@ impl Sampler {
             && self.last_verdict.is_none_or(|t| t.elapsed() >= every)
         {
             self.last_verdict = Some(Instant::now());
-            match snapshot::load(&self.dynamo).await {
+            let saga = nexus_aws::sfn::StepFunctions::new(
+                self.clients.sfn.clone(),
+                self.nexus.output("OrderSagaStateMachineArn").unwrap_or_default(),
+            );
+            match snapshot::load(&self.dynamo, &saga).await {
                 Ok(tables) => {
                     let report = invariants::check(&tables, now.timestamp());
                     self.screen.verdict = Some(Verdict {

@@ -1,11 +1,15 @@
 //! Step Functions: starts the saga (an order's first execution is named by its order id, a retry's by
 //! [`nexus_core::domain::ids::retry_execution_name`]) and answers callback tasks.
 
+use std::collections::BTreeMap;
+
 use aws_sdk_sfn::Client;
 use serde_json::Value;
 
 use crate::ext::unavailable;
-use nexus_core::ports::{CallbackOutcome, PortError, PortResult, SagaStarter, StartOutcome, TaskCallbacks};
+use nexus_core::ports::{
+    CallbackOutcome, ExecutionStatus, PortError, PortResult, SagaStarter, StartOutcome, TaskCallbacks,
+};
 
 #[derive(Clone)]
 pub struct StepFunctions {
@@ -40,6 +44,37 @@ impl SagaStarter for StepFunctions {
             }
             Err(e) => Err(unavailable("start saga", e)),
         }
+    }
+
+    async fn status(&self, name: &str) -> PortResult<Option<ExecutionStatus>> {
+        let result = self.client.describe_execution().execution_arn(self.execution_arn(name)).send().await;
+        match result {
+            Ok(output) => ExecutionStatus::parse(output.status().as_str()).map(Some).ok_or_else(|| {
+                PortError::Corrupt { operation: "describe execution", message: format!("status {}", output.status()) }
+            }),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_execution_does_not_exist()) => Ok(None),
+            Err(e) => Err(unavailable("describe execution", e)),
+        }
+    }
+}
+
+impl StepFunctions {
+    /// Every execution of the state machine by name, with its status (for the invariant checker).
+    pub async fn executions(&self) -> PortResult<BTreeMap<String, ExecutionStatus>> {
+        let mut pages =
+            self.client.list_executions().state_machine_arn(&self.state_machine_arn).into_paginator().send();
+        let mut found = BTreeMap::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| unavailable("list executions", e))?;
+            for execution in page.executions() {
+                let status = ExecutionStatus::parse(execution.status().as_str()).ok_or_else(|| PortError::Corrupt {
+                    operation: "list executions",
+                    message: format!("status {}", execution.status()),
+                })?;
+                found.insert(execution.name().to_owned(), status);
+            }
+        }
+        Ok(found)
     }
 }
 

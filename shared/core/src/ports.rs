@@ -157,6 +157,41 @@ pub enum StartOutcome {
     AlreadyStarted { execution_arn: String },
 }
 
+/// Where a saga execution is (Step Functions' own statuses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ExecutionStatus {
+    Running,
+    Succeeded,
+    Failed,
+    TimedOut,
+    Aborted,
+}
+
+impl ExecutionStatus {
+    pub const ALL: [Self; 5] = [Self::Running, Self::Succeeded, Self::Failed, Self::TimedOut, Self::Aborted];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "RUNNING",
+            Self::Succeeded => "SUCCEEDED",
+            Self::Failed => "FAILED",
+            Self::TimedOut => "TIMED_OUT",
+            Self::Aborted => "ABORTED",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// An ended execution runs no step any more: whatever its order's status is now stays so unless an
+    /// operator acts.
+    pub fn has_ended(self) -> bool {
+        self != Self::Running
+    }
+}
+
 pub trait SagaStarter: Send + Sync {
     /// The ARN the execution named `name` has (or will have), known before it starts.
     fn execution_arn(&self, name: &str) -> String;
@@ -164,6 +199,8 @@ pub trait SagaStarter: Send + Sync {
     /// [`crate::domain::ids::retry_execution_name`] for a retry's (a name is never reused, so a repeat
     /// cannot start twice).
     fn start(&self, name: &str, input: &serde_json::Value) -> impl Future<Output = PortResult<StartOutcome>> + Send;
+    /// The status of the execution named `name`; None when there is none.
+    fn status(&self, name: &str) -> impl Future<Output = PortResult<Option<ExecutionStatus>>> + Send;
 }
 
 pub trait DeadLetters: Send + Sync {

@@ -93,7 +93,8 @@ fn the_signals_that_matter_are_alarmed() {
     let has = |namespace: &str, metric: &str, dimension: &str| {
         watched.iter().any(|(n, m, d)| n == namespace && m == metric && (dimension.is_empty() || d.contains(dimension)))
     };
-    for metric in ["ExecutionsFailed", "ExecutionsTimedOut"] {
+    // Each means an order left without its final status (a routine NEEDS_ATTENTION execution succeeds).
+    for metric in ["ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"] {
         assert!(has("AWS/States", metric, "OrderSaga"), "no alarm on the saga's {metric}");
     }
     for (name, resource) in resources(&template) {

@@ -1,5 +1,5 @@
 //! IAM as AWS would enforce it (the emulator checks no permission), read from the template as CloudFormation
-//! deploys it: SAM's transform applied by the pinned aws-sam-translator (`localstack/sam-expand.py`), so a
+//! deploys it: SAM's transform applied by the pinned aws-sam-translator (`scripts/lint/sam-expand.py`), so a
 //! role or managed policy SAM adds is judged too. Every function and the state machine has a role of its
 //! own with inline statements only (SAM would attach AWSLambdaBasicExecutionRole, `logs:*` actions on every
 //! group), no action is a wildcard, a `*` resource only for actions AWS offers no resource-level permission
@@ -36,7 +36,7 @@ fn expanded_template() -> Value {
     let python = local.join("policy-venv/bin/python");
     assert!(python.exists(), "{} is missing: `make lint` installs aws-sam-translator there", python.display());
     let output = std::process::Command::new(&python)
-        .arg(root.join("localstack/sam-expand.py"))
+        .arg(root.join("scripts/lint/sam-expand.py"))
         .arg(root.join("template.yaml"))
         .output()
         .expect("run sam-expand.py");

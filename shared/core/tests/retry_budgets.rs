@@ -1,4 +1,4 @@
-//! The rule that ties the saga's timeouts together (README "Retries, timeouts and the outage budget"), read
+//! The rule that ties the saga's timeouts together (docs/architecture.md §6), read
 //! from `template.yaml` (its parameter defaults) and the state machine:
 //! - a function always answers before its task token expires: task timeout > function timeout;
 //! - SQS never redelivers a message a function is still working on: visibility timeout ≥ 6 × function

@@ -1,4 +1,4 @@
-//! JSON logging with the contract's fields (ARCHITECTURE.md §3): every line is one JSON object with
+//! JSON logging with the contract's fields (docs/architecture.md §3): every line is one JSON object with
 //! `timestamp`, `level`, `message`, `function`, plus the fields of every enclosing span flattened onto the
 //! line (so `orderId`, `executionArn`, `correlationId` recorded on a span appear on each line inside it).
 //!

@@ -2,7 +2,7 @@
 //! inside the span its consumer names (so every line carries the order's correlation fields), the chaos
 //! settings are applied, the consumer acts, and its duration is measured. A failure to act on a command of
 //! the state machine is answered on its task as `Saga.Transient`, so the state machine retries it with
-//! backoff (README "Retries, timeouts and the outage budget"); any other failed record is reported for
+//! backoff (docs/architecture.md §6); any other failed record is reported for
 //! redelivery ([`crate::sqs_batch`]). A transient error never loses a message.
 
 use std::future::Future;

@@ -179,12 +179,90 @@ pub fn check(snapshot: &Snapshot, now_epoch: i64) -> Report {
             format!("charges {charged} - refunds {refunded} != completed totals {completed_total} + in-flight charges"),
         );
     }
+    check_across_stores(snapshot, now_epoch, &mut violation);
     in_flight.sort_by_key(|s| std::cmp::Reverse(s.age_seconds));
     report.in_flight = in_flight;
     report.charged_cents = charged;
     report.refunded_cents = refunded;
     report.completed_total_cents = completed_total;
     report
+}
+
+/// How long after an order's last change a running execution of a terminal order counts as a violation: the
+/// execution ends within moments of the write that finishes the order (its last state answers at once).
+pub const SETTLE_SECONDS: i64 = 300;
+
+/// The rules that read more than the order's own tables: the saga's executions, the saga slots, the ledger's
+/// shipments and the idempotency keys. Each detail says what an operator should run.
+fn check_across_stores(snapshot: &Snapshot, now_epoch: i64, violation: &mut impl FnMut(&'static str, &str, String)) {
+    let age = |order: &nexus_core::domain::order::Order| {
+        chrono::DateTime::parse_from_rfc3339(&order.updated_at).map_or(i64::MAX, |t| now_epoch - t.timestamp())
+    };
+    let mut by_key: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for order in &snapshot.orders {
+        let id = order.order_id.as_str();
+        if !order.idempotency_key.is_empty() {
+            by_key.entry(order.idempotency_key.as_str()).or_default().push(id);
+        }
+        let execution = crate::retry::current_execution(order);
+        if let (Some(executions), Some(name)) = (&snapshot.executions, &execution)
+            && let Some(status) = executions.get(name)
+        {
+            if !order.status.is_terminal() && status.has_ended() {
+                violation(
+                    "execution-ended-order-open",
+                    id,
+                    format!(
+                        "execution {name} is {} but the order is {}: run `nexus retry {id}`",
+                        status.as_str(),
+                        order.status
+                    ),
+                );
+            }
+            if order.status.is_terminal() && !status.has_ended() && age(order) > SETTLE_SECONDS {
+                violation(
+                    "execution-running-order-terminal",
+                    id,
+                    format!(
+                        "execution {name} still runs {} s after the order became {}: look at it with `nexus timeline {id}`",
+                        age(order),
+                        order.status
+                    ),
+                );
+            }
+        }
+        if matches!(order.status, OrderStatus::Cancelled | OrderStatus::Rejected) {
+            let dispatched = snapshot
+                .ledger
+                .iter()
+                .any(|e| e.order_id == order.order_id && e.effect() == Some(Effect::Shipment) && e.holds());
+            if dispatched {
+                violation(
+                    "cancelled-no-shipment",
+                    id,
+                    format!("{} order has a dispatched shipment: `nexus timeline {id}`", order.status),
+                );
+            }
+        }
+    }
+    if let Some(holders) = &snapshot.saga_slot_holders {
+        for holder in holders {
+            match snapshot.orders.iter().find(|o| &o.order_id == holder) {
+                Some(order) if !order.status.is_terminal() => {}
+                found => violation(
+                    "saga-slot-freed",
+                    holder,
+                    format!(
+                        "holds a standard saga slot, but {}: the slot is lost to the lane until it is freed",
+                        found.map_or("no such order exists".to_owned(), |o| format!("its saga ended ({})", o.status))
+                    ),
+                ),
+            }
+        }
+    }
+    for (key, orders) in by_key.iter().filter(|(_, orders)| orders.len() > 1) {
+        violation("one-order-per-key", key, format!("idempotency key names {} orders: {orders:?}", orders.len()));
+    }
 }
 
 #[cfg(test)]

@@ -8,10 +8,17 @@
 //!   new execution that starts at the compensations and cancels for the original reason; every undo is
 //!   idempotent, so what was undone before is not undone twice.
 //!
+//! - An order **whose execution ended without its final write** (stopped, timed out, or failed because the
+//!   order's own steps could not be delivered) is taken to a terminal state: a SHIPPED order, all of whose
+//!   effects hold, is completed; any other is compensated by a new execution (as above) and cancelled, for
+//!   the reason its compensation began with or, when none had begun, [`EXECUTION_ENDED`].
+//!
 //! The retry is one conditional write of the order (version + 1, recording the new status, attempt and
-//! execution), then the start of that execution, named after the version written. Should the tool die
-//! between the two, running it again finds the order in flight with no execution of that name, and starts
-//! it; an order whose execution exists is in flight and is left alone.
+//! execution) and its event, then the start of that execution, named after the version written. Should the
+//! tool die between the two, running it again finds the order in flight with no execution of that name:
+//! it publishes the order's event again (the first run may have died before it) and starts the execution.
+//! An order whose execution runs is left alone; a NEEDS_ATTENTION order is retried only once the execution
+//! that flagged it has ended.
 
 use serde::Serialize;
 
@@ -24,6 +31,10 @@ use nexus_core::domain::{self};
 use nexus_core::ports::{EventLog, EventPublisher, OrderStore, PortError, SagaStarter, StartOutcome};
 use nexus_core::services::shipping::carrier_serves;
 
+/// The reason an order is cancelled for when its execution ended before any compensation began (stopped by
+/// an operator, timed out, or failed delivering the order's own steps).
+pub const EXECUTION_ENDED: &str = "Saga.ExecutionEnded";
+
 /// How many times the retry re-reads the order after a version conflict before giving up.
 const MAX_CONFLICT_RETRIES: usize = 4;
 
@@ -32,8 +43,11 @@ const MAX_CONFLICT_RETRIES: usize = 4;
 pub enum RetryKind {
     /// A cancelled order runs again from the first step, as its next attempt.
     NewAttempt,
-    /// An order that needs attention has its compensation run again.
+    /// An order that needs attention, or whose execution ended during its forward steps or its
+    /// compensation, has its compensation run (again) by a new execution.
     Compensation,
+    /// A SHIPPED order whose execution ended before completing it: every effect holds, so it is completed.
+    Completion,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -130,15 +144,43 @@ where
 {
     for _ in 0..MAX_CONFLICT_RETRIES {
         let order = orders.get(order_id).await?.ok_or_else(|| RetryError::NotFound(order_id.to_owned()))?;
-        if !order.status.is_terminal() {
-            return resume(saga, order).await;
-        }
-        let events = log.events(order_id).await?;
-        let (kind, input) = plan(&order, &events).map_err(|why| refused(&order, why))?;
+        let execution = match current_execution(&order) {
+            Some(name) => saga.status(&name).await?,
+            None => None,
+        };
+        let (kind, input) = if !order.status.is_terminal() {
+            match execution {
+                None => return resume(publisher, saga, order).await,
+                Some(status) if !status.has_ended() => {
+                    return Err(refused(&order, "its saga is still running; follow it with `nexus timeline`".into()));
+                }
+                Some(_) if order.status == OrderStatus::Shipped => match complete(orders, publisher, &order).await {
+                    Err(RetryError::Contended(_)) => continue,
+                    other => return other,
+                },
+                Some(_) => {
+                    let reason = match order.status {
+                        OrderStatus::Compensating => order.reason.clone().unwrap_or_else(|| EXECUTION_ENDED.into()),
+                        _ => EXECUTION_ENDED.into(),
+                    };
+                    (RetryKind::Compensation, compensation_input(&order, reason))
+                }
+            }
+        } else {
+            if order.status == OrderStatus::NeedsAttention && execution.is_some_and(|s| !s.has_ended()) {
+                return Err(refused(
+                    &order,
+                    "the execution that flagged it is still ending (within seconds); run the retry again once it has"
+                        .into(),
+                ));
+            }
+            let events = log.events(order_id).await?;
+            plan(&order, &events).map_err(|why| refused(&order, why))?
+        };
         let name = ids::retry_execution_name(order_id, order.version + 1);
         let status = match kind {
             RetryKind::NewAttempt => OrderStatus::Pending,
-            RetryKind::Compensation => OrderStatus::Compensating,
+            RetryKind::Compensation | RetryKind::Completion => OrderStatus::Compensating,
         };
         let reason = input.error.as_ref().map(|failure| failure.error.clone());
         let (next, event) = order.retried((status, input.attempt, reason), saga.execution_arn(&name), &domain::now());
@@ -163,12 +205,46 @@ where
     Err(RetryError::Contended(order_id.to_owned()))
 }
 
-/// An order in flight: started here only when its execution does not exist (a retry that died between
-/// writing the order and starting it); otherwise its saga is running, and the retry is refused.
-async fn resume<G: SagaStarter>(saga: &G, order: Order) -> Result<Retried, RetryError> {
-    let Some(name) = order.execution_arn.as_deref().and_then(|arn| arn.rsplit(':').next()).map(str::to_owned) else {
+/// The name of the execution that runs the order now (the last part of its ARN).
+pub fn current_execution(order: &Order) -> Option<String> {
+    order.execution_arn.as_deref().and_then(|arn| arn.rsplit(':').next()).map(str::to_owned)
+}
+
+/// A SHIPPED order whose execution ended before its CompleteOrder: the same transition that step makes.
+async fn complete<S: OrderStore, P: EventPublisher>(
+    orders: &S,
+    publisher: &P,
+    order: &Order,
+) -> Result<Retried, RetryError> {
+    let (next, event) = order.advanced(OrderStatus::Completed, None, &domain::now());
+    match orders.transition(order, &next, &event).await {
+        Ok(()) => {}
+        Err(PortError::Conflict { .. }) => return Err(RetryError::Contended(order.order_id.clone())),
+        Err(e) => return Err(e.into()),
+    }
+    publisher.publish(&event).await?;
+    Ok(Retried {
+        order_id: order.order_id.clone(),
+        kind: RetryKind::Completion,
+        attempt: next.attempt,
+        status: next.status,
+        execution_arn: next.execution_arn.clone().unwrap_or_default(),
+        resumed: false,
+    })
+}
+
+/// An order in flight whose execution does not exist: a retry that died between writing the order and
+/// starting its execution. Its event goes out again (that run may have died before publishing it), then
+/// the execution starts.
+async fn resume<P: EventPublisher, G: SagaStarter>(
+    publisher: &P,
+    saga: &G,
+    order: Order,
+) -> Result<Retried, RetryError> {
+    let Some(name) = current_execution(&order) else {
         return Err(refused(&order, "it has no saga execution; it cannot be retried".into()));
     };
+    publisher.publish(&order.event(None)).await?;
     let (kind, input) = match (order.status, order.reason.clone()) {
         (OrderStatus::Compensating, Some(reason)) => (RetryKind::Compensation, compensation_input(&order, reason)),
         _ => (RetryKind::NewAttempt, order.saga_input()),

@@ -1,13 +1,16 @@
 //! A snapshot of everything the invariant checker looks at: every order, event, SKU's stock and ledger
-//! entry, read with consistent scans. Not atomic across tables: check a quiet system, or read in-flight
+//! entry, read with consistent scans, the saga slots' holders, and every execution of the state machine. Not atomic across tables: check a quiet system, or read in-flight
 //! orders' findings with that in mind.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use nexus_aws::dynamo::Dynamo;
+use nexus_aws::sfn::StepFunctions;
 use nexus_core::domain::ledger::LedgerEntry;
 use nexus_core::domain::messages::OrderEvent;
 use nexus_core::domain::order::Order;
 use nexus_core::domain::stock::StockItem;
-use nexus_core::ports::PortResult;
+use nexus_core::ports::{ExecutionStatus, PortResult};
 
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
@@ -15,15 +18,24 @@ pub struct Snapshot {
     pub events: Vec<OrderEvent>,
     pub stock: Vec<StockItem>,
     pub ledger: Vec<LedgerEntry>,
+    /// The orders holding a standard saga slot (None: not read, and not checked).
+    pub saga_slot_holders: Option<BTreeSet<String>>,
+    /// Every execution of the saga by name (None: not read, and not checked).
+    pub executions: Option<BTreeMap<String, ExecutionStatus>>,
 }
 
-/// Reads the snapshot of the stack behind `dynamo`.
-pub async fn load(dynamo: &Dynamo) -> PortResult<Snapshot> {
+/// Reads the snapshot of the stack behind `dynamo` and `saga`. The executions are listed first: an order
+/// read after its execution was listed may have moved on, never back (an order that ended since is
+/// terminal, which an execution listed as running never makes a violation).
+pub async fn load(dynamo: &Dynamo, saga: &StepFunctions) -> PortResult<Snapshot> {
+    let executions = saga.executions().await?;
     let tables = dynamo.tables();
     Ok(Snapshot {
         orders: dynamo.all_orders().await?,
         events: dynamo.scan_all(&tables.order_events).await?,
         stock: dynamo.all_stock().await?,
         ledger: dynamo.scan_all(&tables.ledger).await?,
+        saga_slot_holders: Some(dynamo.saga_slot_holders().await?),
+        executions: Some(executions),
     })
 }

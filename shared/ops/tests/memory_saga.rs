@@ -8,6 +8,7 @@ use nexus_core::domain::ledger::{Effect, EffectState};
 use nexus_core::domain::messages::{COMMAND_SCHEMA_VERSION, CommandName, ServiceCommand};
 use nexus_core::domain::saga_error::SagaError;
 use nexus_core::domain::status::OrderStatus;
+use nexus_core::ports::ExecutionStatus;
 use nexus_core::services::intake::IntakeOutcome;
 use nexus_core::services::inventory::InventoryService;
 use nexus_core::services::order_commands::OrderCommandService;
@@ -27,14 +28,25 @@ async fn submit(memory: &Memory, key: &str, token: &str) -> String {
     }
 }
 
-/// One command of `attempt` of the order, as the state machine would send it; the service's reply.
+/// One command of `attempt` of the order, as the order's current execution would send it; the reply.
 async fn step(memory: &Memory, order_id: &str, attempt: u32, name: CommandName, reason: Option<&str>) -> StepReply {
+    let execution_arn = memory.world().orders.get(order_id).and_then(|o| o.execution_arn.clone()).unwrap_or_default();
+    step_of(memory, (order_id, attempt, &execution_arn), name, reason).await
+}
+
+/// One command of `attempt` of the order from the execution `execution_arn`; the service's reply.
+async fn step_of(
+    memory: &Memory,
+    (order_id, attempt, execution_arn): (&str, u32, &str),
+    name: CommandName,
+    reason: Option<&str>,
+) -> StepReply {
     let command = ServiceCommand {
         schema_version: COMMAND_SCHEMA_VERSION,
         command: name,
         order_id: order_id.into(),
         correlation_id: "c".into(),
-        execution_arn: "arn".into(),
+        execution_arn: execution_arn.into(),
         task_token: format!("{order_id}-{attempt}-{}", name.as_str()),
         attempt,
         reason: reason.map(str::to_owned),
@@ -72,6 +84,16 @@ fn snapshot(memory: &Memory) -> Snapshot {
         events: world.events.values().flatten().cloned().collect(),
         stock: world.stock.values().cloned().collect(),
         ledger: world.ledger.values().cloned().collect(),
+        saga_slot_holders: Some(world.saga_slot_holders.clone()),
+        executions: Some(
+            world
+                .executions
+                .keys()
+                .map(|name| {
+                    (name.clone(), world.ended_executions.get(name).copied().unwrap_or(ExecutionStatus::Running))
+                })
+                .collect(),
+        ),
     }
 }
 
@@ -222,7 +244,7 @@ async fn business_refusals_and_orders_in_flight_are_not_retried() {
 
     let running = submit(&memory, "k-running", "tok_ok").await;
     let refusal = retry(&memory, &running).await.expect_err("in flight");
-    assert!(refusal.to_string().contains("execution exists"), "{refusal}");
+    assert!(refusal.to_string().contains("still running"), "{refusal}");
     assert!(matches!(retry(&memory, "no-such-order").await, Err(RetryError::NotFound(_))));
 }
 
@@ -245,6 +267,11 @@ async fn an_order_needing_attention_has_its_compensation_run_again_for_its_origi
     )
     .await;
     assert_eq!(order(&memory, &id).status, OrderStatus::NeedsAttention);
+    // Until the execution that flagged it has ended, the retry waits (refused, to be run again).
+    let refusal = retry(&memory, &id).await.expect_err("the flagging execution still runs");
+    assert!(refusal.to_string().contains("still ending"), "{refusal}");
+    let first_execution = order(&memory, &id).execution_arn.expect("an execution");
+    memory.world().ended_executions.insert(id.clone(), ExecutionStatus::Succeeded);
 
     let retried = retry(&memory, &id).await.expect("compensation rerun");
     assert_eq!(
@@ -255,6 +282,12 @@ async fn an_order_needing_attention_has_its_compensation_run_again_for_its_origi
     let input = memory.world().executions.get(&name).cloned().expect("started");
     assert_eq!((input["resume"].as_str(), input["error"]["Error"].as_str()), (Some("Compensation"), reason));
     assert_eq!(order(&memory, &id).reason.as_deref(), reason);
+
+    // A late copy of the first execution's flag (its retry, delivered after the rerun began) changes
+    // nothing: the order's own steps act only for its current execution.
+    let late = step_of(&memory, (&id, 1, &first_execution), FlagNeedsAttention, Some("Saga.Transient")).await;
+    assert!(is_invalid_state(&late), "{late:?}");
+    assert_eq!(order(&memory, &id).status, OrderStatus::Compensating);
 
     // The rerun execution: every compensation (CancelShipment again undoes nothing twice), then cancel.
     run(
@@ -346,4 +379,133 @@ async fn a_full_bound_is_remembered_for_the_rest_of_the_batch_and_a_holder_read_
     let again = intake(&memory).handle(&holder, None).await.expect("intake");
     assert!(matches!(again, IntakeOutcome::Accepted { new: false, .. }), "{again:?}");
     assert_eq!(memory.world().saga_slot_holders.len(), 1);
+}
+
+/// Ends the execution that runs the order now, as Step Functions would: stopped, timed out or failed.
+fn end_execution(memory: &Memory, order_id: &str, how: ExecutionStatus) {
+    let name = nexus_ops::retry::current_execution(&order(memory, order_id)).expect("an execution");
+    memory.world().ended_executions.insert(name, how);
+}
+
+fn rules(report: &invariants::Report) -> Vec<&'static str> {
+    report.violations.iter().map(|v| v.rule).collect()
+}
+
+#[tokio::test]
+async fn an_execution_that_ends_before_the_order_does_is_caught_and_retry_takes_the_order_to_an_end() {
+    use CommandName::*;
+    let memory = Memory::with_stock(&[("SKU-1", 10)]);
+    // Stopped after the charge: compensated by a new execution, cancelled as Saga.ExecutionEnded.
+    let charged = submit(&memory, "k-stopped", "tok_ok").await;
+    run(&memory, &charged, &[(ReserveInventory, None), (ChargePayment, None)]).await;
+    end_execution(&memory, &charged, ExecutionStatus::Aborted);
+    // Its completion step failed for good after dispatch (the order's own steps undeliverable): completed.
+    let shipped = submit(&memory, "k-shipped", "tok_ok").await;
+    run(&memory, &shipped, &[(ReserveInventory, None), (ChargePayment, None), (DispatchShipping, None)]).await;
+    end_execution(&memory, &shipped, ExecutionStatus::Failed);
+    // Timed out during its compensation: the compensation runs again, for its own reason.
+    let compensating = submit(&memory, "k-timed-out", "tok_ok").await;
+    let reason = Some("Payment.Declined");
+    run(&memory, &compensating, &[(ReserveInventory, None), (ReleaseInventory, reason)]).await;
+    end_execution(&memory, &compensating, ExecutionStatus::TimedOut);
+
+    let report = invariants::check(&snapshot(&memory), chrono::Utc::now().timestamp());
+    assert_eq!(rules(&report), vec!["execution-ended-order-open"; 3], "{:?}", report.violations);
+    assert!(report.violations.iter().all(|v| v.detail.contains("nexus retry")), "{:?}", report.violations);
+
+    let retried = retry(&memory, &charged).await.expect("a way out");
+    assert_eq!((retried.kind, retried.status), (RetryKind::Compensation, OrderStatus::Compensating));
+    assert_eq!(order(&memory, &charged).reason.as_deref(), Some(nexus_ops::retry::EXECUTION_ENDED));
+    let ended = Some(nexus_ops::retry::EXECUTION_ENDED);
+    run(
+        &memory,
+        &charged,
+        &[(CancelShipment, ended), (RefundPayment, ended), (ReleaseInventory, ended), (CancelOrder, ended)],
+    )
+    .await;
+    assert_eq!(order(&memory, &charged).status, OrderStatus::Cancelled);
+
+    let completed = retry(&memory, &shipped).await.expect("completed");
+    assert_eq!((completed.kind, completed.status), (RetryKind::Completion, OrderStatus::Completed));
+
+    let rerun = retry(&memory, &compensating).await.expect("compensation rerun");
+    assert_eq!(rerun.kind, RetryKind::Compensation);
+    run(&memory, &compensating, &[(ReleaseInventory, reason), (CancelOrder, reason)]).await;
+    let cancelled = order(&memory, &compensating);
+    assert_eq!((cancelled.status, cancelled.reason.as_deref()), (OrderStatus::Cancelled, reason));
+
+    let report = invariants::check(&snapshot(&memory), chrono::Utc::now().timestamp());
+    assert!(report.is_clean(), "{:?}", report.violations);
+    assert_eq!(memory.world().available("SKU-1"), 10 - 2, "only the completed order holds its units");
+}
+
+#[tokio::test]
+async fn a_slot_taken_under_a_bound_is_freed_when_its_saga_ends_even_after_the_bound_is_turned_off() {
+    use CommandName::*;
+    let memory = Memory::with_stock(&[("SKU-1", 10)]);
+    memory.world().saga_limit = SagaLimit::parse("4").expect("a bound");
+    let (_, outcome) = submit_tiered(&memory, "k-toggled", "STANDARD").await;
+    let IntakeOutcome::Accepted { order_id: id, .. } = outcome else { panic!("admitted: {outcome:?}") };
+    assert!(memory.world().saga_slot_holders.contains(&id));
+    memory.world().saga_limit = SagaLimit::parse("0").expect("no bound"); // turned off while the saga runs
+    run(
+        &memory,
+        &id,
+        &[(ReserveInventory, None), (ChargePayment, None), (DispatchShipping, None), (CompleteOrder, None)],
+    )
+    .await;
+    assert!(memory.world().saga_slot_holders.is_empty(), "the slot it took is freed");
+    let report = invariants::check(&snapshot(&memory), chrono::Utc::now().timestamp());
+    assert!(report.is_clean(), "{:?}", report.violations);
+
+    // A slot held by an ended saga is a leak the checker names.
+    memory.world().saga_slot_holders.insert(id.clone());
+    let report = invariants::check(&snapshot(&memory), chrono::Utc::now().timestamp());
+    assert_eq!(rules(&report), vec!["saga-slot-freed"], "{:?}", report.violations);
+}
+
+#[tokio::test]
+async fn a_first_event_whose_publish_failed_goes_out_with_the_redelivery() {
+    let memory = Memory::with_stock(&[("SKU-1", 10)]);
+    let body = sample_submission("k-first-event").to_string();
+    memory.world().publishes_unavailable = true;
+    intake(&memory).handle(&body, None).await.expect_err("the publish after the put failed");
+    assert_eq!(memory.world().orders.len(), 1, "the order was written");
+    assert!(memory.world().executions.is_empty(), "no saga starts before its first event is out");
+    memory.world().publishes_unavailable = false;
+    intake(&memory).handle(&body, None).await.expect("the redelivery");
+    let published: Vec<_> = memory.world().published.iter().map(|e| (e.sequence, e.status)).collect();
+    assert_eq!(published, vec![(1, OrderStatus::Pending)]);
+    assert_eq!(memory.world().executions.len(), 1);
+
+    // A rejection too: its redelivery publishes the REJECTED event the first delivery could not.
+    let mut bad = sample_submission("k-bad");
+    bad["items"][0]["quantity"] = 0.into();
+    memory.world().publishes_unavailable = true;
+    intake(&memory).handle(&bad.to_string(), None).await.expect_err("the publish after the put failed");
+    memory.world().publishes_unavailable = false;
+    intake(&memory).handle(&bad.to_string(), None).await.expect("the redelivery");
+    assert!(memory.world().published.iter().any(|e| e.status == OrderStatus::Rejected), "the rejection is out");
+}
+
+#[tokio::test]
+async fn one_order_per_idempotency_key_and_no_shipment_on_a_cancelled_order() {
+    use CommandName::*;
+    let memory = Memory::with_stock(&[("SKU-1", 10)]);
+    let id = submit(&memory, "k-ship", "tok_ok").await;
+    run(&memory, &id, &[(ReserveInventory, None), (ChargePayment, None), (DispatchShipping, None)]).await;
+    // Broken on purpose: cancelled without its shipment undone, and a second order under the same key.
+    {
+        let mut world = memory.world();
+        let order = world.orders.get_mut(&id).expect("the order");
+        order.status = OrderStatus::Cancelled;
+        let mut twin = order.clone();
+        twin.order_id = "another".into();
+        twin.status = OrderStatus::Rejected;
+        world.orders.insert("another".into(), twin);
+    }
+    let report = invariants::check(&snapshot(&memory), chrono::Utc::now().timestamp());
+    let found = rules(&report);
+    assert!(found.contains(&"cancelled-no-shipment"), "{found:?}");
+    assert!(found.contains(&"one-order-per-key"), "{found:?}");
 }

@@ -69,6 +69,8 @@ pub struct World {
     pub callbacks: Vec<Callback>,
     pub closed_tokens: BTreeSet<String>,
     pub executions: BTreeMap<String, Value>,
+    /// Executions that ended, with how (absent: running).
+    pub ended_executions: BTreeMap<String, ExecutionStatus>,
     pub parked: Vec<(String, Rejection)>,
     /// idempotency key → (order id, payload hash, completed).
     pub idempotency: HashMap<String, (String, String, bool)>,
@@ -83,6 +85,8 @@ pub struct World {
     pub chaos: ChaosSettings,
     /// Step Functions cannot be reached: every task callback fails.
     pub callbacks_unavailable: bool,
+    /// SNS cannot be reached: every event publish fails (after the write it follows, as a crash would).
+    pub publishes_unavailable: bool,
     /// The bound of standard sagas in flight, and the orders holding a slot (the settings item's `holders`).
     pub saga_limit: SagaLimit,
     pub saga_slot_holders: BTreeSet<String>,
@@ -178,6 +182,7 @@ impl OrderStore for Memory {
         if let Some(existing) = world.orders.get(&order.order_id) {
             return Ok(CreateOutcome::AlreadyExists(Box::new(existing.clone())));
         }
+        let order = &world.saga_limit.admitted(order);
         if let Some(bound) = world.saga_limit.slot_bound(order) {
             if world.saga_slot_holders.len() >= bound as usize && !world.saga_slot_holders.contains(&order.order_id) {
                 return Ok(CreateOutcome::NoSagaSlot);
@@ -203,7 +208,7 @@ impl OrderStore for Memory {
         if stored != Some(current.version) || next.version != current.version + 1 {
             return Err(PortError::Conflict { operation: "transition" });
         }
-        if world.saga_limit.frees_slot(next) {
+        if nexus_core::domain::admission::frees_slot(next) {
             world.saga_slot_holders.remove(&next.order_id);
         }
         world.orders.insert(next.order_id.clone(), next.clone());
@@ -227,7 +232,11 @@ impl EventLog for Memory {
 
 impl EventPublisher for Memory {
     async fn publish(&self, event: &OrderEvent) -> PortResult<()> {
-        self.world().published.push(event.clone());
+        let mut world = self.world();
+        if world.publishes_unavailable {
+            return Err(PortError::Unavailable { operation: "publish event", message: "injected".into() });
+        }
+        world.published.push(event.clone());
         Ok(())
     }
 }
@@ -359,6 +368,14 @@ impl SagaStarter for Memory {
         }
         world.executions.insert(name.to_owned(), input.clone());
         Ok(StartOutcome::Started { execution_arn })
+    }
+
+    async fn status(&self, name: &str) -> PortResult<Option<ExecutionStatus>> {
+        let world = self.world();
+        Ok(world
+            .executions
+            .contains_key(name)
+            .then(|| world.ended_executions.get(name).copied().unwrap_or(ExecutionStatus::Running)))
     }
 }
 

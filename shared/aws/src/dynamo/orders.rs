@@ -8,7 +8,7 @@ use nexus_core::ports::{CreateOutcome, EventLog, OrderStore, PortError, PortResu
 use super::Dynamo;
 use aws_sdk_dynamodb::types::builders::UpdateBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, Update};
-use nexus_core::domain::admission::{SAGA_SLOT_HOLDERS, SAGA_SLOTS_ITEM};
+use nexus_core::domain::admission::{self, SAGA_SLOT_HOLDERS, SAGA_SLOTS_ITEM};
 
 use crate::ext::{cancelled, n, put, s, to_attribute, to_item, unavailable, update};
 
@@ -19,6 +19,7 @@ impl OrderStore for Dynamo {
     }
 
     async fn create(&self, order: &Order, event: &OrderEvent) -> PortResult<CreateOutcome> {
+        let order = &self.saga_limit.admitted(order);
         let mut items = vec![
             put(&self.tables.orders, to_item("write order", order)?, "attribute_not_exists(orderId)", None)?,
             put(&self.tables.order_events, to_item("write event", event)?, "attribute_not_exists(orderId)", None)?,
@@ -49,7 +50,7 @@ impl OrderStore for Dynamo {
             update(transition_update(&self.tables.orders, current.version, next)?)?,
             put(&self.tables.order_events, to_item("write event", event)?, "attribute_not_exists(orderId)", None)?,
         ];
-        if self.saga_limit.frees_slot(next) {
+        if admission::frees_slot(next) {
             items.push(update(free_saga_slot(&self.tables.settings, &next.order_id))?);
         }
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
@@ -221,6 +222,9 @@ mod tests {
         let full = mock!(Client::transact_write_items)
             .match_requests(move |r| {
                 slot_write(r, "ADD #holders :order")
+                    && r.transact_items()[0]
+                        .put()
+                        .is_some_and(|p| p.item().get("holdsSagaSlot") == Some(&AttributeValue::Bool(true)))
                     && r.transact_items()[2].update().is_some_and(|u| {
                         u.condition_expression()
                             == Some(
@@ -236,11 +240,20 @@ mod tests {
                 aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsOutput::builder().build()
             });
         let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&full, &ended]);
-        let dynamo = Dynamo::new(client, tables()).with_saga_limit(SagaLimit::parse("2").expect("a bound"));
+        let dynamo = Dynamo::new(client.clone(), tables()).with_saga_limit(SagaLimit::parse("2").expect("a bound"));
         let standard = Order { tier: Tier::Standard, ..order(1) };
         let created = dynamo.create(&standard, &standard.event(None)).await.expect("answered");
         assert_eq!(created, CreateOutcome::NoSagaSlot);
-        let completed = Order { status: OrderStatus::Completed, ..Order { tier: Tier::Standard, ..order(5) } };
-        dynamo.transition(&order(4), &completed, &completed.event(None)).await.expect("the slot is freed with the end");
+        // The bound turned off since the order took its slot: the order's own record frees it.
+        let unbounded = Dynamo::new(client, tables());
+        let completed = Order {
+            status: OrderStatus::Completed,
+            holds_saga_slot: true,
+            ..Order { tier: Tier::Standard, ..order(5) }
+        };
+        unbounded
+            .transition(&order(4), &completed, &completed.event(None))
+            .await
+            .expect("the slot is freed with the end");
     }
 }

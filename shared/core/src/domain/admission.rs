@@ -1,4 +1,4 @@
-//! Admission control (README "The VIP lane"): at most a bound of standard sagas run at once, so a VIP order
+//! Admission control (docs/architecture.md §5): at most a bound of standard sagas run at once, so a VIP order
 //! never shares the state machine with more than that many standard ones. A standard order takes a slot in
 //! the same write that creates it and frees it in the write that ends its saga; over the bound its
 //! submission waits in the intake queue (put back with a delay), while a VIP order is always admitted.
@@ -37,11 +37,18 @@ impl SagaLimit {
         (order.tier == Tier::Standard && !order.status.is_terminal()).then_some(bound.get())
     }
 
-    /// Whether the write that makes `next` frees its slot: a standard order's saga ended. (Freeing a slot
-    /// the order does not hold, as after an operator's retry, which is always admitted, changes nothing.)
-    pub fn frees_slot(self, next: &Order) -> bool {
-        self.0.is_some() && next.tier == Tier::Standard && next.status.is_terminal()
+    /// `order` as its creation writes it: marked as holding a slot when it takes one under this bound.
+    pub fn admitted(self, order: &Order) -> Order {
+        Order { holds_saga_slot: self.slot_bound(order).is_some(), ..order.clone() }
     }
+}
+
+/// Whether the write that makes `next` frees its slot: the saga of an order whose creation took one ended.
+/// Decided from the order, never from the bound in force now: an order that took a slot frees it even if
+/// the bound was turned off meanwhile. (Freeing it again, as an operator's rerun that ends the order once
+/// more does, changes nothing.)
+pub fn frees_slot(next: &Order) -> bool {
+    next.holds_saga_slot && next.status.is_terminal()
 }
 
 /// How long a submission over the bound waits before intake reads it again: 20–40 s, spread by the order
@@ -67,14 +74,19 @@ mod tests {
         assert_eq!(bound.slot_bound(&order(Tier::Standard, OrderStatus::Pending)), Some(8));
         assert_eq!(bound.slot_bound(&order(Tier::Vip, OrderStatus::Pending)), None);
         assert_eq!(bound.slot_bound(&order(Tier::Standard, OrderStatus::Rejected)), None);
+        let admitted = bound.admitted(&order(Tier::Standard, OrderStatus::Pending));
+        assert!(admitted.holds_saga_slot);
+        assert!(!bound.admitted(&order(Tier::Vip, OrderStatus::Pending)).holds_saga_slot);
         for status in [OrderStatus::Completed, OrderStatus::Cancelled, OrderStatus::NeedsAttention] {
-            assert!(bound.frees_slot(&order(Tier::Standard, status)), "{status}");
-            assert!(!bound.frees_slot(&order(Tier::Vip, status)), "{status}");
+            assert!(frees_slot(&Order { status, ..admitted.clone() }), "{status}");
+            assert!(!frees_slot(&order(Tier::Vip, status)), "{status}");
         }
-        assert!(!bound.frees_slot(&order(Tier::Standard, OrderStatus::PaymentCharged)));
+        assert!(!frees_slot(&Order { status: OrderStatus::PaymentCharged, ..admitted.clone() }));
         let none = SagaLimit::parse("0").expect("no bound");
         assert_eq!(none.slot_bound(&order(Tier::Standard, OrderStatus::Pending)), None);
-        assert!(!none.frees_slot(&order(Tier::Standard, OrderStatus::Completed)));
+        assert!(!none.admitted(&order(Tier::Standard, OrderStatus::Pending)).holds_saga_slot);
+        // The bound turned off while the saga ran: the order still frees the slot it took.
+        assert!(frees_slot(&Order { status: OrderStatus::Completed, ..admitted }));
     }
 
     #[test]

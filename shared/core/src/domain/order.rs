@@ -39,6 +39,10 @@ pub struct Order {
     pub payload_hash: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rejection: Option<Rejection>,
+    /// Whether its creation took a standard saga slot ([`super::admission`]): recorded once, with the
+    /// creation, so that whatever ends the saga frees the slot even if the bound has changed since.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub holds_saga_slot: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -64,6 +68,7 @@ impl Default for Order {
             execution_arn: None,
             payload_hash: String::new(),
             rejection: None,
+            holds_saga_slot: false,
             created_at: String::new(),
             updated_at: String::new(),
         }
@@ -97,6 +102,8 @@ impl Order {
             execution_arn: Some(execution_arn),
             payload_hash: submission.payload_hash,
             rejection: None,
+            // The store decides, with the bound in force when it creates the order.
+            holds_saga_slot: false,
             created_at: now.to_owned(),
             updated_at: now.to_owned(),
         }

@@ -1,4 +1,4 @@
-//! Order statuses and the transitions the saga may make between them (ARCHITECTURE.md §2).
+//! Order statuses and the transitions the saga may make between them (docs/architecture.md §2).
 
 use serde::{Deserialize, Serialize};
 
@@ -72,9 +72,15 @@ impl OrderStatus {
 
 impl OrderStatus {
     /// The transitions only an operator's retry makes (`nexus retry`), never a saga step: a cancelled order
-    /// starts a new attempt, and an order needing attention has its compensation run again.
+    /// starts a new attempt, an order needing attention has its compensation run again, and so does an order
+    /// whose execution ended during its compensation (a new execution, the status unchanged).
     pub fn can_be_retried_to(self, next: Self) -> bool {
-        matches!((self, next), (Self::Cancelled, Self::Pending) | (Self::NeedsAttention, Self::Compensating))
+        matches!(
+            (self, next),
+            (Self::Cancelled, Self::Pending)
+                | (Self::NeedsAttention, Self::Compensating)
+                | (Self::Compensating, Self::Compensating)
+        )
     }
 }
 

@@ -1,4 +1,4 @@
-//! The order submission message, schema version 1 (ARCHITECTURE.md §3), and its validation. Every way a
+//! The order submission message, schema version 1 (docs/architecture.md §3), and its validation. Every way a
 //! message can be wrong maps to a machine-readable [`RejectionCode`]; nothing is silently dropped.
 
 use serde::{Deserialize, Serialize};

@@ -167,7 +167,6 @@ where
             CreateOutcome::Created => {
                 tracing::info!(customerEmailHash = %self.emails.hash(&order.customer_email), totalCents = order.total_cents, "order accepted");
                 crate::metrics::count("OrdersSubmitted", &[("Tier", order.tier.as_str())]);
-                self.publisher.publish(&event).await?;
                 (order, true)
             }
             CreateOutcome::AlreadyExists(existing) => {
@@ -191,8 +190,11 @@ where
             }
         };
         if order.status == crate::domain::status::OrderStatus::Pending && order.attempt == first_attempt() {
-            // Also on a replay: the first delivery may have died between the put and the start. (A later
+            // Also on a replay: the first delivery may have died between the put and the publish, or the
+            // publish and the start. The event goes out before the saga starts, so an order whose saga runs
+            // has had its first event published at least once (subscribers dedupe by event id). (A later
             // attempt's execution is an operator's retry, which starts it itself.)
+            self.publisher.publish(&order.event(None)).await?;
             match self.saga.start(&order.order_id, &order.saga_input().to_json()).await? {
                 StartOutcome::Started { execution_arn } => {
                     tracing::info!(executionArn = %execution_arn, "saga started")
@@ -245,6 +247,12 @@ where
             self.publisher.publish(&event).await?;
         } else {
             tracing::info!(orderId = %order_id, reason = %rejection.reason(), "rejected message for an existing order id; nothing changed");
+            // A redelivery of the rejection itself: the first delivery may have died before its publish.
+            if let Some(existing) = self.orders.get(&order_id).await?
+                && existing.status == crate::domain::status::OrderStatus::Rejected
+            {
+                self.publisher.publish(&existing.event(None)).await?;
+            }
         }
         Ok(IntakeOutcome::Rejected { order_id, rejection })
     }

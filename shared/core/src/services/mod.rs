@@ -104,7 +104,41 @@ pub async fn advance<S: OrderStore, P: EventPublisher>(
     to: OrderStatus,
     reason: Option<String>,
 ) -> Result<Result<Order, Order>, ServiceError> {
-    advance_from(store, publisher, None, (order_id, attempt), to, reason).await
+    advance_from(store, publisher, Read { order: None, guard: None }, (order_id, attempt), to, reason).await
+}
+
+/// [`advance`] for a command that may only move the order while its execution is the order's current one:
+/// the saga's own order steps (complete, cancel, flag). After an operator's rerun of a compensation (same
+/// attempt, a new execution), a late step of the old execution finds the order run by another execution
+/// and changes nothing (`Err(current)`).
+pub async fn advance_for_execution<S: OrderStore, P: EventPublisher>(
+    store: &S,
+    publisher: &P,
+    command: &ServiceCommand,
+    to: OrderStatus,
+    reason: Option<String>,
+) -> Result<Result<Order, Order>, ServiceError> {
+    let order = (command.order_id.as_str(), command.attempt);
+    advance_from(store, publisher, Read { order: None, guard: Some(command) }, order, to, reason).await
+}
+
+/// What [`advance_from`] starts from: the order as the caller read it, if any, and the command whose
+/// execution must be the order's current one, if any (checked on every read, a re-read after a conflict
+/// included).
+struct Read<'a> {
+    order: Option<Order>,
+    guard: Option<&'a ServiceCommand>,
+}
+
+/// Whether `command` comes from the execution that runs `order` now (by execution name: the last part of
+/// the ARN, which the state machine's and the adapter's spellings share). An order that names no
+/// execution, or a command that names none, is not judged by it.
+fn runs_order(command: &ServiceCommand, order: &Order) -> bool {
+    let name = |arn: &str| arn.rsplit(':').next().unwrap_or(arn).to_owned();
+    match order.execution_arn.as_deref() {
+        Some(current) if !command.execution_arn.is_empty() => name(current) == name(&command.execution_arn),
+        _ => true,
+    }
 }
 
 /// [`advance`], deciding first from `read` (the order as the caller read it) instead of reading it again.
@@ -113,17 +147,17 @@ pub async fn advance<S: OrderStore, P: EventPublisher>(
 async fn advance_from<S: OrderStore, P: EventPublisher>(
     store: &S,
     publisher: &P,
-    mut read: Option<Order>,
+    mut read: Read<'_>,
     (order_id, attempt): (&str, u32),
     to: OrderStatus,
     reason: Option<String>,
 ) -> Result<Result<Order, Order>, ServiceError> {
     for _ in 0..MAX_CONFLICT_RETRIES {
-        let current = match read.take() {
+        let current = match read.order.take() {
             Some(order) => order,
             None => load(store, order_id).await?,
         };
-        if current.attempt != attempt {
+        if current.attempt != attempt || read.guard.is_some_and(|command| !runs_order(command, &current)) {
             return Ok(Err(current));
         }
         if current.status == to {
@@ -210,6 +244,7 @@ where
         StepReply::Success(output) => output,
         refusal => return Ok(refusal),
     };
+    let read = Read { order: read, guard: None };
     Ok(match advance_from(orders, publisher, read, (&command.order_id, command.attempt), to, None).await? {
         Ok(_) => StepReply::Success(output),
         Err(order) => invalid_state(command, &order),
@@ -260,9 +295,16 @@ pub async fn answer<C: TaskCallbacks>(
     Ok(())
 }
 
-/// The reply when a command finds the order in a status (or an attempt) it cannot act on.
+/// The reply when a command finds the order in a status (or an attempt, or an execution) it cannot act on.
 pub fn invalid_state(command: &ServiceCommand, order: &Order) -> StepReply {
-    let cause = if order.attempt == command.attempt {
+    let cause = if order.attempt == command.attempt && !runs_order(command, order) {
+        format!(
+            "{} of execution {} is stale: the order is run by execution {}",
+            command.command.as_str(),
+            command.execution_arn,
+            order.execution_arn.as_deref().unwrap_or_default()
+        )
+    } else if order.attempt == command.attempt {
         format!("{} cannot run on an order in status {}", command.command.as_str(), order.status)
     } else {
         format!(

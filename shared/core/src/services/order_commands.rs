@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{SagaStep, ServiceError, StepReply, advance, invalid_state};
+use super::{SagaStep, ServiceError, StepReply, advance_for_execution, invalid_state};
 use crate::domain::messages::{CommandName, ServiceCommand};
 use crate::domain::status::OrderStatus;
 use crate::ports::{EventPublisher, OrderStore};
@@ -21,7 +21,7 @@ impl<S: OrderStore, P: EventPublisher> SagaStep for OrderCommandService<S, P> {
             CommandName::FlagNeedsAttention => (OrderStatus::NeedsAttention, command.reason.clone()),
             other => return Err(ServiceError::WrongService { command: other }),
         };
-        match advance(&self.orders, &self.publisher, (&command.order_id, command.attempt), to, reason.clone()).await? {
+        match advance_for_execution(&self.orders, &self.publisher, command, to, reason.clone()).await? {
             Ok(order) => {
                 if to == OrderStatus::NeedsAttention {
                     // An alarm-able signal: a compensation could not finish and a person must look.

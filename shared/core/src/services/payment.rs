@@ -11,7 +11,7 @@ use crate::domain::saga_error::SagaError;
 use crate::domain::status::OrderStatus;
 use crate::ports::{ApplyOutcome, EventPublisher, OrderStore, Payments};
 
-/// The contract's deterministic trigger for `Payment.Declined` (ARCHITECTURE.md §3).
+/// The contract's deterministic trigger for `Payment.Declined` (docs/architecture.md §3).
 pub const DECLINED_TOKEN: &str = "tok_decline";
 
 /// The simulated payment provider's decision (from the order's own data, so every copy decides the same).

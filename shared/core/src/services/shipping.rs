@@ -11,7 +11,7 @@ use crate::domain::saga_error::SagaError;
 use crate::domain::status::OrderStatus;
 use crate::ports::{ApplyOutcome, EventPublisher, OrderStore, Shipments};
 
-/// The contract's deterministic trigger for `Shipping.Unavailable` (ARCHITECTURE.md §3).
+/// The contract's deterministic trigger for `Shipping.Unavailable` (docs/architecture.md §3).
 pub const UNSERVED_POSTAL_CODE: &str = "00000";
 
 /// The simulated carriers' decision (from the order's own data, so every copy decides the same).

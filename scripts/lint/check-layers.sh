@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The layering the crate graph promises (README "Repository layout"), checked on the resolved dependency
+# The layering the crate graph promises (docs/architecture.md §8), checked on the resolved dependency
 # tree: no function links the operations or the test-support crate, and the core links no AWS SDK and no
 # Lambda types. The compiler keeps code from reaching past its crate's dependencies; this keeps a
 # Cargo.toml edit from adding the wrong one.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../../localstack/lib.sh"
 cd "$ROOT"
 deps() { cargo tree --locked -p "$1" -e normal --prefix none 2>/dev/null | awk '{print $1}' | sort -u; }
 failed=0

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use nexus_tests::fixture::{
+mod fixture;
+
+use fixture::{
     STACK, WAIT, batches_of_run, deliveries, dlq_ids, fixture_lines, now_ms, processed_ids, queue_depth, send,
 };
 use nexus_tests::{LocalStack, eventually, json_lines, read_log_group, run_id};

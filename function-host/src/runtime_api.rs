@@ -182,7 +182,7 @@ async fn init_error(State(shared): State<Arc<Shared>>, headers: HeaderMap, body:
 
 /// The body of every Extensions, Telemetry and Logs API call.
 pub const EXTENSIONS_REFUSED: &str = "the function host runs no Lambda extensions: the Extensions, Telemetry and \
-    Logs APIs are not served (see the function host's section of the README)";
+    Logs APIs are not served (see docs/local-environment.md, the function host)";
 
 async fn extensions_refused(headers: HeaderMap) -> Response {
     let name = headers.get("lambda-extension-name").and_then(|v| v.to_str().ok()).unwrap_or("(unnamed)");

@@ -3,7 +3,7 @@
 # the function host, the CLI), in one cargo invocation so the tests and the binaries the local stacks run
 # share every compiled crate; then each binary laid out as `$1/<binary>/bootstrap`, the layout cargo-lambda
 # gives `make up` (whose release build, with its own flags, would compile every crate a second time).
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../../localstack/lib.sh"
 lambda_dir="${1:?usage: build-dev.sh LAMBDA_DIR}"
 with_progress "building tests, functions and function host (cargo build --all-targets)" "$LOCAL_DIR/logs/build-dev.log" \
   cargo build --workspace --all-targets --locked

@@ -5,7 +5,7 @@
 # 55 CPU-seconds: each is skipped, saying so, when those very inputs passed it before (a stamp per check in
 # .local/stamps, keyed by the SHA-256 of the files, of localstack/versions.env and of the command).
 # NEXUS_LINT_CACHE=0 runs every check.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../../localstack/lib.sh"
 cd "$ROOT"
 
 # unless_passed_before NAME FILE... -- COMMAND...: runs COMMAND unless it passed on these FILEs' contents.
@@ -30,11 +30,11 @@ log "lint: cargo fmt, cfn-lint, checkov, the crate layering, clippy"
 cargo fmt --all --check
 # cfn-lint also reads a .cfnlintrc* here, should one be added.
 shopt -s nullglob
-unless_passed_before cfn-lint template.yaml tests/fixture-template.yaml .cfnlintrc* -- \
-  cfn-lint template.yaml tests/fixture-template.yaml
+unless_passed_before cfn-lint template.yaml function-host/fixtures/template.yaml .cfnlintrc* -- \
+  "$LINT_VENV/bin/cfn-lint" template.yaml function-host/fixtures/template.yaml
 shopt -u nullglob
-unless_passed_before policy template.yaml infra/checkov-skips.txt localstack/check-policy.sh localstack/sam-expand.py -- \
-  bash localstack/check-policy.sh
-bash localstack/check-layers.sh
+unless_passed_before policy template.yaml infra/checkov-skips.txt scripts/lint/check-policy.sh scripts/lint/sam-expand.py -- \
+  bash scripts/lint/check-policy.sh
+bash scripts/lint/check-layers.sh
 with_progress "cargo clippy --all-targets -D warnings" "$LOCAL_DIR/logs/clippy.log" \
   cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -5,15 +5,15 @@
 # its variant that also publishes Nexus's events as nexus-null-events, and no function host running until the
 # bench starts one stack's at a time. BENCH_ARGS go to `nexus bench`
 # (`--burst 100 --sequential 10`, `-o json`); the figures go to stdout, progress to stderr.
-source "$(dirname "$0")/lib.sh"
-bash "$ROOT/localstack/install.sh"
-bash "$ROOT/localstack/build-local.sh"
+source "$(dirname "$0")/../../localstack/lib.sh"
+bash "$ROOT/localstack/install.sh" --lint
+bash "$ROOT/scripts/build/local.sh"
 
 start_isolated_environment "${NEXUS_BENCH_PORT:-}" bench
 
 null_template="$NEXUS_ENV_DIR/null-saga.json" null_events_template="$NEXUS_ENV_DIR/null-saga-events.json"
-"$TOOLS_VENV/bin/python" "$ROOT/bench/null-saga.py" "$ROOT/template.yaml" "$ROOT/infra/order-saga.asl.json" "$null_template"
-"$TOOLS_VENV/bin/python" "$ROOT/bench/null-saga.py" "$ROOT/template.yaml" "$ROOT/infra/order-saga.asl.json" "$null_events_template" --events
+"$LINT_VENV/bin/python" "$ROOT/bench/null-saga.py" "$ROOT/template.yaml" "$ROOT/infra/order-saga.asl.json" "$null_template"
+"$LINT_VENV/bin/python" "$ROOT/bench/null-saga.py" "$ROOT/template.yaml" "$ROOT/infra/order-saga.asl.json" "$null_events_template" --events
 deploy_stack nexus-bench
 deploy_stack nexus-null "NEXUS_TEMPLATE=$null_template"
 deploy_stack nexus-null-events "NEXUS_TEMPLATE=$null_events_template"

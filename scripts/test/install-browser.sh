@@ -2,7 +2,7 @@
 # Installs what the dashboard's browser test drives: Debian's chromium and chromium-driver, at the version
 # localstack/versions.env pins (or the archive's own when Debian has replaced that build). Idempotent:
 # nothing happens when the pinned version is installed.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../../localstack/lib.sh"
 
 installed() { dpkg-query -W -f '${Version}' "$1" 2>/dev/null; }
 if [[ "$(installed chromium)" == "$CHROMIUM_DEBIAN_VERSION" && "$(installed chromium-driver)" == "$CHROMIUM_DEBIAN_VERSION" ]]; then

@@ -1,11 +1,13 @@
-//! The function host held to AWS Lambda's documented behaviour, on the fixture stack: what `function_host.rs`
+//! The function host held to AWS Lambda's documented behaviour, on the fixture stack: what `runtime_and_event_source.rs`
 //! does not already cover (event shape, batching window, partial failures, crash, timeout, DLQ, redrive).
 //! Each test quotes the documentation it holds the host to.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use nexus_tests::fixture::{STACK, WAIT, batches_of_run, deliveries, dlq_ids, group_lines, processed_ids, send};
+mod fixture;
+
+use fixture::{STACK, WAIT, batches_of_run, deliveries, dlq_ids, group_lines, processed_ids, send};
 use nexus_tests::{LocalStack, LogEvent, eventually, read_log_group, run_id};
 use serde_json::{Value, json};
 
@@ -256,7 +258,7 @@ async fn a_bootstrap_that_cannot_run_is_an_invalid_entrypoint() {
     assert!(count(&after, report_text) > count(&before, report_text), "REPORT's status: {after:?}");
 }
 
-/// The function host's README section: the Extensions API is not served, and says so to an extension that
+/// docs/local-environment.md, the function host: the Extensions API is not served, and says so to an extension that
 /// tries to register (rather than leave it waiting).
 #[tokio::test]
 async fn an_extension_is_refused_with_a_clear_message() {
@@ -288,7 +290,7 @@ async fn a_mapping_aws_would_refuse_stops_the_host_at_start_up() {
     let stack = LocalStack::connect(STACK).await;
     let lambda_dir = std::env::var("NEXUS_FIXTURE_LAMBDA_DIR").expect("NEXUS_FIXTURE_LAMBDA_DIR: run with make test");
     let endpoint = std::env::var("NEXUS_TEST_ENDPOINT").expect("NEXUS_TEST_ENDPOINT");
-    let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixture-template.yaml"))
+    let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/template.yaml"))
         .expect("fixture template");
     // The Globals timeout of 2 s raised to 30 s: above every fixture queue's visibility timeout.
     let raised = template.replacen("    Timeout: 2\n", "    Timeout: 30\n", 1);

@@ -5,7 +5,7 @@
 # the priority test beside them), and teardown (also on failure). Never touches the environment of `make up`.
 # NEXUS_TEST_SUITE=chaos (`make chaos`) runs the chaos test alone, NEXUS_CHAOS_ORDERS orders;
 # NEXUS_TEST_SUITE=priority (`make priority`) the VIP lane's measurement alone, NEXUS_PRIORITY_BACKLOG orders.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../../localstack/lib.sh"
 start=$SECONDS
 suite="${NEXUS_TEST_SUITE:-all}"
 # Each phase's wall time, printed as it ends and again at the end, so a slow loop shows where it goes.
@@ -17,19 +17,19 @@ phase() {
   fi
   phase_name="$1" phase_start=$SECONDS
 }
-# The tests that need the local stack: the nexus-tests package and the CLI's integration tests.
-STACK_TESTS='package(nexus-tests) or (package(nexus-cli) and kind(test))'
+# The tests that need the local stack: the nexus-tests package, and the CLI's and the function host's integration tests.
+STACK_TESTS='package(nexus-tests) or ((package(nexus-cli) or package(function-host)) and kind(test))'
 [[ "$suite" == all || "$suite" == chaos || "$suite" == priority ]] ||
   die "NEXUS_TEST_SUITE is all, chaos or priority, not '$suite'"
 
 phase "install tools"
-bash "$ROOT/localstack/install.sh"
+bash "$ROOT/localstack/install.sh" --lint
 
 # One dev build serves the tests and the local stacks' functions and host (Cargo.toml: dependencies
 # optimised, no debug info), kept apart from `make up`'s release build.
 phase "build (dev)"
 LAMBDA_DIR="$CARGO_TARGET_DIR/lambda-dev"
-bash "$ROOT/localstack/build-dev.sh" "$LAMBDA_DIR"
+bash "$ROOT/scripts/build/dev.sh" "$LAMBDA_DIR"
 
 phase "local stack up"
 start_isolated_environment "${NEXUS_TEST_PORT:-}" test
@@ -54,7 +54,7 @@ deploy_saga_stacks() {
   fi
   if [[ "$suite" == all ]]; then
     fixture_stack=nexus-fixture
-    deploy_stack "$fixture_stack" "NEXUS_TEMPLATE=$ROOT/tests/fixture-template.yaml"
+    deploy_stack "$fixture_stack" "NEXUS_TEMPLATE=$ROOT/function-host/fixtures/template.yaml"
     # The CLI's DLQ test (cli/tests/verbs.rs), with queues of its own and 5 s visibility timeouts: a message
     # that keeps failing is dead-lettered after its 5 deliveries in about 25 s. Not in the background: it
     # polls every queue's depth (`nexus dlq list`), which halved the chaos run's pace.
@@ -76,12 +76,12 @@ else
   # them itself, one at a time.
   export NEXUS_BENCH_STACK=nexus-bench NEXUS_BENCH_NULL_STACK=nexus-null
   export NEXUS_BENCH_NULL_TEMPLATE="$NEXUS_ENV_DIR/null-saga.json"
-  "$TOOLS_VENV/bin/python" "$ROOT/bench/null-saga.py" "$NEXUS_TEMPLATE" "$ROOT/infra/order-saga.asl.json" "$NEXUS_BENCH_NULL_TEMPLATE"
+  "$LINT_VENV/bin/python" "$ROOT/bench/null-saga.py" "$NEXUS_TEMPLATE" "$ROOT/infra/order-saga.asl.json" "$NEXUS_BENCH_NULL_TEMPLATE"
   deploy_stack "$NEXUS_BENCH_STACK"
   deploy_stack "$NEXUS_BENCH_NULL_STACK" "NEXUS_TEMPLATE=$NEXUS_BENCH_NULL_TEMPLATE"
 
   phase "lint"
-  bash "$ROOT/localstack/lint.sh"
+  bash "$ROOT/scripts/lint/lint.sh"
 
   # The bench, small, in the background once its two stacks are up and before any function host starts: its
   # exact counts need an emulator that no other saga calls. Beside it, the other stacks deploy (calling
@@ -101,11 +101,11 @@ else
   # The documented patch LocalStack starts with (localstack/patches): cached parses answer as fresh ones.
   (cd "$ROOT/localstack/patches" && "$LOCALSTACK_VENV/bin/python" -m unittest test_localstack_main)
   # The bench's null saga keeps Nexus's shape (bench/null-saga.py).
-  (cd "$ROOT" && "$TOOLS_VENV/bin/python" -m unittest bench/test_null_saga.py)
+  (cd "$ROOT" && "$LINT_VENV/bin/python" -m unittest bench/test_null_saga.py)
 
   phase "release build (arm64)"
   # The AWS deploy artifacts (arm64), so they can never silently break.
-  bash "$ROOT/localstack/build-aws.sh"
+  bash "$ROOT/scripts/build/aws.sh"
 
   phase "the other stacks deployed"
   wait_for_deploys
@@ -148,7 +148,7 @@ if [[ "$suite" != priority ]]; then
   stop_pid "$NEXUS_ENV_DIR/function-host-$NEXUS_CHAOS_STACK.pid" "function host ($NEXUS_CHAOS_STACK)"
 fi
 if [[ "$suite" == all ]]; then
-  start_function_host "$fixture_stack" "$ROOT/tests/fixture-template.yaml" "$ROOT/tests/fixture-lambdas"
+  start_function_host "$fixture_stack" "$ROOT/function-host/fixtures/template.yaml" "$ROOT/function-host/fixtures/lambdas"
   start_function_host "$NEXUS_DLQ_STACK" "$NEXUS_TEMPLATE"
   # The conformance tests also start a host of their own on the fixture stack's build (to see it refuse).
   export NEXUS_FIXTURE_STACK="$fixture_stack" NEXUS_FIXTURE_LAMBDA_DIR="$NEXUS_ENV_DIR/lambda-$fixture_stack"
@@ -158,7 +158,7 @@ if [[ "$suite" == all ]]; then
   # one VIP order is done before the measurement starts, which compares VIP and standard orders under the
   # same load.
   start_function_host "$NEXUS_PRIORITY_STACK" "$NEXUS_TEMPLATE"
-  bash "$ROOT/localstack/install-browser.sh"
+  bash "$ROOT/scripts/test/install-browser.sh"
   export NEXUS_TEST_ARTIFACTS="$LOCAL_DIR/test-artifacts"
   NEXUS_DASHBOARD_STACK="$NEXUS_PRIORITY_STACK" start_background lanes bash -c \
     'cargo nextest run --workspace --locked --profile integration -E "package(nexus-cli) and binary(dashboard)" &&

@@ -51,7 +51,7 @@ struct Args {
     /// DynamoDB Local behind LocalStack, for the functions to call directly (`AWS_ENDPOINT_URL_DYNAMODB`):
     /// the same tables and items as through LocalStack when it runs DynamoDB Local with one shared
     /// database (`DYNAMODB_SHARE_DB=1`, as `make up` starts it), without the cost of its gateway on every
-    /// call (ARCHITECTURE.md §7). Unset: every call goes through `--endpoint`.
+    /// call (docs/local-environment.md). Unset: every call goes through `--endpoint`.
     #[arg(long, env = "NEXUS_DYNAMODB_ENDPOINT")]
     dynamodb_endpoint: Option<String>,
     /// Folder holding `<binary>/bootstrap` for every function (cargo lambda build --lambda-dir).

@@ -2,7 +2,7 @@
 # `make build`: the deploy artifacts for AWS, arm64 `bootstrap` per function (provided.al2023), with
 # cargo-lambda, into $CARGO_TARGET_DIR/lambda-arm64/<function>/bootstrap. SAM's `sam build` does the same
 # through `BuildMethod: rust-cargolambda`.
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../../localstack/lib.sh"
 shopt -s nullglob
 packages=()
 for dir in "$ROOT"/functions/*/; do packages+=(-p "$(basename "$dir")"); done
