@@ -37,7 +37,11 @@ LAMBDA_ARM64_DIR="$CARGO_TARGET_DIR/lambda-arm64"
 find_python() {
   local found
   if [[ -n "${PYTHON_BIN:-}" ]]; then echo "$PYTHON_BIN"; return; fi
-  found="$(command -v "python$PYTHON_VERSION" 2>/dev/null || true)"
+  # Not one of our own venvs' interpreters (their bin folders are on PATH once lib.sh has run), nor a
+  # pyenv shim (which answers only for the versions pyenv has selected).
+  local path_outside
+  path_outside="$(printf %s "$PATH" | tr ':' '\n' | grep -v -e "^$LOCAL_DIR" -e '^\.local' -e '/shims$' -e '^$' | paste -sd: -)"
+  found="$(PATH="$path_outside" command -v "python$PYTHON_VERSION" 2>/dev/null || true)"
   if [[ -z "$found" ]]; then
     found="$(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$PYTHON_VERSION".*/bin/"python$PYTHON_VERSION" 2>/dev/null |
       sort -V | tail -n 1 || true)"
