@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help up down reset test chaos priority bench build build-local lint fmt
+.PHONY: help up down reset test sim sim-long chaos priority bench build build-local lint fmt
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -18,6 +18,12 @@ reset: ## stop and delete the local environment's data
 
 test: ## lint, unit tests, integration tests on an isolated local stack (torn down afterwards)
 	@bash scripts/test/run.sh
+
+sim: ## the deterministic simulation, SEEDS=200 seeds of 20 orders (SEED=n replays one; TRACE=1 prints it)
+	@SEEDS=$(or $(SEEDS),200) bash scripts/sim/run.sh
+
+sim-long: ## the long simulation run: 50 000 seeds of 20 orders, a million orders
+	@SEEDS=50000 bash scripts/sim/run.sh
 
 chaos: ## the large chaos run alone (ORDERS=1000 by default) on its own isolated local stack
 	@NEXUS_TEST_SUITE=chaos NEXUS_CHAOS_ORDERS=$(or $(ORDERS),1000) bash scripts/test/run.sh

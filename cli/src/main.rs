@@ -90,6 +90,12 @@ pub enum Command {
         /// The order id.
         order_id: String,
     },
+    /// Publish an order's events again from its event log (subscribers dedupe by event id): for an order
+    /// whose status change was written but never notified (`nexus verify`: event-not-notified).
+    Republish {
+        /// The order id.
+        order_id: String,
+    },
     /// A live operations page in the browser (127.0.0.1): orders, sagas, queues, inventory, logs, controls.
     Dashboard(dashboard::DashboardArgs),
     /// One screen: orders per status, active sagas, throughput, queue and DLQ depths, executions.
@@ -124,6 +130,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Chaos(command) => chaos::run(&nexus, format, command).await,
         Command::Verify(args) => verify::run(&nexus, format, args).await,
         Command::Retry { order_id } => retry::run(&nexus, format, &order_id).await,
+        Command::Republish { order_id } => retry::republish(&nexus, &order_id).await,
         Command::Top(args) => top::run(&nexus, format, args).await,
         Command::Dashboard(args) => dashboard::run(nexus, args).await,
         Command::Bench(args) => bench::run(&nexus, format, *args).await,

@@ -34,3 +34,17 @@ pub async fn run(nexus: &Nexus, format: Format, order_id: &str) -> anyhow::Resul
     println!("follow it with: nexus timeline {order_id}");
     Ok(())
 }
+
+/// `nexus republish ORDER_ID`: the order's events published again.
+pub async fn republish(nexus: &Nexus, order_id: &str) -> anyhow::Result<()> {
+    let dynamo = nexus.dynamo()?;
+    let events = SnsEvents::new(aws_sdk_sns::Client::new(&nexus.config), nexus.output("OrderEventsTopicArn")?);
+    let sent = nexus_ops::republish::republish(&dynamo, &events, order_id)
+        .await
+        .map_err(|e| anyhow::Error::new(e).context(format!("republish the events of order {order_id}")))?;
+    if sent == 0 {
+        return Err(Failure::NotFound(format!("no events of order {order_id}: `nexus orders` lists them")).into());
+    }
+    println!("order {order_id}: {sent} events published again (subscribers dedupe by event id)");
+    Ok(())
+}

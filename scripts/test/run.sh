@@ -98,6 +98,8 @@ else
   phase "unit tests"
   log "unit tests"
   cargo nextest run --workspace --locked -E "not ($STACK_TESTS)"
+  # The deterministic simulation's fixed seeds (docs/simulation.md): a few seconds.
+  SEEDS=300 bash "$ROOT/scripts/sim/run.sh"
   # The documented patch LocalStack starts with (localstack/patches): cached parses answer as fresh ones.
   (cd "$ROOT/localstack/patches" && "$LOCALSTACK_VENV/bin/python" -m unittest test_localstack_main)
   # The bench's null saga keeps Nexus's shape (bench/null-saga.py).

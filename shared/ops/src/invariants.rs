@@ -260,6 +260,25 @@ fn check_across_stores(snapshot: &Snapshot, now_epoch: i64, violation: &mut impl
             }
         }
     }
+    // Every event notified, once it has had time to be: a written status change whose publish was lost.
+    let notified: std::collections::HashSet<(&str, &str)> =
+        snapshot.ledger.iter().map(|e| (e.order_id.as_str(), e.entry.as_str())).collect();
+    let mut unnotified: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    for event in &snapshot.events {
+        let key = LedgerEntry::notification_key(&event.event_id);
+        let settled = chrono::DateTime::parse_from_rfc3339(&event.at)
+            .is_ok_and(|t| now_epoch.saturating_sub(t.timestamp()) > SETTLE_SECONDS);
+        if settled && !notified.contains(&(event.order_id.as_str(), key.as_str())) {
+            unnotified.entry(event.order_id.as_str()).or_default().push(event.sequence);
+        }
+    }
+    for (order_id, sequences) in unnotified {
+        violation(
+            "event-not-notified",
+            order_id,
+            format!("events {sequences:?} were written but never notified: run `nexus republish {order_id}`"),
+        );
+    }
     for (key, orders) in by_key.iter().filter(|(_, orders)| orders.len() > 1) {
         violation("one-order-per-key", key, format!("idempotency key names {} orders: {orders:?}", orders.len()));
     }

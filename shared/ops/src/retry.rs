@@ -150,15 +150,24 @@ where
         };
         let (kind, input) = if !order.status.is_terminal() {
             match execution {
-                None => return resume(publisher, saga, order).await,
+                None => {
+                    crate::republish::republish(log, publisher, order_id).await?;
+                    return resume(saga, order).await;
+                }
                 Some(status) if !status.has_ended() => {
                     return Err(refused(&order, "its saga is still running; follow it with `nexus timeline`".into()));
                 }
-                Some(_) if order.status == OrderStatus::Shipped => match complete(orders, publisher, &order).await {
-                    Err(RetryError::Contended(_)) => continue,
-                    other => return other,
-                },
+                // Its steps' events may have been written and never sent (a publish failed, and the step
+                // that would have sent it again never ran): they all go out again first.
+                Some(_) if order.status == OrderStatus::Shipped => {
+                    crate::republish::republish(log, publisher, order_id).await?;
+                    match complete(orders, publisher, &order).await {
+                        Err(RetryError::Contended(_)) => continue,
+                        other => return other,
+                    }
+                }
                 Some(_) => {
+                    crate::republish::republish(log, publisher, order_id).await?;
                     let reason = match order.status {
                         OrderStatus::Compensating => order.reason.clone().unwrap_or_else(|| EXECUTION_ENDED.into()),
                         _ => EXECUTION_ENDED.into(),
@@ -234,17 +243,12 @@ async fn complete<S: OrderStore, P: EventPublisher>(
 }
 
 /// An order in flight whose execution does not exist: a retry that died between writing the order and
-/// starting its execution. Its event goes out again (that run may have died before publishing it), then
-/// the execution starts.
-async fn resume<P: EventPublisher, G: SagaStarter>(
-    publisher: &P,
-    saga: &G,
-    order: Order,
-) -> Result<Retried, RetryError> {
+/// starting its execution (the caller has published its events again: that run may have died before
+/// publishing), so the execution starts.
+async fn resume<G: SagaStarter>(saga: &G, order: Order) -> Result<Retried, RetryError> {
     let Some(name) = current_execution(&order) else {
         return Err(refused(&order, "it has no saga execution; it cannot be retried".into()));
     };
-    publisher.publish(&order.event(None)).await?;
     let (kind, input) = match (order.status, order.reason.clone()) {
         (OrderStatus::Compensating, Some(reason)) => (RetryKind::Compensation, compensation_input(&order, reason)),
         _ => (RetryKind::NewAttempt, order.saga_input()),

@@ -167,6 +167,12 @@ async fn advance_from<S: OrderStore, P: EventPublisher>(
         if !current.status.can_become(to) {
             return Ok(Err(current));
         }
+        if matches!(to, OrderStatus::Compensating | OrderStatus::Cancelled | OrderStatus::NeedsAttention) {
+            // On a failure path the status being left may have been written by a step whose publish failed
+            // and which never ran again (its budget spent, its execution ended): that event goes out
+            // (again) first. Subscribers dedupe by event id; the happy path pays nothing for it.
+            publisher.publish(&current.event(None)).await?;
+        }
         let (next, event) = current.advanced(to, reason.clone(), &domain::now());
         match store.transition(&current, &next, &event).await {
             Ok(()) => {
@@ -240,6 +246,12 @@ where
     // The transition decides from this read (its write is conditional on the version read, so a change
     // since ends in a re-read), saving a read per step; a repeat (already in `to`) reads afresh.
     let read = (order.status == from).then(|| order.clone());
+    if order.status == to {
+        // A repeat: the first run wrote the status and may have died before publishing its event. It goes
+        // out before the effect is applied again, so that an effect that now keeps failing cannot keep it
+        // from going out.
+        publisher.publish(&order.event(None)).await?;
+    }
     let output = match apply(order).await? {
         StepReply::Success(output) => output,
         refusal => return Ok(refusal),
