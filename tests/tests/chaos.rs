@@ -20,7 +20,8 @@ use serde_json::{Value, json};
 
 const STACK: &str = "NEXUS_CHAOS_STACK";
 const FAILURE_RATE: f64 = 0.2;
-/// Per command; a crash takes the whole batch (up to 10 commands) down with it.
+/// Per command, and again after each of its writes (a crash there leaves the write without what follows
+/// it); a crash takes the whole batch (up to 10 commands) down with it.
 const CRASH_RATE: f64 = 0.005;
 const SKUS: usize = 10;
 
@@ -192,7 +193,10 @@ fn tally<'a>(statuses: impl Iterator<Item = &'a Order>) -> BTreeMap<String, usiz
 struct LoggedCounts {
     invocations: usize,
     injected_failures: usize,
+    /// Crashes before a command (its first line).
     injected_crashes: usize,
+    /// Crashes right after a write, a publish or an answer (between two writes, or a write and its publish).
+    crashes_after_writes: usize,
     host_kills: usize,
     process_deaths: usize,
     /// Deliveries that failed and were left for SQS to deliver again.
@@ -213,7 +217,8 @@ async fn logged_counts(stack: &LocalStack) -> LoggedCounts {
             let bump = |needle: &str| usize::from(line.contains(needle));
             counts.invocations += usize::from(line.starts_with("START RequestId"));
             counts.injected_failures += bump("chaos: injected transient failure");
-            counts.injected_crashes += bump("chaos: crashing the process");
+            counts.injected_crashes += bump("chaos: crashing the process\"");
+            counts.crashes_after_writes += bump("chaos: crashing the process after a write");
             counts.host_kills += bump("Runtime exited with error: signal: 9");
             counts.process_deaths += bump("Runtime.ExitError");
             let Ok(json) = serde_json::from_str::<Value>(line) else { continue };
@@ -385,6 +390,7 @@ async fn every_order_ends_terminal_and_consistent_under_chaos() {
     // The run only proves something if the chaos really happened and the shapes really mixed.
     assert!(logged.injected_failures > 0 && logged.redeliveries > 0, "no transient faults were injected: {logged:?}");
     assert!(logged.process_deaths > 0, "no function process died: {logged:?}");
+    assert!(logged.crashes_after_writes > 0, "no function died between a write and what follows it: {logged:?}");
     let completed = mine.iter().filter(|o| o.status == OrderStatus::Completed).count();
     assert!(completed > 0 && completed < count, "a mix of outcomes: {completed} of {count} completed");
 }

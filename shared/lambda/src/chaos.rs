@@ -50,6 +50,8 @@ impl<S: ChaosSource> Chaos<S> {
             return Ok(());
         }
         let chaos = self.current().await;
+        // The same rate crashes the process after a write, a publish or an answer (crash_points).
+        crate::crash_points::set_rate(chaos.crash_rate);
         if chaos.latency_ms > 0 {
             let mut latency = Duration::from_millis(chaos.latency_ms.min(MAX_LATENCY_MS));
             if let Some(deadline) = deadline {

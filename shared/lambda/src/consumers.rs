@@ -19,6 +19,7 @@ use nexus_core::services::shipping::{self, ShippingService};
 use nexus_core::services::{SagaStep, ServiceError, StepReply, answer, parse_command};
 
 use crate::config::{Clients, MissingVariable, var};
+use crate::crash_points::CrashAfter;
 use crate::pipeline::{Consumer, Read};
 
 fn body(record: &SqsMessage) -> &str {
@@ -80,31 +81,49 @@ impl<S: SagaStep, C: TaskCallbacks> Consumer for SagaCommands<S, C> {
     }
 }
 
-type Inventory = SagaCommands<InventoryService<Dynamo, Dynamo, SnsEvents>, StepFunctions>;
-type Payment = SagaCommands<PaymentService<Dynamo, Dynamo, SnsEvents>, StepFunctions>;
-type Shipping = SagaCommands<ShippingService<Dynamo, Dynamo, SnsEvents>, StepFunctions>;
+// Every adapter behind a chaos crash point after its writes (`crash_points`; inert unless chaos is on).
+type Db = CrashAfter<Dynamo>;
+type Events = CrashAfter<SnsEvents>;
+type Saga = CrashAfter<StepFunctions>;
+type Inventory = SagaCommands<InventoryService<Db, Db, Events>, Saga>;
+type Payment = SagaCommands<PaymentService<Db, Db, Events>, Saga>;
+type Shipping = SagaCommands<ShippingService<Db, Db, Events>, Saga>;
+
+impl Clients {
+    fn db(&self) -> Db {
+        CrashAfter(self.dynamo.clone())
+    }
+
+    fn events(&self) -> Result<Events, MissingVariable> {
+        self.event_publisher().map(CrashAfter)
+    }
+
+    fn saga(&self) -> Result<Saga, MissingVariable> {
+        self.step_functions().map(CrashAfter)
+    }
+}
 
 impl Inventory {
     pub fn inventory(c: &Clients) -> Result<Self, MissingVariable> {
-        let orders = c.dynamo.clone().reading_orders(inventory::ORDER_READS.attributes());
-        let step = InventoryService { orders, inventory: c.dynamo.clone(), publisher: c.event_publisher()? };
-        Ok(Self { step, callbacks: c.step_functions()? })
+        let orders = CrashAfter(c.dynamo.clone().reading_orders(inventory::ORDER_READS.attributes()));
+        let step = InventoryService { orders, inventory: c.db(), publisher: c.events()? };
+        Ok(Self { step, callbacks: c.saga()? })
     }
 }
 
 impl Payment {
     pub fn payment(c: &Clients) -> Result<Self, MissingVariable> {
-        let orders = c.dynamo.clone().reading_orders(payment::ORDER_READS.attributes());
-        let step = PaymentService { orders, payments: c.dynamo.clone(), publisher: c.event_publisher()? };
-        Ok(Self { step, callbacks: c.step_functions()? })
+        let orders = CrashAfter(c.dynamo.clone().reading_orders(payment::ORDER_READS.attributes()));
+        let step = PaymentService { orders, payments: c.db(), publisher: c.events()? };
+        Ok(Self { step, callbacks: c.saga()? })
     }
 }
 
 impl Shipping {
     pub fn shipping(c: &Clients) -> Result<Self, MissingVariable> {
-        let orders = c.dynamo.clone().reading_orders(shipping::ORDER_READS.attributes());
-        let step = ShippingService { orders, shipments: c.dynamo.clone(), publisher: c.event_publisher()? };
-        Ok(Self { step, callbacks: c.step_functions()? })
+        let orders = CrashAfter(c.dynamo.clone().reading_orders(shipping::ORDER_READS.attributes()));
+        let step = ShippingService { orders, shipments: c.db(), publisher: c.events()? };
+        Ok(Self { step, callbacks: c.saga()? })
     }
 }
 
@@ -119,29 +138,27 @@ pub enum IntakeMessage {
 /// commands' queues are both lanes' (`ORDER_COMMANDS_QUEUE_ARNS`, comma-separated); any other is a
 /// submission queue.
 pub struct OrderIntake {
-    intake: IntakeService<Dynamo, Dynamo, SnsEvents, StepFunctions, SqsDeadLetters, Dynamo, SqsDeferrals>,
-    commands: SagaCommands<OrderCommandService<Dynamo, SnsEvents>, StepFunctions>,
+    intake: IntakeService<Db, Db, Events, Saga, CrashAfter<SqsDeadLetters>, Db, CrashAfter<SqsDeferrals>>,
+    commands: SagaCommands<OrderCommandService<Db, Events>, Saga>,
     commands_queue_arns: Vec<String>,
 }
 
 impl OrderIntake {
     pub fn new(c: &Clients) -> Result<Self, MissingVariable> {
-        let (publisher, step_functions) = (c.event_publisher()?, c.step_functions()?);
+        let (publisher, step_functions) = (c.events()?, c.saga()?);
         let intake = IntakeService {
-            idempotency: c.dynamo.clone(),
-            orders: c.dynamo.clone(),
-            inventory: c.dynamo.clone(),
+            idempotency: c.db(),
+            orders: c.db(),
+            inventory: c.db(),
             publisher: publisher.clone(),
             saga: step_functions.clone(),
-            dead_letters: c.intake_dead_letters()?,
-            deferrals: c.intake_deferrals()?,
+            dead_letters: CrashAfter(c.intake_dead_letters()?),
+            deferrals: CrashAfter(c.intake_deferrals()?),
             emails: c.email_hasher()?,
             saga_slots: Default::default(),
         };
-        let commands = SagaCommands {
-            step: OrderCommandService { orders: c.dynamo.clone(), publisher },
-            callbacks: step_functions,
-        };
+        let commands =
+            SagaCommands { step: OrderCommandService { orders: c.db(), publisher }, callbacks: step_functions };
         let commands_queue_arns = var("ORDER_COMMANDS_QUEUE_ARNS")?.split(',').map(str::to_owned).collect();
         Ok(Self { intake, commands, commands_queue_arns })
     }
@@ -183,14 +200,14 @@ impl Consumer for OrderIntake {
 /// notification: each record is an order event from the order-events topic. Fire-and-forget: a failure
 /// here retries (then dead-letters) only the notification, never the order.
 pub struct OrderEvents {
-    service: NotificationService<Dynamo, Dynamo>,
+    service: NotificationService<Db, Db>,
 }
 
 impl OrderEvents {
     pub fn new(c: &Clients) -> Result<Self, MissingVariable> {
         let service = NotificationService {
-            orders: c.dynamo.clone().reading_orders(notification::ORDER_READS.to_vec()),
-            notifications: c.dynamo.clone(),
+            orders: CrashAfter(c.dynamo.clone().reading_orders(notification::ORDER_READS.to_vec())),
+            notifications: c.db(),
             emails: c.email_hasher()?,
         };
         Ok(Self { service })

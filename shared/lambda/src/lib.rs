@@ -8,6 +8,7 @@
 pub mod chaos;
 pub mod config;
 pub mod consumers;
+pub mod crash_points;
 pub mod observability;
 pub mod pipeline;
 pub mod sqs_batch;
