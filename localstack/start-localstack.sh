@@ -6,7 +6,10 @@ source "$(dirname "$0")/lib.sh"
 pidfile="$NEXUS_ENV_DIR/localstack.pid"
 if localstack_healthy "$NEXUS_PORT"; then
   if pid_alive "$pidfile"; then log "LocalStack already running on port $NEXUS_PORT (pid $(cat "$pidfile"))"
-  else log "using the LocalStack that already answers on port $NEXUS_PORT (not started by us)"; fi
+  else
+    warn "using the LocalStack that already answers on port $NEXUS_PORT, not started by Nexus: it runs WITHOUT \
+the patches of localstack/patches (slower, with the SendTask race; docs/local-environment.md)"
+  fi
   exit 0
 fi
 port_answers "$NEXUS_PORT" && die "port $NEXUS_PORT is taken by something that is not LocalStack (set NEXUS_PORT)"
@@ -36,12 +39,18 @@ log "starting LocalStack $LOCALSTACK_VERSION on 127.0.0.1:$NEXUS_PORT (data: $fs
     EAGER_SERVICE_LOADING=0 SQS_ENDPOINT_STRATEGY=path DYNAMODB_SHARE_DB=1 DYNAMODB_IN_MEMORY=1 IN_MEMORY_CLIENT=1
   unset AWS_ENDPOINT_URL
   # `python -m localstack.runtime.main`, with the documented patch of the pinned version's JSONPath parsing.
-  NEXUS_PATCHED_LOCALSTACK="$LOCALSTACK_VERSION" setsid "$LOCALSTACK_VENV/bin/python" \
+  setsid "$LOCALSTACK_VENV/bin/python" \
     "$ROOT/localstack/patches/localstack_main.py" >"$NEXUS_ENV_DIR/logs/localstack.log" 2>&1 &
   echo $! >"$pidfile"
 )
 for _ in $(seq 1 120); do
-  localstack_healthy "$NEXUS_PORT" && { log "LocalStack healthy (pid $(cat "$pidfile"))"; exit 0; }
+  if localstack_healthy "$NEXUS_PORT"; then
+    log "LocalStack healthy (pid $(cat "$pidfile"))"
+    if grep -q "nexus: UNPATCHED" "$NEXUS_ENV_DIR/logs/localstack.log"; then
+      warn "$(grep -m1 "nexus: UNPATCHED" "$NEXUS_ENV_DIR/logs/localstack.log")"
+    fi
+    exit 0
+  fi
   pid_alive "$pidfile" || { tail -n 30 "$NEXUS_ENV_DIR/logs/localstack.log" >&2; die "LocalStack exited during start"; }
   sleep 0.5
 done

@@ -16,13 +16,17 @@ results the same and does less work, except one, which fixes a race (task tokens
 - Execution logs (`Logging.Level: ALL`): every history event of every execution was put to CloudWatch Logs
   with a PutLogEvents of its own, inside the execution's thread (about a fifth of LocalStack's CPU). They are
   queued and put by one thread, in order, each execution's events of the last 200 ms in one call, as
-  Step Functions delivers its vended logs on AWS: shortly after, not inside the state's transition.
+  Step Functions delivers its vended logs on AWS: shortly after, not inside the state's transition. Each
+  batch is put in timestamp order: CloudWatch Logs refuses a batch that goes back in time (as after a clock
+  step), and LocalStack would swallow that refusal with the batch's events.
 - Task tokens of executions that are starting: SendTaskSuccess, SendTaskFailure and SendTaskHeartbeat look
   for the token in every running execution's environment, which the execution's thread only builds once it
   runs, after the execution is already listed as running. A token sent back while any execution was
   starting met `None` and was answered with a 500 InternalError ('NoneType' object has no attribute
   'callback_pool_manager'; 84 to 150 times in one chaos run, each retried by the SDK after a backoff). The
   environment is now built with the execution's worker, before the execution is listed; the thread uses it.
+  SendTaskFailure, unlike the other two, scanned every execution the store holds, ended ones and ones whose
+  worker is not yet (or no longer) there included: it now looks in running executions that have one.
 - SQS's own CloudWatch metrics: every message sent, received or deleted and every empty receive was put to
   CloudWatch (AWS/SQS) with a PutMetricData of its own, each a request through the gateway and a commit to
   CloudWatch's SQLite file (two fifths of LocalStack's CPU under the chaos run, with IN_MEMORY_CLIENT). They
@@ -33,11 +37,13 @@ results the same and does less work, except one, which fixes a race (task tokens
   after one chaos run) and builds large containers per request; CPython collects its youngest generation
   every 2 000 allocations, and under the chaos run its collections took a third of the wall time (timed
   with `gc.callbacks`, finalizers included). It now collects every 100 000: the same garbage is found, in
-  fewer passes, and what start-up built is frozen out of every pass (`gc.freeze`). The same 150-order chaos
+  fewer passes, and once LocalStack reports itself ready, what its start-up built is frozen out of every
+  pass (`gc.freeze`). The same 150-order chaos
   run on a fresh LocalStack: 345 s before, 142 s after.
 
-Pinned: the patch is applied only to the LocalStack version `make up` installs (NEXUS_PATCHED_LOCALSTACK, set
-from localstack/versions.env); any other version starts unpatched, with a warning on stderr.
+Pinned: the patch is applied only to the LocalStack version it was read against and validated on
+(`VALIDATED_VERSION`, here, not the version `localstack/versions.env` installs: a bump there without
+validating the patch again starts LocalStack unpatched, with a warning on stderr and on `make up`'s console).
 """
 
 import copy
@@ -51,6 +57,11 @@ import time
 from datetime import datetime, timezone
 from importlib.metadata import version
 
+# The localstack-core release these patches were read against (its source) and validated on.
+VALIDATED_VERSION = "2026.3.0"
+# What the patched start-up prints first, and an unpatched one instead (start-localstack.sh reads them).
+PATCHED_BANNER = "nexus: patched"
+UNPATCHED_BANNER = "nexus: UNPATCHED"
 # Distinct paths kept parsed: far more than any state machine of ours has.
 PARSED_PATHS = 4096
 # Definitions kept parsed (one per deployed state machine version).
@@ -138,6 +149,7 @@ def batch_execution_logs(flush_seconds: float = LOG_FLUSH_SECONDS) -> threading.
                 batches = list(queued.items())
                 queued.clear()
             for session, events in batches:
+                events.sort(key=lambda event: event["timestamp"])  # stable: arrival order within a millisecond
                 for start in range(0, len(events), LOG_BATCH):
                     try:
                         # LocalStack's own put: creates the stream when missing, logs its errors.
@@ -234,29 +246,70 @@ def build_environments_with_workers() -> None:
     ExecutionWorker._get_evaluation_environment = get_evaluation_environment
 
 
-def collect_garbage_less(young_threshold: int = GC_YOUNG_THRESHOLD) -> None:
-    gc.freeze()  # the interpreter and the patches: alive as long as the process
+def answer_failures_in_running_executions() -> None:
+    from localstack.aws.api.stepfunctions import ExecutionStatus, InvalidToken, SendTaskFailureOutput
+    from localstack.aws.api.stepfunctions import TaskDoesNotExist, TaskTimedOut
+    from localstack.services.stepfunctions import provider as module
+
+    def send_task_failure(provider, context, task_token, error=None, cause=None, **kwargs):
+        outcome = module.CallbackOutcomeFailure(callback_id=task_token, error=error, cause=cause)
+        for execution in provider._get_executions(context, ExecutionStatus.RUNNING):
+            worker = execution.exec_worker
+            if worker is None or worker.env is None:
+                continue
+            try:
+                if worker.env.callback_pool_manager.notify(callback_id=task_token, outcome=outcome):
+                    return SendTaskFailureOutput()
+            except module.CallbackNotifyConsumerError as consumer_error:
+                if isinstance(consumer_error, module.CallbackConsumerTimeout):
+                    raise TaskTimedOut()
+                raise TaskDoesNotExist()
+        raise InvalidToken("Invalid token")
+
+    module.StepFunctionsProvider.send_task_failure = send_task_failure
+
+
+def collect_garbage_less(young_threshold: int = GC_YOUNG_THRESHOLD, ready=None) -> threading.Thread:
     gc.set_threshold(young_threshold, *gc.get_threshold()[1:])
+    if ready is None:
+        from localstack.runtime import events
+
+        ready = events.infra_ready
+
+    def freeze_when_ready() -> None:
+        ready.wait()
+        gc.collect()
+        gc.freeze()  # what start-up built (the providers, their stores, the parsed specs): alive to the end
+
+    freezer = threading.Thread(target=freeze_when_ready, name="nexus-gc-freeze", daemon=True)
+    freezer.start()
+    return freezer
 
 
 def main() -> None:
-    installed, pinned = version("localstack-core"), os.environ.get("NEXUS_PATCHED_LOCALSTACK", "")
-    if installed == pinned:
+    installed = version("localstack-core")
+    if installed == VALIDATED_VERSION:
         cache_jsonpath_parsing()
         cache_task_clients()
         cache_definition_parsing()
         batch_execution_logs()
         build_environments_with_workers()
+        answer_failures_in_running_executions()
         aggregate_sqs_metrics(SqsMetricSums())
         collect_garbage_less()
         print(
-            f"nexus: localstack-core {installed}: Step Functions JSONPath parsing, definition parsing and task "
-            "clients cached, execution logs batched, environments built before executions run, SQS metrics "
-            "summed per second, garbage collected every 100 000 allocations",
+            f"{PATCHED_BANNER}: localstack-core {installed}: Step Functions JSONPath parsing, definition parsing "
+            "and task clients cached, execution logs batched, environments built before executions run, task "
+            "failures answered by running executions, SQS metrics summed per second, garbage collected every "
+            "100 000 allocations",
             file=sys.stderr,
         )
     else:
-        print(f"nexus: localstack-core {installed} is not {pinned!r}: started unpatched", file=sys.stderr)
+        print(
+            f"{UNPATCHED_BANNER}: localstack-core {installed} is not {VALIDATED_VERSION}, the version these patches "
+            "were validated on: started without them (slower, with the SendTask race)",
+            file=sys.stderr,
+        )
     sys.argv = ["localstack.runtime.main", *sys.argv[1:]]
     runpy.run_module("localstack.runtime.main", run_name="__main__", alter_sys=True)
 

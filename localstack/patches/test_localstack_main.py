@@ -2,8 +2,10 @@
 fresh parses find, for every path of the saga's state machine, used over and over on changing data (a cached
 parse is shared by every execution); each execution gets a program of its own, equal to a fresh parse of the
 definition, parsed once; a task's client is reused only for the same service, region and role, and only for
-a while; a task token is looked up while an execution starts; SQS's metrics are summed, not dropped; garbage is still collected, in fewer
-passes."""
+a while; a task token is looked up while an execution starts, and a task failure only in running executions
+with a worker; execution logs go out in timestamp order; SQS's metrics are summed, not dropped; garbage is still
+collected, in fewer passes, and what start-up built is frozen once LocalStack is ready; the version installed is
+the one the patches were validated on."""
 
 import pathlib
 import re
@@ -160,13 +162,18 @@ class BatchedExecutionLogs(unittest.TestCase):
             localstack_main.batch_execution_logs(flush_seconds=0.05)
             first, second, broken = Session("first"), Session("second"), Session("broken", fails=True)
             at = datetime.datetime.now(datetime.timezone.utc)
-            for session, n in [(broken, 0), (first, 1), (second, 1), (first, 2), (first, 3), (second, 2)]:
-                CloudWatchLoggingSession.publish_history_log(session, {"event_timestamp": at, "id": n})
+            # The clock stepped back between first's events 1 and 2: the batch is put in timestamp order
+            # (CloudWatch Logs refuses one that goes back in time).
+            earlier = at - datetime.timedelta(seconds=5)
+            for session, n, when in [
+                (broken, 0, at), (first, 1, at), (second, 1, at), (first, 2, earlier), (first, 3, at), (second, 2, at)
+            ]:
+                CloudWatchLoggingSession.publish_history_log(session, {"event_timestamp": when, "id": n})
             self.assertTrue(done.wait(5), put)
         finally:
             CloudWatchLoggingSession.publish_history_log = original
         ids = {name: [int(m.rsplit(":", 1)[1].rstrip("}")) for m in messages] for name, messages in put}
-        self.assertEqual(ids, {"first": [1, 2, 3], "second": [1, 2]}, "in order, one put per execution")
+        self.assertEqual(ids, {"first": [2, 1, 3], "second": [1, 2]}, "by timestamp, one put per execution")
         self.assertEqual(len(put), 2)
 
 
@@ -200,6 +207,47 @@ class EnvironmentsBuiltWithWorkers(unittest.TestCase):
             self.assertIs(worker._get_evaluation_environment(), worker.env, "the thread runs in the same one")
         finally:
             ExecutionWorker.__init__, ExecutionWorker._get_evaluation_environment = original
+
+
+class TaskFailuresInRunningExecutions(unittest.TestCase):
+    def test_a_failure_is_answered_by_running_executions_that_have_a_worker_only(self):
+        from localstack.aws.api.stepfunctions import ExecutionStatus, InvalidToken
+        from localstack.services.stepfunctions import provider as module
+
+        original = module.StepFunctionsProvider.send_task_failure
+        notified = []
+
+        class Callbacks:
+            def notify(self, callback_id, outcome):
+                notified.append((callback_id, outcome.error))
+                return callback_id == "t-1"
+
+        with_worker = types.SimpleNamespace(env=types.SimpleNamespace(callback_pool_manager=Callbacks()))
+        running = types.SimpleNamespace(exec_status=ExecutionStatus.RUNNING, exec_worker=with_worker)
+        starting = types.SimpleNamespace(exec_status=ExecutionStatus.RUNNING, exec_worker=None)
+        ended = types.SimpleNamespace(exec_status=ExecutionStatus.SUCCEEDED, exec_worker=None)
+        try:
+            localstack_main.answer_failures_in_running_executions()
+            provider = module.StepFunctionsProvider.__new__(module.StepFunctionsProvider)
+            store = types.SimpleNamespace(executions={"a": ended, "b": starting, "c": running})
+            provider.get_store = lambda context: store
+            provider.send_task_failure(None, task_token="t-1", error="Saga.Transient", cause="c")
+            self.assertEqual(notified, [("t-1", "Saga.Transient")], "only the running execution with a worker")
+            with self.assertRaises(InvalidToken, msg="not a 500 from an execution without a worker"):
+                provider.send_task_failure(None, task_token="t-2", error="E", cause="c")
+        finally:
+            module.StepFunctionsProvider.send_task_failure = original
+
+
+class ValidatedVersion(unittest.TestCase):
+    def test_the_installed_version_is_the_one_the_patches_were_validated_on(self):
+        pinned = re.search(r"^LOCALSTACK_VERSION=(.+)$", (ROOT / "localstack" / "versions.env").read_text(), re.M)
+        self.assertEqual(
+            pinned.group(1),
+            localstack_main.VALIDATED_VERSION,
+            "versions.env installs another LocalStack: read the patches against its source, validate them, then "
+            "raise VALIDATED_VERSION (until then it starts unpatched)",
+        )
 
 
 class SummedSqsMetrics(unittest.TestCase):
@@ -257,11 +305,20 @@ class FewerCollections(unittest.TestCase):
         import gc
         import weakref
 
+        import threading
+
         before, frozen = gc.get_threshold(), gc.get_freeze_count()
+        ready = threading.Event()
         try:
-            localstack_main.collect_garbage_less(young_threshold=5_000)
+            freezer = localstack_main.collect_garbage_less(young_threshold=5_000, ready=ready)
             self.assertEqual(gc.get_threshold(), (5_000, *before[1:]))
-            self.assertGreater(gc.get_freeze_count(), frozen, "what was alive is frozen")
+            built_at_start_up = [[] for _ in range(1_000)]
+            self.assertEqual(gc.get_freeze_count(), frozen, "nothing frozen before LocalStack is ready")
+            ready.set()
+            freezer.join(5)
+            self.assertGreaterEqual(
+                gc.get_freeze_count(), frozen + len(built_at_start_up), "what start-up built is frozen"
+            )
 
             class Node:
                 pass
