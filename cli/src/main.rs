@@ -85,11 +85,9 @@ pub enum Command {
     /// Check every invariant over all orders and tables; exits 4 on any violation.
     Verify(verify::VerifyArgs),
     /// Run a failed order again once its cause is fixed: a new attempt of an order cancelled because a
-    /// service stayed unavailable, or the compensation of an order that needs attention.
-    Retry {
-        /// The order id.
-        order_id: String,
-    },
+    /// service stayed unavailable, the compensation of an order that needs attention, or the end of an
+    /// order whose execution ended before it did. One order, or every order a filter matches.
+    Retry(retry::RetryArgs),
     /// Publish an order's events again from its event log (subscribers dedupe by event id): for an order
     /// whose status change was written but never notified (`nexus verify`: event-not-notified).
     Republish {
@@ -129,7 +127,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dlq(command) => dlq::run(&nexus, format, command).await,
         Command::Chaos(command) => chaos::run(&nexus, format, command).await,
         Command::Verify(args) => verify::run(&nexus, format, args).await,
-        Command::Retry { order_id } => retry::run(&nexus, format, &order_id).await,
+        Command::Retry(args) => retry::run(&nexus, format, args).await,
         Command::Republish { order_id } => retry::republish(&nexus, &order_id).await,
         Command::Top(args) => top::run(&nexus, format, args).await,
         Command::Dashboard(args) => dashboard::run(nexus, args).await,
@@ -161,6 +159,17 @@ mod tests {
             &["nexus", "chaos", "set", "payment", "--failure-rate", "0.2", "--latency-ms", "100"],
             &["nexus", "verify"],
             &["nexus", "retry", "abc"],
+            &[
+                "nexus",
+                "retry",
+                "--status",
+                "NEEDS_ATTENTION",
+                "--reason",
+                "Payment.Unavailable",
+                "--since",
+                "2h",
+                "--dry-run",
+            ],
             &["nexus", "top", "--watch", "2"],
             &["nexus", "dashboard", "--port", "0", "--read-only", "--verify-every", "0s"],
             &[

@@ -168,7 +168,7 @@ pub struct ListArgs {
     pub limit: usize,
 }
 
-fn parse_status(text: &str) -> Result<OrderStatus, String> {
+pub fn parse_status(text: &str) -> Result<OrderStatus, String> {
     let names: Vec<&str> = OrderStatus::ALL.iter().map(|s| s.as_str()).collect();
     OrderStatus::parse(&text.to_uppercase()).ok_or_else(|| format!("not a status; one of {}", names.join(", ")))
 }

@@ -159,6 +159,13 @@ async fn submit_wait_reports_an_order_that_did_not_complete_and_unknown_things_e
     assert_eq!(code(&retry), 7, "{}", String::from_utf8_lossy(&retry.stderr));
     assert!(String::from_utf8_lossy(&retry.stderr).contains("CANCELLED (Payment.Declined)"), "says why");
     assert_eq!(code(&nexus(MAIN, &["retry", "no-such-order"]).await), 3);
+    // The dry run of the same order says so too, and changes nothing; a bulk retry needs a filter.
+    let dry = nexus(MAIN, &["-o", "json", "retry", &order_id, "--dry-run"]).await;
+    assert_eq!(code(&dry), 7, "{}", String::from_utf8_lossy(&dry.stderr));
+    assert!(
+        parsed(&dry)[0]["refused"].as_str().is_some_and(|why| why.contains("business") || why.contains("unavailable"))
+    );
+    assert_eq!(code(&nexus(MAIN, &["retry"]).await), 2, "no order and no filter is a usage error");
 
     let missing = nexus(MAIN, &["status", "no-such-order"]).await;
     assert_eq!(code(&missing), 3);

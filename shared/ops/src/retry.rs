@@ -28,7 +28,7 @@ use nexus_core::domain::order::Order;
 use nexus_core::domain::saga_error::SagaError;
 use nexus_core::domain::status::OrderStatus;
 use nexus_core::domain::{self};
-use nexus_core::ports::{EventLog, EventPublisher, OrderStore, PortError, SagaStarter, StartOutcome};
+use nexus_core::ports::{EventLog, EventPublisher, ExecutionStatus, OrderStore, PortError, SagaStarter, StartOutcome};
 use nexus_core::services::shipping::carrier_serves;
 
 /// The reason an order is cancelled for when its execution ended before any compensation began (stopped by
@@ -128,6 +128,68 @@ fn compensation_input(order: &Order, reason: String) -> SagaInput {
     }
 }
 
+/// What a retry of an order does.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Its events go out again first.
+    pub republish: bool,
+    pub action: Action,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Start the execution an earlier retry wrote the order for but did not start.
+    Resume,
+    /// Complete a SHIPPED order whose execution ended before completing it.
+    Complete,
+    /// Write the order (a new attempt, or its compensation) and start a new execution with this input.
+    Run(RetryKind, Box<SagaInput>),
+}
+
+impl Plan {
+    /// The kind of retry, as `nexus retry` reports it.
+    pub fn kind(&self) -> RetryKind {
+        match &self.action {
+            Action::Resume | Action::Run(RetryKind::NewAttempt, _) => RetryKind::NewAttempt,
+            Action::Complete => RetryKind::Completion,
+            Action::Run(kind, _) => *kind,
+        }
+    }
+}
+
+/// What a retry of `order` would do, given its current execution's status and its events, or why there is
+/// none: the one decision `nexus retry` and its dry run share.
+pub fn decide(
+    order: &Order,
+    execution: Option<ExecutionStatus>,
+    events: &[domain::messages::OrderEvent],
+) -> Result<Plan, String> {
+    if !order.status.is_terminal() {
+        return match execution {
+            None => Ok(Plan { republish: true, action: Action::Resume }),
+            Some(status) if !status.has_ended() => {
+                Err("its saga is still running; follow it with `nexus timeline`".into())
+            }
+            Some(_) if order.status == OrderStatus::Shipped => Ok(Plan { republish: true, action: Action::Complete }),
+            Some(_) => {
+                let reason = match order.status {
+                    OrderStatus::Compensating => order.reason.clone().unwrap_or_else(|| EXECUTION_ENDED.into()),
+                    _ => EXECUTION_ENDED.into(),
+                };
+                let input = compensation_input(order, reason);
+                Ok(Plan { republish: true, action: Action::Run(RetryKind::Compensation, Box::new(input)) })
+            }
+        };
+    }
+    if order.status == OrderStatus::NeedsAttention && execution.is_some_and(|s| !s.has_ended()) {
+        return Err(
+            "the execution that flagged it is still ending (within seconds); run the retry again once it has".into()
+        );
+    }
+    let (kind, input) = plan(order, events)?;
+    Ok(Plan { republish: false, action: Action::Run(kind, Box::new(input)) })
+}
+
 /// Retries the order (see the module's documentation).
 pub async fn retry<S, L, P, G>(
     orders: &S,
@@ -148,43 +210,20 @@ where
             Some(name) => saga.status(&name).await?,
             None => None,
         };
-        let (kind, input) = if !order.status.is_terminal() {
-            match execution {
-                None => {
-                    crate::republish::republish(log, publisher, order_id).await?;
-                    return resume(saga, order).await;
-                }
-                Some(status) if !status.has_ended() => {
-                    return Err(refused(&order, "its saga is still running; follow it with `nexus timeline`".into()));
-                }
-                // Its steps' events may have been written and never sent (a publish failed, and the step
-                // that would have sent it again never ran): they all go out again first.
-                Some(_) if order.status == OrderStatus::Shipped => {
-                    crate::republish::republish(log, publisher, order_id).await?;
-                    match complete(orders, publisher, &order).await {
-                        Err(RetryError::Contended(_)) => continue,
-                        other => return other,
-                    }
-                }
-                Some(_) => {
-                    crate::republish::republish(log, publisher, order_id).await?;
-                    let reason = match order.status {
-                        OrderStatus::Compensating => order.reason.clone().unwrap_or_else(|| EXECUTION_ENDED.into()),
-                        _ => EXECUTION_ENDED.into(),
-                    };
-                    (RetryKind::Compensation, compensation_input(&order, reason))
-                }
-            }
-        } else {
-            if order.status == OrderStatus::NeedsAttention && execution.is_some_and(|s| !s.has_ended()) {
-                return Err(refused(
-                    &order,
-                    "the execution that flagged it is still ending (within seconds); run the retry again once it has"
-                        .into(),
-                ));
-            }
-            let events = log.events(order_id).await?;
-            plan(&order, &events).map_err(|why| refused(&order, why))?
+        let events = log.events(order_id).await?;
+        let plan = decide(&order, execution, &events).map_err(|why| refused(&order, why))?;
+        if plan.republish {
+            // Its steps' events may have been written and never sent (a publish failed, and the step that
+            // would have sent it again never ran): they all go out again first.
+            crate::republish::republish(log, publisher, order_id).await?;
+        }
+        let (kind, input) = match plan.action {
+            Action::Resume => return resume(saga, order).await,
+            Action::Complete => match complete(orders, publisher, &order).await {
+                Err(RetryError::Contended(_)) => continue,
+                other => return other,
+            },
+            Action::Run(kind, input) => (kind, *input),
         };
         let name = ids::retry_execution_name(order_id, order.version + 1);
         let status = match kind {
