@@ -158,6 +158,7 @@ mod tests {
             &["nexus", "dlq", "redrive", "payment"],
             &["nexus", "chaos", "set", "payment", "--failure-rate", "0.2", "--latency-ms", "100"],
             &["nexus", "verify"],
+            &["nexus", "verify", "--reclaim-slots"],
             &["nexus", "retry", "abc"],
             &[
                 "nexus",

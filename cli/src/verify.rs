@@ -14,9 +14,16 @@ pub struct VerifyArgs {
     /// Orders still running after this long are listed as stuck.
     #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
     pub stuck_after: Duration,
+    /// First free every saga slot held by an order whose saga has ended (the checker's `saga-slot-freed`),
+    /// and count them in the `SagaSlotsReclaimed` metric, which the stack alarms on.
+    #[arg(long)]
+    pub reclaim_slots: bool,
 }
 
 pub async fn run(nexus: &Nexus, format: Format, args: VerifyArgs) -> anyhow::Result<()> {
+    if args.reclaim_slots {
+        reclaim_slots(nexus).await?;
+    }
     render::progress("reading every execution, order, event, stock item, ledger entry and saga slot");
     let snapshot = snapshot::load(&nexus.dynamo()?, &nexus.saga()?).await.context("read the tables and executions")?;
     let report = invariants::check(&snapshot, chrono::Utc::now().timestamp());
@@ -52,4 +59,29 @@ pub async fn run(nexus: &Nexus, format: Format, args: VerifyArgs) -> anyhow::Res
         }
     }
     if report.violations.is_empty() { Ok(()) } else { Err(Failure::Violations(report.violations.len()).into()) }
+}
+
+/// Frees the slots of ended sagas, says which, and counts them in the stack's metrics (alarmed).
+async fn reclaim_slots(nexus: &Nexus) -> anyhow::Result<()> {
+    let dynamo = nexus.dynamo()?;
+    let reclaimed = nexus_ops::slots::reclaim(&dynamo, &dynamo).await.context("reclaim the saga slots")?;
+    for order_id in &reclaimed {
+        render::progress(format!("saga slot reclaimed from {order_id}: its saga had ended"));
+    }
+    if !reclaimed.is_empty() {
+        let datum = aws_sdk_cloudwatch::types::MetricDatum::builder()
+            .metric_name(nexus_core::domain::admission::SAGA_SLOTS_RECLAIMED)
+            .value(reclaimed.len() as f64)
+            .unit(aws_sdk_cloudwatch::types::StandardUnit::Count)
+            .build();
+        aws_sdk_cloudwatch::Client::new(&nexus.config)
+            .put_metric_data()
+            .namespace(nexus.output("MetricsNamespace")?)
+            .metric_data(datum)
+            .send()
+            .await
+            .map_err(crate::stack::aws_error)
+            .context("count the reclaimed slots (SagaSlotsReclaimed)")?;
+    }
+    Ok(())
 }

@@ -253,3 +253,43 @@ async fn verify_with_executions(shop: &Shop, order_id: &str, sku: &str) -> nexus
     };
     nexus_ops::invariants::check(&snapshot, chrono::Utc::now().timestamp())
 }
+
+/// A saga slot held by an order whose saga has ended is reclaimed (`nexus verify --reclaim-slots`), one held
+/// by a saga in flight is not. The main stack has no bound, so its holders are this test's own.
+#[tokio::test]
+async fn a_slot_leaked_by_an_ended_saga_is_reclaimed() {
+    let stack = LocalStack::connect(STACK).await;
+    let store = stack.dynamo();
+    let ended = format!("slot-ended-{}", run_id());
+    let order = Order {
+        order_id: ended.clone(),
+        status: OrderStatus::Completed,
+        version: 1,
+        correlation_id: ended.clone(),
+        ..Order::default()
+    };
+    assert_eq!(store.create(&order, &order.event(None)).await.expect("create"), CreateOutcome::Created);
+    let in_flight = format!("slot-running-{}", run_id());
+    let running = Order { order_id: in_flight.clone(), version: 1, correlation_id: in_flight.clone(), ..Order::default() };
+    assert_eq!(store.create(&running, &running.event(None)).await.expect("create"), CreateOutcome::Created);
+    let dynamodb = aws_sdk_dynamodb::Client::new(&stack.config);
+    dynamodb
+        .update_item()
+        .table_name(stack.output("SettingsTableName"))
+        .key("name", aws_sdk_dynamodb::types::AttributeValue::S(nexus_core::domain::admission::SAGA_SLOTS_ITEM.into()))
+        .update_expression("ADD #holders :ids")
+        .expression_attribute_names("#holders", nexus_core::domain::admission::SAGA_SLOT_HOLDERS)
+        .expression_attribute_values(":ids", aws_sdk_dynamodb::types::AttributeValue::Ss(vec![ended.clone(), in_flight.clone()]))
+        .send()
+        .await
+        .expect("leak two slots");
+
+    let reclaimed = nexus_ops::slots::reclaim(&store, &store).await.expect("reclaim");
+    assert!(reclaimed.contains(&ended), "{reclaimed:?}");
+    assert!(!reclaimed.contains(&in_flight), "{reclaimed:?}");
+    let holders = store.saga_slot_holders().await.expect("holders");
+    assert!(!holders.contains(&ended) && holders.contains(&in_flight), "{holders:?}");
+    // Leave the stack as it was.
+    use nexus_core::ports::SagaSlots;
+    assert!(store.free(&in_flight).await.expect("free"));
+}

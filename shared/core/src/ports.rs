@@ -240,6 +240,14 @@ pub trait IdempotencyStore: Send + Sync {
     fn complete(&self, key: &str) -> impl Future<Output = PortResult<()>> + Send;
 }
 
+/// The standard saga slots' holders (admission control), for the operator's reclaim of a slot whose saga
+/// ended without freeing it.
+pub trait SagaSlots: Send + Sync {
+    fn holders(&self) -> impl Future<Output = PortResult<BTreeSet<String>>> + Send;
+    /// Frees `order_id`'s slot if it still holds one; true when this call freed it.
+    fn free(&self, order_id: &str) -> impl Future<Output = PortResult<bool>> + Send;
+}
+
 /// Where the chaos settings come from (the settings table; a fixed set in tests).
 pub trait ChaosSource: Send + Sync {
     fn load(&self) -> impl Future<Output = PortResult<crate::chaos::ChaosSettings>> + Send;

@@ -7,5 +7,6 @@ pub mod invariants;
 pub mod pii;
 pub mod republish;
 pub mod retry;
+pub mod slots;
 pub mod snapshot;
 pub mod stack_outputs;

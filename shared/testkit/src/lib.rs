@@ -217,6 +217,16 @@ impl OrderStore for Memory {
     }
 }
 
+impl SagaSlots for Memory {
+    async fn holders(&self) -> PortResult<BTreeSet<String>> {
+        Ok(self.world().saga_slot_holders.clone())
+    }
+
+    async fn free(&self, order_id: &str) -> PortResult<bool> {
+        Ok(self.world().saga_slot_holders.remove(order_id))
+    }
+}
+
 impl Deferrals for Memory {
     async fn defer(&self, body: &str, correlation_id: Option<&str>, delay_seconds: u32) -> PortResult<()> {
         self.world().deferred.push((body.to_owned(), correlation_id.map(str::to_owned), delay_seconds));

@@ -6,10 +6,11 @@ use std::collections::{BTreeSet, HashMap};
 
 use nexus_core::chaos::ChaosSettings;
 use nexus_core::domain::admission::{SAGA_SLOT_HOLDERS, SAGA_SLOTS_ITEM};
-use nexus_core::ports::{ChaosSource, PortError, PortResult};
+use nexus_core::ports::{ChaosSource, PortError, PortResult, SagaSlots};
 
 use super::Dynamo;
 use crate::ext::{s, to_item, unavailable};
+use aws_sdk_dynamodb::types::AttributeValue;
 
 /// The key of the chaos settings' item.
 const CHAOS_ITEM: &str = "chaos";
@@ -47,5 +48,31 @@ impl Dynamo {
             .await
             .map_err(|e| unavailable("write chaos settings", e))?;
         Ok(())
+    }
+}
+
+impl SagaSlots for Dynamo {
+    async fn holders(&self) -> PortResult<BTreeSet<String>> {
+        self.saga_slot_holders().await
+    }
+
+    async fn free(&self, order_id: &str) -> PortResult<bool> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.settings)
+            .key("name", s(SAGA_SLOTS_ITEM))
+            .update_expression("DELETE #holders :order")
+            .condition_expression("contains(#holders, :id)")
+            .expression_attribute_names("#holders", SAGA_SLOT_HOLDERS)
+            .expression_attribute_values(":order", AttributeValue::Ss(vec![order_id.to_owned()]))
+            .expression_attribute_values(":id", s(order_id))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(unavailable("free saga slot", e)),
+        }
     }
 }

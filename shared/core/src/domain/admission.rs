@@ -13,6 +13,9 @@ use super::order::Order;
 pub const SAGA_SLOTS_ITEM: &str = "saga-slots#STANDARD";
 /// The attribute of [`SAGA_SLOTS_ITEM`] that holds the order ids.
 pub const SAGA_SLOT_HOLDERS: &str = "holders";
+/// The metric counting slots an operator reclaimed from ended sagas (`nexus verify --reclaim-slots`), which
+/// the stack alarms on: each was a leak that narrowed the standard lane.
+pub const SAGA_SLOTS_RECLAIMED: &str = "SagaSlotsReclaimed";
 /// The largest bound a stack may set: the holders' ids (≤ 80 characters each) must stay far below
 /// DynamoDB's 400 KB item limit, and every slot write pays for the item's size.
 pub const MAX_STANDARD_SAGAS: u32 = 1000;
