@@ -9,6 +9,7 @@
 //! every execution ended, every event notified.
 
 pub mod asl;
+pub mod differential;
 pub mod functions;
 pub mod ports;
 pub mod scenario;
