@@ -57,11 +57,9 @@ async fn the_simulation_and_the_local_stack_end_the_same() {
             assert_eq!(simulated, real, "order {index} ends the same");
         }
     }
-    let real_stock: BTreeMap<String, u64> = [
-        (plenty.clone(), shop.stock(&plenty).await.available),
-        (scarce.clone(), shop.stock(&scarce).await.available),
-    ]
-    .into();
+    let real_stock: BTreeMap<String, u64> =
+        [(plenty.clone(), shop.stock(&plenty).await.available), (scarce.clone(), shop.stock(&scarce).await.available)]
+            .into();
     assert_eq!(simulated_stock, real_stock, "the stock ends the same");
     assert_eq!(simulated[0].status, "COMPLETED", "the set is what it means to be: {simulated:#?}");
 }

@@ -270,7 +270,8 @@ async fn a_slot_leaked_by_an_ended_saga_is_reclaimed() {
     };
     assert_eq!(store.create(&order, &order.event(None)).await.expect("create"), CreateOutcome::Created);
     let in_flight = format!("slot-running-{}", run_id());
-    let running = Order { order_id: in_flight.clone(), version: 1, correlation_id: in_flight.clone(), ..Order::default() };
+    let running =
+        Order { order_id: in_flight.clone(), version: 1, correlation_id: in_flight.clone(), ..Order::default() };
     assert_eq!(store.create(&running, &running.event(None)).await.expect("create"), CreateOutcome::Created);
     let dynamodb = aws_sdk_dynamodb::Client::new(&stack.config);
     dynamodb
@@ -279,7 +280,10 @@ async fn a_slot_leaked_by_an_ended_saga_is_reclaimed() {
         .key("name", aws_sdk_dynamodb::types::AttributeValue::S(nexus_core::domain::admission::SAGA_SLOTS_ITEM.into()))
         .update_expression("ADD #holders :ids")
         .expression_attribute_names("#holders", nexus_core::domain::admission::SAGA_SLOT_HOLDERS)
-        .expression_attribute_values(":ids", aws_sdk_dynamodb::types::AttributeValue::Ss(vec![ended.clone(), in_flight.clone()]))
+        .expression_attribute_values(
+            ":ids",
+            aws_sdk_dynamodb::types::AttributeValue::Ss(vec![ended.clone(), in_flight.clone()]),
+        )
         .send()
         .await
         .expect("leak two slots");

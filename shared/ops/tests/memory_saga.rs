@@ -519,8 +519,12 @@ async fn a_slot_held_by_an_ended_or_unknown_saga_is_reclaimed_and_one_in_flight_
     let IntakeOutcome::Accepted { order_id: running, .. } = first else { panic!("admitted: {first:?}") };
     let (_, second) = submit_tiered(&memory, "k-ended", "STANDARD").await;
     let IntakeOutcome::Accepted { order_id: ended, .. } = second else { panic!("admitted: {second:?}") };
-    run(&memory, &ended, &[(ReserveInventory, None), (ChargePayment, None), (DispatchShipping, None), (CompleteOrder, None)])
-        .await;
+    run(
+        &memory,
+        &ended,
+        &[(ReserveInventory, None), (ChargePayment, None), (DispatchShipping, None), (CompleteOrder, None)],
+    )
+    .await;
     // Leaked, as a bug or a hand edit would leave them: the ended saga's slot, and one of no order at all.
     memory.world().saga_slot_holders.extend([ended.clone(), "no-such-order".to_owned()]);
 
@@ -529,6 +533,10 @@ async fn a_slot_held_by_an_ended_or_unknown_saga_is_reclaimed_and_one_in_flight_
     let mut expected = vec![ended, "no-such-order".to_owned()];
     expected.sort();
     assert_eq!(reclaimed, expected);
-    assert_eq!(memory.world().saga_slot_holders.iter().collect::<Vec<_>>(), [&running], "the saga in flight keeps its slot");
+    assert_eq!(
+        memory.world().saga_slot_holders.iter().collect::<Vec<_>>(),
+        [&running],
+        "the saga in flight keeps its slot"
+    );
     assert!(nexus_ops::slots::reclaim(&memory, &memory).await.expect("again").is_empty(), "nothing twice");
 }
