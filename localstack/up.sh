@@ -6,7 +6,15 @@ start=$SECONDS
 
 bash "$ROOT/localstack/install.sh"
 runtime="${NEXUS_FUNCTIONS_RUNTIME:-host}"
-if [[ "$runtime" == lambda ]]; then bash "$ROOT/scripts/build/aws.sh"; else bash "$ROOT/scripts/build/local.sh"; fi
+if [[ "$runtime" == lambda ]]; then
+  # The functions deploy into LocalStack with the stack: built first.
+  bash "$ROOT/scripts/build/aws.sh"
+else
+  # The build (CPU) runs while LocalStack starts and the stack deploys (the functions are left out of it
+  # and run by the host), so the start-up hides behind the build.
+  bash "$ROOT/scripts/build/local.sh" &
+  build_pid=$!
+fi
 bash "$ROOT/localstack/start-localstack.sh"
 
 # Redeploy only when the template (or what it packages) changed since the last deploy to this LocalStack.
@@ -21,6 +29,10 @@ else
 fi
 
 bash "$ROOT/localstack/seed.sh"
+if [[ -n "${build_pid:-}" ]]; then
+  wait "$build_pid" || die "the build failed (log: $LOCAL_DIR/logs/build-local.log)"
+  log "build done ($((SECONDS - start)) s since make up started)"
+fi
 
 # Restart the function host only when a binary differs from the running snapshot or the template changed.
 pidfile="$NEXUS_ENV_DIR/function-host-$NEXUS_STACK.pid"
