@@ -37,7 +37,7 @@ bench: ## nexus bench on its own isolated local stack: Nexus against the null sa
 build: ## the AWS deploy artifacts: arm64 bootstrap per function (cargo-lambda)
 	@bash localstack/install.sh && bash scripts/build/aws.sh
 
-build-local: ## release build of the functions and the function host for this machine
+build-local: ## the functions and the function host for this machine, as the local stack runs them
 	@bash localstack/install.sh && bash scripts/build/local.sh
 
 lint: ## cargo fmt --check, cfn-lint, checkov, the crate layering, clippy -D warnings (NEXUS_LINT_CACHE=0: no skips)

@@ -159,6 +159,7 @@ mod tests {
             &["nexus", "chaos", "set", "payment", "--failure-rate", "0.2", "--latency-ms", "100"],
             &["nexus", "verify"],
             &["nexus", "verify", "--reclaim-slots"],
+            &["nexus", "verify", "--order", "a", "--order", "b"],
             &["nexus", "retry", "abc"],
             &[
                 "nexus",

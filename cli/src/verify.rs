@@ -18,6 +18,10 @@ pub struct VerifyArgs {
     /// and count them in the `SagaSlotsReclaimed` metric, which the stack alarms on.
     #[arg(long)]
     pub reclaim_slots: bool,
+    /// Check only these orders (repeatable): their timelines, effects, money and executions, on a stack busy
+    /// with others. The stock they share with other orders is not checked then.
+    #[arg(long = "order", value_name = "ORDER_ID")]
+    pub orders: Vec<String>,
 }
 
 pub async fn run(nexus: &Nexus, format: Format, args: VerifyArgs) -> anyhow::Result<()> {
@@ -25,7 +29,11 @@ pub async fn run(nexus: &Nexus, format: Format, args: VerifyArgs) -> anyhow::Res
         reclaim_slots(nexus).await?;
     }
     render::progress("reading every execution, order, event, stock item, ledger entry and saga slot");
-    let snapshot = snapshot::load(&nexus.dynamo()?, &nexus.saga()?).await.context("read the tables and executions")?;
+    let mut snapshot =
+        snapshot::load(&nexus.dynamo()?, &nexus.saga()?).await.context("read the tables and executions")?;
+    if !args.orders.is_empty() {
+        snapshot = snapshot.of_orders(&args.orders);
+    }
     let report = invariants::check(&snapshot, chrono::Utc::now().timestamp());
     let stuck_after = i64::try_from(args.stuck_after.as_secs()).unwrap_or(i64::MAX);
     let stuck: Vec<_> = report.in_flight.iter().filter(|o| o.age_seconds >= stuck_after).collect();

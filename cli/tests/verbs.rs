@@ -288,3 +288,51 @@ async fn chaos_dlq_redrive_and_verify_on_a_quiet_stack() {
     bump(-1).await.expect("repair");
     assert_eq!(code(&nexus(DLQ, &["verify"]).await), 0, "clean again");
 }
+
+/// An execution stopped mid-saga (`aws stepfunctions stop-execution`) leaves its order without its final
+/// status: `nexus verify` names it and exits 4; `nexus retry` takes it to a terminal state; `nexus verify`
+/// is then clean. (Checked on the order, `--order`: the main stack is busy with the other tests' orders.)
+#[tokio::test]
+async fn a_stopped_execution_is_flagged_by_verify_and_ended_by_retry() {
+    let run = run_id();
+    let stack = LocalStack::connect(MAIN).await;
+    let file = order_file(&run, "stopped", "SKU-2", "tok_ok");
+    let order_id = nexus_core::domain::ids::order_id_for_key(&format!("cli-{run}-stopped"));
+    let execution_arn =
+        format!("{}:{order_id}", stack.output("OrderSagaStateMachineArn").replacen(":stateMachine:", ":execution:", 1));
+    let submitted = nexus(MAIN, &["submit", file.path()]).await;
+    assert_eq!(code(&submitted), 0, "{}", String::from_utf8_lossy(&submitted.stderr));
+    let sfn = aws_sdk_sfn::Client::new(&stack.config);
+    let stopped = eventually_every(Duration::from_millis(20), Duration::from_secs(60), || async {
+        sfn.stop_execution().execution_arn(&execution_arn).cause("stopped by the CLI test").send().await.ok()
+    })
+    .await;
+    assert!(stopped.is_some(), "the execution started and was stopped");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+
+    let flagged = nexus(MAIN, &["-o", "json", "verify", "--order", &order_id]).await;
+    assert_eq!(code(&flagged), 4, "{}", String::from_utf8_lossy(&flagged.stderr));
+    let rules: Vec<String> = parsed(&flagged)["report"]["violations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v["rule"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(rules, ["execution-ended-order-open"], "{}", stdout(&flagged));
+
+    let retried = nexus(MAIN, &["retry", &order_id]).await;
+    assert_eq!(code(&retried), 0, "{}", String::from_utf8_lossy(&retried.stderr));
+    let ended = eventually(Duration::from_secs(120), || async {
+        let status = nexus(MAIN, &["-o", "json", "status", &order_id]).await;
+        (parsed(&status)["status"] == "CANCELLED").then(|| parsed(&status))
+    })
+    .await
+    .expect("the retry ended the order");
+    assert_eq!(ended["reason"], nexus_ops::retry::EXECUTION_ENDED);
+    let clean = eventually(Duration::from_secs(60), || async {
+        let verified = nexus(MAIN, &["verify", "--order", &order_id]).await;
+        (code(&verified) == 0).then_some(())
+    })
+    .await;
+    assert!(clean.is_some(), "{}", stdout(&nexus(MAIN, &["verify", "--order", &order_id]).await));
+}

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # `make bench`: `nexus bench` on an isolated local environment of its own (its own data folder, the first
-# free port from 4566; torn down afterwards, never touching `make up`'s): the release build `make up` runs,
+# free port from 4566; torn down afterwards, never touching `make up`'s): the release build of the functions and the host,
 # Nexus deployed as stack nexus-bench, the null saga (bench/null-saga.py, from template.yaml) as nexus-null and
 # its variant that also publishes Nexus's events as nexus-null-events, and no function host running until the
 # bench starts one stack's at a time. BENCH_ARGS go to `nexus bench`
 # (`--burst 100 --sequential 10`, `-o json`); the figures go to stdout, progress to stderr.
 source "$(dirname "$0")/../../localstack/lib.sh"
 bash "$ROOT/localstack/install.sh" --lint
-bash "$ROOT/scripts/build/local.sh"
+bash "$ROOT/scripts/build/local.sh" release
 
 start_isolated_environment "${NEXUS_BENCH_PORT:-}" bench
 

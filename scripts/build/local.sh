@@ -1,11 +1,28 @@
 #!/usr/bin/env bash
-# Builds every workspace binary in release with cargo-lambda for this machine: the functions' `bootstrap`
-# (as shipped to Lambda, x86_64 here) under $LAMBDA_DIR, and the function host.
+# What the local stack runs: the functions and the function host, for this machine, laid out under
+# $LAMBDA_DIR as cargo-lambda lays out its builds (`<binary>/bootstrap`, where the function host looks).
+# The dev profile, whose dependencies are optimised (Cargo.toml): `make test` runs the whole suite on it,
+# and it builds in well under the time of a release build. The release artifacts are the arm64 ones that
+# ship to Lambda (`make build`); `local.sh release` builds this machine's (for `make bench`). Not the CLI,
+# the tests, the simulation or the bench's responder either.
 source "$(dirname "$0")/../../localstack/lib.sh"
-# Only what the local stack runs: the functions and the function host (not the CLI, the tests, the
-# simulation or the bench's responder, whose dependencies would double the build).
-packages=(-p function-host)
-for dir in "$ROOT"/functions/*/; do packages+=(-p "$(basename "$dir")"); done
-with_progress "building functions and function host (cargo lambda build --release)" "$LOCAL_DIR/logs/build-local.log" \
-  cargo lambda build --release --locked --lambda-dir "$LAMBDA_DIR" "${packages[@]}"
+cd "$ROOT"
+binaries=(function-host)
+for dir in "$ROOT"/functions/*/; do binaries+=("$(basename "$dir")"); done
+packages=()
+for binary in "${binaries[@]}"; do packages+=(-p "$binary"); done
+if [[ "${1:-dev}" == release ]]; then
+  # `make bench`: the release build, as it ships (cargo-lambda, for this machine).
+  with_progress "building functions and function host (cargo lambda build --release)" \
+    "$LOCAL_DIR/logs/build-local.log" cargo lambda build --release --locked --lambda-dir "$LAMBDA_DIR" "${packages[@]}"
+else
+  with_progress "building functions and function host (cargo build)" "$LOCAL_DIR/logs/build-local.log" \
+    cargo build --locked "${packages[@]}"
+  rm -rf "$LAMBDA_DIR.new"
+  for binary in "${binaries[@]}"; do
+    mkdir -p "$LAMBDA_DIR.new/$binary"
+    cp "$CARGO_TARGET_DIR/debug/$binary" "$LAMBDA_DIR.new/$binary/bootstrap"
+  done
+  rm -rf "$LAMBDA_DIR" && mv "$LAMBDA_DIR.new" "$LAMBDA_DIR"
+fi
 [[ -x "$(function_host_bin)" ]] || die "function host not built at $(function_host_bin)"

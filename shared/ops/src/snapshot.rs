@@ -24,6 +24,22 @@ pub struct Snapshot {
     pub executions: Option<BTreeMap<String, ExecutionStatus>>,
 }
 
+impl Snapshot {
+    /// The part of the snapshot about `order_ids`: their orders, events and ledger entries, the executions
+    /// and slots; not the stock, which they share with other orders.
+    pub fn of_orders(self, order_ids: &[String]) -> Self {
+        let wanted = |id: &String| order_ids.contains(id);
+        Self {
+            orders: self.orders.into_iter().filter(|o| wanted(&o.order_id)).collect(),
+            events: self.events.into_iter().filter(|e| wanted(&e.order_id)).collect(),
+            ledger: self.ledger.into_iter().filter(|e| wanted(&e.order_id)).collect(),
+            stock: Vec::new(),
+            saga_slot_holders: self.saga_slot_holders.map(|h| h.into_iter().filter(|id| wanted(id)).collect()),
+            executions: self.executions,
+        }
+    }
+}
+
 /// Reads the snapshot of the stack behind `dynamo` and `saga`. The executions are listed first: an order
 /// read after its execution was listed may have moved on, never back (an order that ended since is
 /// terminal, which an execution listed as running never makes a violation).
