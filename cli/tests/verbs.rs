@@ -300,18 +300,13 @@ async fn a_stopped_execution_is_flagged_by_verify_and_ended_by_retry() {
     let order_id = nexus_core::domain::ids::order_id_for_key(&format!("cli-{run}-stopped"));
     let execution_arn =
         format!("{}:{order_id}", stack.output("OrderSagaStateMachineArn").replacen(":stateMachine:", ":execution:", 1));
-    // Stopped as soon as it starts: the stop is already trying when the submission goes out (a VIP saga on
-    // an idle stack completes within a second).
+    // Stopped soon after it starts: the stopper is already waiting when the submission goes out (a VIP saga
+    // on an idle stack completes within a second).
     let sfn = aws_sdk_sfn::Client::new(&stack.config);
-    let stopper = tokio::spawn(async move {
-        eventually_every(Duration::from_millis(20), Duration::from_secs(60), || async {
-            sfn.stop_execution().execution_arn(&execution_arn).cause("stopped by the CLI test").send().await.ok()
-        })
-        .await
-    });
+    let stopper = tokio::spawn(async move { nexus_tests::stop_execution_once_started(&sfn, &execution_arn).await });
     let submitted = nexus(MAIN, &["submit", file.path()]).await;
     assert_eq!(code(&submitted), 0, "{}", String::from_utf8_lossy(&submitted.stderr));
-    assert!(stopper.await.expect("the stop").is_some(), "the execution started and was stopped");
+    stopper.await.expect("the execution started and was stopped");
     tokio::time::sleep(Duration::from_secs(5)).await;
     let status = nexus(MAIN, &["-o", "json", "status", &order_id]).await;
     assert_ne!(parsed(&status)["status"], "COMPLETED", "stopped before its end: {}", stdout(&status));

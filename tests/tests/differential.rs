@@ -80,11 +80,7 @@ async fn run_on_the_stack(shop: &Shop, submission: &Submission) -> Summary {
         let saga = shop.stack.saga();
         let execution_arn = nexus_core::ports::SagaStarter::execution_arn(&saga, &order_id);
         let sfn = aws_sdk_sfn::Client::new(&shop.stack.config);
-        let stopped = nexus_tests::eventually_every(Duration::from_millis(20), Duration::from_secs(60), || async {
-            sfn.stop_execution().execution_arn(&execution_arn).send().await.ok()
-        })
-        .await;
-        assert!(stopped.is_some(), "the execution started and was stopped");
+        nexus_tests::stop_execution_once_started(&sfn, &execution_arn).await;
         tokio::time::sleep(Duration::from_secs(5)).await;
         let events = nexus_aws::sns::SnsEvents::new(sns.clone(), shop.stack.output("OrderEventsTopicArn"));
         nexus_ops::retry::retry(&shop.store, &shop.store, &events, &saga, &order_id).await.expect("retried");
