@@ -2,7 +2,7 @@
 //! (`tests/tests/differential.rs`) must end the same: each order's status and reason, its status changes,
 //! its effects in the ledger, and the stock. [`summarize`] is the one reading of an order both sides use.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use nexus_core::domain::ids;
 use nexus_core::domain::ledger::LedgerEntry;
@@ -43,43 +43,22 @@ pub fn summarize(order: &Order, events: &[OrderEvent], ledger: &[LedgerEntry]) -
     }
 }
 
-/// One submission of the set: its body, and whether its execution is stopped as soon as it starts (then
-/// the order retried, as the runbook says).
-#[derive(Debug, Clone)]
-pub struct Submission {
-    pub body: Value,
-    pub stop: bool,
-}
-
 /// Runs `submissions` one after another on `stock`, without faults; each order's summary (in the order of
 /// the submissions) and the stock after.
 pub fn run(
     topology: &Topology,
     stock: &[(String, u64)],
-    submissions: &[Submission],
+    submissions: &[Value],
 ) -> Result<(Vec<Summary>, BTreeMap<String, u64>), AslError> {
     let mut world = World::new(topology.clone(), 1, FaultPlan::default(), false)?;
     world.memory.world().stock = stock
         .iter()
         .map(|(sku, units)| (sku.clone(), StockItem { sku: sku.clone(), available: *units, initial: *units }))
         .collect();
-    let key = |s: &Submission| s.body["idempotencyKey"].as_str().unwrap_or_default().to_owned();
-    world.stop_on_start = submissions.iter().filter(|s| s.stop).map(|s| ids::order_id_for_key(&key(s))).collect();
+    let key = |s: &Value| s["idempotencyKey"].as_str().unwrap_or_default().to_owned();
     let quiet = 7 * 24 * 3_600_000;
     for submission in submissions {
-        world.publish(ORDERS_TOPIC, &submission.body.to_string(), &BTreeMap::new());
-        world.run_until_quiet(quiet);
-    }
-    let stopped: BTreeSet<String> = world.stop_on_start.clone();
-    for order_id in stopped {
-        let ports = world.ports.clone();
-        world.spawn_operator(
-            format!("retry {order_id}"),
-            Box::pin(async move {
-                let _ = nexus_ops::retry::retry(&ports, &ports, &ports, &ports, &order_id).await;
-                None
-            }),
-        );
+        world.publish(ORDERS_TOPIC, &submission.to_string(), &BTreeMap::new());
         world.run_until_quiet(quiet);
     }
     let memory = world.memory.world();

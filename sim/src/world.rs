@@ -110,8 +110,6 @@ pub struct World {
     /// Orders one of whose executions ended other than succeeded (stopped, timed out, failed): the only
     /// ones the runbook may have to publish events of again.
     pub ended_abnormally: BTreeSet<String>,
-    /// Orders whose executions are stopped as soon as they start (the differential test's stopped order).
-    pub stop_on_start: BTreeSet<String>,
     /// Scenario actions whose time has come, for the driver to take (by index).
     pub pending_actions: Vec<usize>,
     pub counts: Counts,
@@ -170,7 +168,6 @@ impl World {
             timers: BinaryHeap::new(),
             parked: Vec::new(),
             pending_actions: Vec::new(),
-            stop_on_start: BTreeSet::new(),
             ended_abnormally: BTreeSet::new(),
             counts: Counts::default(),
             duplicate: 0.0,
@@ -469,13 +466,8 @@ impl World {
                 if let Some(seconds) = self.machine.timeout_seconds() {
                     self.schedule(now + seconds * 1000, Timer::ExecutionTimeout { execution: name.clone() });
                 }
-                let stop = execution.order_id().is_some_and(|id| self.stop_on_start.contains(id) && id == name);
                 self.executions.insert(name.clone(), execution);
                 self.apply(&name, effects);
-                if stop {
-                    self.record(format!("{now} operator stop-execution {name}"));
-                    self.stop(&name);
-                }
             }
             Out::Callback { token, outcome } => {
                 let Some(name) = self.token_owner.get(&token).cloned() else { return };

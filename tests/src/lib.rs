@@ -165,13 +165,14 @@ pub fn run_id() -> String {
 
 /// Stops the execution `execution_arn` soon after it starts (`aws stepfunctions stop-execution`), waiting
 /// for it to exist first: LocalStack lists an execution a moment before its worker runs, and a stop in that
-/// moment is lost (the execution then runs to its end). Returns once the stop was accepted.
+/// moment is lost (the execution then runs to its end). Returns once the stop was accepted. Where the saga
+/// is then is a matter of milliseconds: a test must accept any step.
 pub async fn stop_execution_once_started(sfn: &aws_sdk_sfn::Client, execution_arn: &str) {
     let started = eventually_every(Duration::from_millis(20), Duration::from_secs(60), || async {
         sfn.describe_execution().execution_arn(execution_arn).send().await.ok()
     })
     .await;
     assert!(started.is_some(), "the execution {execution_arn} never started");
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
     sfn.stop_execution().execution_arn(execution_arn).cause("stopped by a test").send().await.expect("stop");
 }
