@@ -163,16 +163,24 @@ pub fn run_id() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
 }
 
-/// Stops the execution `execution_arn` soon after it starts (`aws stepfunctions stop-execution`), waiting
-/// for it to exist first: LocalStack lists an execution a moment before its worker runs, and a stop in that
-/// moment is lost (the execution then runs to its end). Returns once the stop was accepted. Where the saga
-/// is then is a matter of milliseconds: a test must accept any step.
+/// Stops the execution `execution_arn` soon after it starts (`aws stepfunctions stop-execution`), and makes
+/// sure the stop took: LocalStack accepts a stop that lands before the execution's program runs (a moment
+/// after it is listed) and ignores it, and the execution then runs to its end. So the stop is sent again
+/// until the execution reads ABORTED. Where the saga is then is a matter of milliseconds: a test must accept
+/// any step.
 pub async fn stop_execution_once_started(sfn: &aws_sdk_sfn::Client, execution_arn: &str) {
-    let started = eventually_every(Duration::from_millis(20), Duration::from_secs(60), || async {
-        sfn.describe_execution().execution_arn(execution_arn).send().await.ok()
+    use aws_sdk_sfn::types::ExecutionStatus;
+    let aborted = eventually_every(Duration::from_millis(20), Duration::from_secs(60), || async {
+        let status = sfn.describe_execution().execution_arn(execution_arn).send().await.ok()?.status().clone();
+        match status {
+            ExecutionStatus::Aborted => Some(()),
+            ExecutionStatus::Running => {
+                let _ = sfn.stop_execution().execution_arn(execution_arn).cause("stopped by a test").send().await;
+                None
+            }
+            ended => panic!("the execution {execution_arn} ended {ended:?} before a stop took"),
+        }
     })
     .await;
-    assert!(started.is_some(), "the execution {execution_arn} never started");
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    sfn.stop_execution().execution_arn(execution_arn).cause("stopped by a test").send().await.expect("stop");
+    assert!(aborted.is_some(), "the execution {execution_arn} never started, or never stopped");
 }
