@@ -3,7 +3,6 @@
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use nexus_aws::sns::SnsEvents;
 use nexus_core::domain::status::OrderStatus;
 use nexus_ops::retry::{self, RetryError, RetryKind};
 
@@ -53,7 +52,7 @@ pub async fn run(nexus: &Nexus, format: Format, args: RetryArgs) -> anyhow::Resu
 /// the rest go on. Exits 7 when any was refused.
 async fn bulk(nexus: &Nexus, format: Format, ids: Vec<String>, dry_run: bool) -> anyhow::Result<()> {
     let dynamo = nexus.dynamo()?;
-    let events = SnsEvents::new(aws_sdk_sns::Client::new(&nexus.config), nexus.output("OrderEventsTopicArn")?);
+    let events = nexus.events()?;
     let saga = nexus.saga()?;
     let mut rows = Vec::new();
     for order_id in &ids {
@@ -122,7 +121,7 @@ fn what(kind: RetryKind) -> &'static str {
 
 async fn one(nexus: &Nexus, format: Format, order_id: &str) -> anyhow::Result<()> {
     let dynamo = nexus.dynamo()?;
-    let events = SnsEvents::new(aws_sdk_sns::Client::new(&nexus.config), nexus.output("OrderEventsTopicArn")?);
+    let events = nexus.events()?;
     let saga = nexus.saga()?;
     let retried = match retry::retry(&dynamo, &dynamo, &events, &saga, order_id).await {
         Ok(retried) => retried,
@@ -145,7 +144,7 @@ async fn one(nexus: &Nexus, format: Format, order_id: &str) -> anyhow::Result<()
 /// `nexus republish ORDER_ID`: the order's events published again.
 pub async fn republish(nexus: &Nexus, order_id: &str) -> anyhow::Result<()> {
     let dynamo = nexus.dynamo()?;
-    let events = SnsEvents::new(aws_sdk_sns::Client::new(&nexus.config), nexus.output("OrderEventsTopicArn")?);
+    let events = nexus.events()?;
     let sent = nexus_ops::republish::republish(&dynamo, &events, order_id)
         .await
         .map_err(|e| anyhow::Error::new(e).context(format!("republish the events of order {order_id}")))?;

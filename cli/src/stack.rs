@@ -71,6 +71,12 @@ impl Nexus {
         nexus_aws::secrets::email_hasher(&client, &secret).await.context("read the email hash key")
     }
 
+    /// The stack's order-events topic (an operator's retry and republish publish there).
+    pub fn events(&self) -> anyhow::Result<nexus_aws::sns::SnsEvents> {
+        let topic = self.output("OrderEventsTopicArn")?;
+        Ok(nexus_aws::sns::SnsEvents::new(aws_sdk_sns::Client::new(&self.config), topic))
+    }
+
     /// The stack's saga (its executions, and starting one).
     pub fn saga(&self) -> anyhow::Result<nexus_aws::sfn::StepFunctions> {
         let arn = self.output("OrderSagaStateMachineArn")?;

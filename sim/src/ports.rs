@@ -22,11 +22,28 @@ use serde_json::Value;
 /// What an invocation asked of SNS, SQS and Step Functions, delivered by the scheduler.
 #[derive(Debug, Clone)]
 pub enum Out {
-    Publish { topic: String, body: String, attributes: BTreeMap<String, String> },
-    Start { name: String, input: Value },
-    Callback { token: String, outcome: Result<Value, (String, String)> },
-    Park { body: String, reason: String },
-    Defer { body: String, correlation_id: Option<String> },
+    Publish {
+        topic: String,
+        body: String,
+        attributes: BTreeMap<String, String>,
+    },
+    Start {
+        name: String,
+        input: Value,
+    },
+    Callback {
+        token: String,
+        outcome: Result<Value, (String, String)>,
+    },
+    /// A message parked in the intake DLQ, with its reason (the simulation keeps only the reason: nothing
+    /// reads a parked message back).
+    Park {
+        reason: String,
+    },
+    Defer {
+        body: String,
+        correlation_id: Option<String>,
+    },
 }
 
 /// The faults a run draws from its seed.
@@ -260,9 +277,9 @@ impl ChaosSource for Ports {
 }
 
 impl DeadLetters for Ports {
-    async fn park(&self, body: &str, rejection: &Rejection) -> PortResult<()> {
+    async fn park(&self, _body: &str, rejection: &Rejection) -> PortResult<()> {
         self.call("sqs.park", async {
-            self.send(Out::Park { body: body.to_owned(), reason: rejection.reason() });
+            self.send(Out::Park { reason: rejection.reason() });
             Ok(())
         })
         .await

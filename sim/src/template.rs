@@ -163,11 +163,6 @@ impl Topology {
             .collect();
         Ok(Self { parameters, subscriptions, queues, mappings, definition, substitutions })
     }
-
-    /// The subscriptions of `topic`.
-    pub fn queues_of(&self, topic: &str) -> impl Iterator<Item = &Subscription> {
-        self.subscriptions.iter().filter(move |s| s.topic == topic)
-    }
 }
 
 /// Whether a message passes an SNS filter policy (the forms the template uses: exact strings and

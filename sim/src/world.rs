@@ -82,7 +82,6 @@ pub struct Counts {
     pub deliveries: u64,
     pub duplicates: u64,
     pub dead_lettered: u64,
-    pub executions: u64,
 }
 
 struct Draws<'a>(&'a mut fastrand::Rng);
@@ -106,7 +105,6 @@ pub struct World {
     pub executions: BTreeMap<String, Execution>,
     token_owner: BTreeMap<String, String>,
     timers: BinaryHeap<Reverse<(u64, u64, Timer)>>,
-    pub parked: Vec<(String, String)>,
     /// Orders one of whose executions ended other than succeeded (stopped, timed out, failed): the only
     /// ones the runbook may have to publish events of again.
     pub ended_abnormally: BTreeSet<String>,
@@ -166,7 +164,6 @@ impl World {
             executions: BTreeMap::new(),
             token_owner: BTreeMap::new(),
             timers: BinaryHeap::new(),
-            parked: Vec::new(),
             pending_actions: Vec::new(),
             ended_abnormally: BTreeSet::new(),
             counts: Counts::default(),
@@ -458,7 +455,6 @@ impl World {
         match out {
             Out::Publish { topic, body, attributes } => self.publish(&topic, &body, &attributes),
             Out::Start { name, input } => {
-                self.counts.executions += 1;
                 self.record(format!("{now} start {name}"));
                 let arn = format!("{EXECUTION_ARN_PREFIX}{name}");
                 let mut draws = Draws(&mut self.rng);
@@ -483,9 +479,8 @@ impl World {
                     .unwrap_or_default();
                 self.apply(&name, effects);
             }
-            Out::Park { body, reason } => {
+            Out::Park { reason } => {
                 self.record(format!("{now} park {reason}"));
-                self.parked.push((body, reason));
             }
             Out::Defer { body, correlation_id } => {
                 let delay = self.rng.u64(20_000..=40_000);
@@ -564,14 +559,6 @@ impl World {
             }
         }
         moved
-    }
-
-    pub fn messages_left(&self) -> usize {
-        self.queues.values().map(|q| q.messages.len()).sum()
-    }
-
-    pub fn pending_timers(&self) -> usize {
-        self.timers.len()
     }
 }
 
