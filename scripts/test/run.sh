@@ -169,10 +169,12 @@ if [[ "$suite" == all ]]; then
   log "integration tests against $(endpoint)"
   # Four at a time on two cores: these tests mostly wait out visibility timeouts and redeliveries.
   cargo nextest run --workspace --locked --profile integration --test-threads 4 \
-    -E "($STACK_TESTS) and not (binary(outage) or binary(chaos) or binary(observability) or binary(priority) or binary(dashboard) or binary(bench))"
+    -E "($STACK_TESTS) and not (binary(outage) or binary(chaos) or binary(observability) or binary(priority) or binary(dashboard) or binary(bench) or binary(differential))"
   for stack in "$fixture_stack" "$NEXUS_DLQ_STACK"; do
     stop_pid "$NEXUS_ENV_DIR/function-host-$stack.pid" "function host ($stack)"
   done
+  # The differential test takes the main stack's payment down (its chaos settings): alone on that stack.
+  cargo nextest run --workspace --locked --profile integration -E "package(nexus-tests) and binary(differential)"
   cargo nextest run --workspace --locked --profile integration -E "package(nexus-tests) and binary(observability)"
   stop_pid "$NEXUS_ENV_DIR/function-host-$NEXUS_STACK.pid" "function host ($NEXUS_STACK)"
   phase "dashboard and priority (their end)"

@@ -1,6 +1,7 @@
 //! The simulation held to reality: a fixed set of orders run in the simulation and on the local stack
 //! (`tests/tests/differential.rs`) must end the same: each order's status and reason, its status changes,
-//! its effects in the ledger, and the stock. [`summarize`] is the one reading of an order both sides use.
+//! its effects in the ledger, and the stock. [`summarize`] is the one reading of an order both sides use;
+//! [`Act`] is the one script both sides play.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +11,8 @@ use nexus_core::domain::messages::OrderEvent;
 use nexus_core::domain::order::Order;
 use nexus_core::domain::stock::StockItem;
 use serde_json::Value;
+
+use nexus_ops::retry;
 
 use crate::asl::AslError;
 use crate::ports::FaultPlan;
@@ -43,29 +46,85 @@ pub fn summarize(order: &Order, events: &[OrderEvent], ledger: &[LedgerEntry]) -
     }
 }
 
-/// Runs `submissions` one after another on `stock`, without faults; each order's summary (in the order of
-/// the submissions) and the stock after.
+/// One step of the script: a submission, run until its order ends, with or without an outage.
+#[derive(Debug, Clone)]
+pub enum Act {
+    Submit(Value),
+    /// The submission while payment is down: its order reserves and its execution retries the charge.
+    /// Then, as the outage says, payment comes back, or the operator stops the execution first and runs
+    /// `nexus retry` once payment is back.
+    PaymentDown(Value, AfterOutage),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterOutage {
+    Recover,
+    StopThenRetry,
+}
+
+impl Act {
+    pub fn submission(&self) -> &Value {
+        match self {
+            Act::Submit(submission) | Act::PaymentDown(submission, _) => submission,
+        }
+    }
+
+    pub fn order_id(&self) -> String {
+        ids::order_id_for_key(self.submission()["idempotencyKey"].as_str().unwrap_or_default())
+    }
+}
+
+/// How long a payment outage lasts in the simulation: several of the charge's retries.
+const OUTAGE_MS: u64 = 120_000;
+
+/// Plays `acts` one after another on `stock`, without faults but the outages they name; each order's
+/// summary (in the order of the acts) and the stock after.
 pub fn run(
     topology: &Topology,
     stock: &[(String, u64)],
-    submissions: &[Value],
+    acts: &[Act],
 ) -> Result<(Vec<Summary>, BTreeMap<String, u64>), AslError> {
     let mut world = World::new(topology.clone(), 1, FaultPlan::default(), false)?;
     world.memory.world().stock = stock
         .iter()
         .map(|(sku, units)| (sku.clone(), StockItem { sku: sku.clone(), available: *units, initial: *units }))
         .collect();
-    let key = |s: &Value| s["idempotencyKey"].as_str().unwrap_or_default().to_owned();
-    let quiet = 7 * 24 * 3_600_000;
-    for submission in submissions {
-        world.publish(ORDERS_TOPIC, &submission.to_string(), &BTreeMap::new());
-        world.run_until_quiet(quiet);
+    let quiet = |world: &World| world.now() + 7 * 24 * 3_600_000;
+    for act in acts {
+        let down = matches!(act, Act::PaymentDown(..));
+        if down {
+            world.ports.bus().faults.outage = Some(("payments", world.now(), u64::MAX));
+        }
+        world.publish(ORDERS_TOPIC, &act.submission().to_string(), &BTreeMap::new());
+        world.run_until_quiet(if down { world.now() + OUTAGE_MS } else { quiet(&world) });
+        if let Act::PaymentDown(_, after) = act {
+            let order_id = act.order_id();
+            let execution = world.memory.world().orders.get(&order_id).and_then(retry::current_execution);
+            if *after == AfterOutage::StopThenRetry
+                && let Some(name) = execution
+            {
+                world.stop(&name);
+            }
+            world.ports.bus().faults.outage = None;
+            world.run_until_quiet(quiet(&world));
+            if *after == AfterOutage::StopThenRetry {
+                let ports = world.ports.clone();
+                world.spawn_operator(
+                    format!("retry {order_id}"),
+                    Box::pin(async move {
+                        let _ = retry::retry(&ports, &ports, &ports, &ports, &order_id).await;
+                        None
+                    }),
+                );
+                world.run_until_quiet(quiet(&world));
+            }
+        }
     }
     let memory = world.memory.world();
-    let summaries = submissions
+    let summaries = acts
         .iter()
-        .map(|s| {
-            let order_id = ids::order_id_for_key(&key(s));
+        .map(|act| {
+            let order_id = act.order_id();
             let order = memory.orders.get(&order_id).cloned().unwrap_or_default();
             let events = memory.events.get(&order_id).cloned().unwrap_or_default();
             let ledger: Vec<LedgerEntry> =

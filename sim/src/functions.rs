@@ -16,7 +16,7 @@ use nexus_core::services::notification::NotificationService;
 use nexus_core::services::order_commands::OrderCommandService;
 use nexus_core::services::payment::PaymentService;
 use nexus_core::services::shipping::ShippingService;
-use nexus_core::services::{ServiceError, parse_command};
+use nexus_core::services::{SagaStep, ServiceError, parse_command};
 use nexus_lambda::chaos::Chaos;
 use nexus_lambda::consumers::SagaCommands;
 use nexus_lambda::pipeline::{Consumer, Read, handle_batch};
@@ -41,16 +41,16 @@ pub fn invoke(function: &str, event: SqsEvent, ports: &Ports, command_queues: &B
     let chaos = Chaos::new(p.clone(), "sim", false);
     match function {
         "inventory" => Box::pin(async move {
-            let step = InventoryService { orders: p.clone(), inventory: p.clone(), publisher: p.clone() };
-            outcome(handle_batch(event, None, &chaos, &SagaCommands { step, callbacks: p }).await)
+            let steps = Steps::new(p, |p| InventoryService { orders: p.clone(), inventory: p.clone(), publisher: p });
+            outcome(handle_batch(event, None, &chaos, &steps).await)
         }),
         "payment" => Box::pin(async move {
-            let step = PaymentService { orders: p.clone(), payments: p.clone(), publisher: p.clone() };
-            outcome(handle_batch(event, None, &chaos, &SagaCommands { step, callbacks: p }).await)
+            let steps = Steps::new(p, |p| PaymentService { orders: p.clone(), payments: p.clone(), publisher: p });
+            outcome(handle_batch(event, None, &chaos, &steps).await)
         }),
         "shipping" => Box::pin(async move {
-            let step = ShippingService { orders: p.clone(), shipments: p.clone(), publisher: p.clone() };
-            outcome(handle_batch(event, None, &chaos, &SagaCommands { step, callbacks: p }).await)
+            let steps = Steps::new(p, |p| ShippingService { orders: p.clone(), shipments: p.clone(), publisher: p });
+            outcome(handle_batch(event, None, &chaos, &steps).await)
         }),
         "notification" => Box::pin(async move {
             let consumer = Notify(NotificationService { orders: p.clone(), notifications: p, emails: emails() });
@@ -59,14 +59,52 @@ pub fn invoke(function: &str, event: SqsEvent, ports: &Ports, command_queues: &B
         _ => {
             let command_queues = command_queues.clone();
             Box::pin(async move {
-                let commands = SagaCommands {
-                    step: OrderCommandService { orders: p.clone(), publisher: p.clone() },
-                    callbacks: p.clone(),
-                };
+                let commands = Steps::new(p.clone(), order_commands as fn(Ports) -> _);
                 let consumer = Intake { ports: p, commands, command_queues };
                 outcome(handle_batch(event, None, &chaos, &consumer).await)
             })
         }
+    }
+}
+
+fn order_commands(p: Ports) -> OrderCommandService<Ports, Ports> {
+    OrderCommandService { orders: p.clone(), publisher: p }
+}
+
+/// A saga step function, whose service serves each command through ports acting for the command's
+/// execution ([`Ports::acting_for`]): the simulation's watch that only an order's current execution
+/// changes it.
+struct Steps<F> {
+    ports: Ports,
+    build: F,
+}
+
+impl<S: SagaStep, F: Fn(Ports) -> S + Send + Sync> Steps<F> {
+    fn new(ports: Ports, build: F) -> Self {
+        Self { ports, build }
+    }
+
+    fn serving(&self, command: &ServiceCommand) -> SagaCommands<S, Ports> {
+        let ports = self.ports.acting_for(&command.execution_arn);
+        SagaCommands { step: (self.build)(ports.clone()), callbacks: ports }
+    }
+}
+
+impl<S: SagaStep + Send + Sync, F: Fn(Ports) -> S + Send + Sync> Consumer for Steps<F> {
+    type Message = ServiceCommand;
+
+    fn read(&self, record: SqsMessage) -> Result<Read<ServiceCommand>, ServiceError> {
+        let command = parse_command(record.body.as_deref().unwrap_or_default())?;
+        let name = command.command.as_str();
+        Ok(Read { message: command, span: tracing::Span::none(), command: Some(name) })
+    }
+
+    async fn consume(&self, command: &ServiceCommand) -> Result<(), ServiceError> {
+        self.serving(command).consume(command).await
+    }
+
+    async fn report_failure(&self, command: &ServiceCommand, cause: &str) -> Result<bool, ServiceError> {
+        self.serving(command).report_failure(command, cause).await
     }
 }
 
@@ -89,9 +127,11 @@ enum IntakeMessage {
     Command(ServiceCommand),
 }
 
+type OrderCommands = Steps<fn(Ports) -> OrderCommandService<Ports, Ports>>;
+
 struct Intake {
     ports: Ports,
-    commands: SagaCommands<OrderCommandService<Ports, Ports>, Ports>,
+    commands: OrderCommands,
     command_queues: BTreeSet<String>,
 }
 
@@ -101,9 +141,8 @@ impl Consumer for Intake {
     fn read(&self, record: SqsMessage) -> Result<Read<IntakeMessage>, ServiceError> {
         let span = tracing::Span::none();
         if record.event_source_arn.as_ref().is_some_and(|q| self.command_queues.contains(q)) {
-            let command = parse_command(record.body.as_deref().unwrap_or_default())?;
-            let name = command.command.as_str();
-            return Ok(Read { message: IntakeMessage::Command(command), span, command: Some(name) });
+            let Read { message, command, .. } = self.commands.read(record)?;
+            return Ok(Read { message: IntakeMessage::Command(message), span, command });
         }
         let correlation_id = record
             .message_attributes

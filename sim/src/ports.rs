@@ -80,6 +80,9 @@ pub struct Bus {
     pub current: Option<u64>,
     pub crashed: BTreeSet<u64>,
     pub trace: Vec<String>,
+    /// Order writes made for a saga command by an execution that no longer ran the order
+    /// ([`Ports::acting_for`]): only an order's current execution may change it.
+    pub stale_writes: Vec<(String, String)>,
 }
 
 impl Bus {
@@ -95,6 +98,7 @@ impl Bus {
             current: None,
             crashed: BTreeSet::new(),
             trace: Vec::new(),
+            stale_writes: Vec::new(),
         }
     }
 
@@ -157,6 +161,9 @@ pub struct Ports {
     pub bus: Arc<Mutex<Bus>>,
     /// The order-events topic (its logical id).
     pub events_topic: String,
+    /// The execution whose command these ports serve, when they serve one (a saga step's invocation):
+    /// an order write it makes while the order names another execution is recorded as stale.
+    pub acting_for: Option<Arc<str>>,
 }
 
 pub const EXECUTION_ARN_PREFIX: &str = "arn:aws:states:sim:000000000000:execution:order-saga:";
@@ -178,6 +185,11 @@ impl Ports {
         result
     }
 
+    /// These ports, serving a command of `execution_arn`.
+    pub fn acting_for(&self, execution_arn: &str) -> Self {
+        Self { acting_for: Some(execution_arn.into()), ..self.clone() }
+    }
+
     fn send(&self, out: Out) {
         self.bus().outbox.push(out);
     }
@@ -194,7 +206,22 @@ impl OrderStore for Ports {
         self.call("orders.create_rejected", self.memory.create_rejected(order, event)).await
     }
     async fn transition(&self, current: &Order, next: &Order, event: &OrderEvent) -> PortResult<()> {
-        self.call("orders.transition", self.memory.transition(current, next, event)).await
+        self.call("orders.transition", self.memory.transition(current, next, event)).await?;
+        let name = |arn: &str| arn.rsplit(':').next().unwrap_or(arn).to_owned();
+        if let (Some(actor), Some(runs)) = (&self.acting_for, &current.execution_arn)
+            && !actor.is_empty()
+            && name(actor) != name(runs)
+        {
+            let what = format!(
+                "{} -> {} by execution {} while {} runs it",
+                current.status,
+                next.status,
+                name(actor),
+                name(runs)
+            );
+            self.bus().stale_writes.push((current.order_id.clone(), what));
+        }
+        Ok(())
     }
 }
 

@@ -273,6 +273,9 @@ fn verdict(world: &World, faults: &FaultPlan) -> Verdict {
             problem(&order.order_id, format!("quiescence: {} is {} after the runbook", order.order_id, order.status));
         }
     }
+    for (order_id, what) in &bus.stale_writes {
+        problem(order_id, format!("stale-execution-write: {order_id}: {what}"));
+    }
     for holder in &memory.saga_slot_holders {
         problem(holder, format!("quiescence: {holder} still holds a saga slot"));
     }

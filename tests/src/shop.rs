@@ -5,11 +5,15 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use nexus_aws::dynamo::Dynamo;
+use nexus_aws::sfn::StepFunctions;
+use nexus_aws::sns::SnsEvents;
+use nexus_core::chaos::{CACHE_TTL, ChaosSettings, ServiceChaos};
 use nexus_core::domain::checkout::Tier;
 use nexus_core::domain::order::Order;
 use nexus_core::domain::status::OrderStatus;
 use nexus_core::domain::stock::StockItem;
 use nexus_ops::invariants::{self, Snapshot};
+use nexus_ops::retry::{Retried, retry};
 use serde_json::json;
 
 use nexus_core::ports::{EventLog, OrderStore};
@@ -120,6 +124,37 @@ impl Shop {
 
     pub async fn stock(&self, sku: &str) -> StockItem {
         self.store.stock(sku).await.expect("get stock").expect("sku")
+    }
+
+    /// Takes `services` down (every command fails as transient, through the stack's chaos settings) and
+    /// every other one up; in effect once the functions' settings cache has expired.
+    pub async fn outage(&self, services: &[&str]) {
+        let mut settings = ChaosSettings::default();
+        for service in services {
+            settings.services.insert((*service).into(), ServiceChaos { failure_rate: 1.0, ..ServiceChaos::default() });
+        }
+        self.store.save_chaos(&settings).await.expect("save chaos settings");
+        tokio::time::sleep(CACHE_TTL).await;
+    }
+
+    /// `nexus retry` of one order, through the adapters the CLI uses. An order needing attention is retried
+    /// once the execution that flagged it has ended (seconds after).
+    pub async fn operator_retry(&self, order_id: &str) -> Retried {
+        let events =
+            SnsEvents::new(aws_sdk_sns::Client::new(&self.stack.config), self.stack.output("OrderEventsTopicArn"));
+        let saga = StepFunctions::new(
+            aws_sdk_sfn::Client::new(&self.stack.config),
+            self.stack.output("OrderSagaStateMachineArn"),
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            match retry(&self.store, &self.store, &events, &saga, order_id).await {
+                Err(e) if e.to_string().contains("still ending") && std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+                other => return other.expect("retried"),
+            }
+        }
     }
 
     /// The invariant checker over this test's orders and SKUs.

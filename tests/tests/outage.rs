@@ -17,27 +17,16 @@
 
 use std::time::{Duration, Instant};
 
-use nexus_aws::sfn::StepFunctions;
-use nexus_aws::sns::SnsEvents;
-use nexus_core::chaos::{CACHE_TTL, ChaosSettings, ServiceChaos};
 use nexus_core::domain::status::OrderStatus;
 use nexus_core::ports::OrderStore;
 use nexus_core::services::shipping::UNSERVED_POSTAL_CODE;
-use nexus_ops::retry::{RetryKind, retry};
+use nexus_ops::retry::RetryKind;
 use nexus_tests::eventually_every;
 use nexus_tests::shop::{Shop, count};
 
 const STACK: &str = "NEXUS_OUTAGE_STACK";
 /// Longer than the old window, shorter than the budget.
 const SHORT_OUTAGE: Duration = Duration::from_secs(200);
-
-async fn outage(shop: &Shop, services: &[&str]) {
-    let mut settings = ChaosSettings::default();
-    for service in services {
-        settings.services.insert((*service).into(), ServiceChaos { failure_rate: 1.0, ..ServiceChaos::default() });
-    }
-    shop.store.save_chaos(&settings).await.expect("save chaos settings");
-}
 
 /// Whether the order's execution has entered `state` (a spent budget's Pass state).
 async fn entered(shop: &Shop, order_id: &str, state: &str) -> bool {
@@ -70,21 +59,9 @@ async fn await_entered<'a>(
     }
 }
 
-/// `nexus retry` of one order, through the adapters the CLI uses.
+/// `nexus retry` of one order, as a fresh attempt or a compensation, never resuming an unstarted one.
 async fn operator_retry(shop: &Shop, order_id: &str) -> RetryKind {
-    let events = SnsEvents::new(aws_sdk_sns::Client::new(&shop.stack.config), shop.stack.output("OrderEventsTopicArn"));
-    let saga =
-        StepFunctions::new(aws_sdk_sfn::Client::new(&shop.stack.config), shop.stack.output("OrderSagaStateMachineArn"));
-    // A NEEDS_ATTENTION order is retried once the execution that flagged it has ended (seconds after).
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let retried = loop {
-        match retry(&shop.store, &shop.store, &events, &saga, order_id).await {
-            Err(e) if e.to_string().contains("still ending") && std::time::Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_secs(2)).await;
-            }
-            other => break other.expect("retried"),
-        }
-    };
+    let retried = shop.operator_retry(order_id).await;
     assert!(!retried.resumed, "{retried:?}");
     retried.kind
 }
@@ -96,8 +73,7 @@ async fn an_outage_within_the_budget_loses_no_order_and_one_past_it_cancels_as_u
     let started = Instant::now();
 
     // Payment down: these orders reserve, then wait in ChargePayment.
-    outage(&shop, &["payment"]).await;
-    tokio::time::sleep(CACHE_TTL).await;
+    shop.outage(&["payment"]).await;
     let within = shop.submit_batch("within", vec![vec![(sku.clone(), 1)]; 3]).await;
     // No carrier serves this one: once charged, it is refunded and released, by then into the inventory
     // outage below, which outlasts the release's budget.
@@ -107,12 +83,11 @@ async fn an_outage_within_the_budget_loses_no_order_and_one_past_it_cancels_as_u
     // spent.
     let reserved = within.iter().chain(&attention).map(|id| (id, "ChargePayment"));
     await_entered(&shop, reserved, Duration::from_secs(120), Duration::from_millis(500)).await;
-    outage(&shop, &["payment", "inventory"]).await;
-    tokio::time::sleep(CACHE_TTL).await;
+    shop.outage(&["payment", "inventory"]).await;
     let past = shop.submit_batch("past", vec![vec![(sku.clone(), 2)]; 2]).await;
 
     tokio::time::sleep(SHORT_OUTAGE.saturating_sub(started.elapsed())).await;
-    outage(&shop, &["inventory"]).await;
+    shop.outage(&["inventory"]).await;
     println!("payment back after {:?}", started.elapsed());
 
     let within_orders = shop.wait_all_terminal_within(&within, Duration::from_secs(240)).await;
@@ -128,7 +103,7 @@ async fn an_outage_within_the_budget_loses_no_order_and_one_past_it_cancels_as_u
     let spent = past.iter().map(|id| (id, "InventoryUnavailable")).chain([(&attention[0], "FlagNeedsAttention")]);
     await_entered(&shop, spent, Duration::from_secs(420), Duration::from_secs(2)).await;
     println!("inventory budgets spent after {:?}", started.elapsed());
-    outage(&shop, &[]).await;
+    shop.outage(&[]).await;
     let past_orders = shop.wait_all_terminal_within(&past, Duration::from_secs(240)).await;
     assert_eq!(
         count(&past_orders, OrderStatus::Cancelled, Some("Inventory.Unavailable")),

@@ -104,7 +104,7 @@ impl World {
         let machine = StateMachine::parse(&topology.definition, &topology.substitutions)?;
         let memory = Memory::default();
         let bus = Arc::new(Mutex::new(Bus::new(seed, faults)));
-        let ports = Ports { memory: memory.clone(), bus, events_topic: EVENTS_TOPIC.to_owned() };
+        let ports = Ports { memory: memory.clone(), bus, events_topic: EVENTS_TOPIC.to_owned(), acting_for: None };
         let mut queues: BTreeMap<String, Queue> = topology
             .queues
             .iter()
