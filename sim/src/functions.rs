@@ -165,7 +165,7 @@ impl Consumer for Intake {
                 let intake = IntakeService {
                     idempotency: p.clone(),
                     orders: p.clone(),
-                    inventory: p.clone(),
+                    catalog: p.clone(),
                     publisher: p.clone(),
                     saga: p.clone(),
                     dead_letters: p.clone(),

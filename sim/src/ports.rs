@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use nexus_core::chaos::ChaosSettings;
-use nexus_core::domain::checkout::{Address, LineItem};
+use nexus_core::domain::checkout::{Address, LineItem, Tier};
 use nexus_core::domain::messages::{OrderEvent, attributes};
 use nexus_core::domain::order::Order;
 use nexus_core::domain::submission::Rejection;
@@ -259,8 +259,14 @@ impl Inventory for Ports {
     async fn release(&self, order_id: &str, attempt: u32) -> PortResult<UndoOutcome> {
         self.call("inventory.release", self.memory.release(order_id, attempt)).await
     }
-    async fn known_skus(&self, skus: &BTreeSet<String>) -> PortResult<BTreeSet<String>> {
-        self.call("inventory.known_skus", self.memory.known_skus(skus)).await
+}
+
+impl Catalog for Ports {
+    async fn prices(&self, skus: &BTreeSet<String>) -> PortResult<BTreeMap<String, u64>> {
+        self.call("catalog.prices", self.memory.prices(skus)).await
+    }
+    async fn tier(&self, customer_id: &str) -> PortResult<Option<Tier>> {
+        self.call("catalog.tier", self.memory.tier(customer_id)).await
     }
 }
 

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::num::NonZeroU32;
 
 use nexus_core::domain::admission::SagaLimit;
+use nexus_core::domain::checkout::Tier;
+use nexus_core::domain::status::OrderStatus;
 use nexus_core::domain::stock::StockItem;
 use nexus_core::ports::ExecutionStatus;
 use nexus_ops::invariants::{self, Snapshot};
@@ -31,12 +33,19 @@ enum Action {
     Stop,
     Retry,
     Bound(u32),
+    Tier(String, Tier),
+    Price(&'static str, u64),
 }
 
 const HOUR: u64 = 3_600_000;
 
-/// The catalog a run starts from: plentiful and scarce SKUs.
-const STOCK: [(&str, u64); 4] = [("SKU-1", 10_000), ("SKU-2", 10_000), ("SKU-3", 6), ("SKU-4", 3)];
+/// The catalog a run starts from: plentiful and scarce SKUs, and their unit prices.
+const STOCK: [(&str, u64, u64); 4] =
+    [("SKU-1", 10_000, 1999), ("SKU-2", 10_000, 500), ("SKU-3", 6, 120_000), ("SKU-4", 3, 75)];
+
+/// The customers of a run (`c-0` … `c-6`) the operator has recorded as VIP; a message's tier claim is
+/// drawn regardless, and an operator may change a record while orders run.
+const VIP_CUSTOMERS: [&str; 2] = ["c-0", "c-3"];
 
 /// A run's verdict.
 #[derive(Debug, Clone, Default)]
@@ -61,8 +70,15 @@ fn submission(rng: &mut fastrand::Rng, seed: u64, index: usize) -> Value {
     let lines = 1 + rng.usize(..3);
     let items: Vec<Value> = (0..lines)
         .map(|line| {
-            let sku = STOCK[(index + line) % STOCK.len()].0;
-            json!({"sku": sku, "quantity": 1 + rng.u32(..3), "unitPriceCents": 100 + rng.u32(..5000)})
+            let (sku, _, price) = STOCK[(index + line) % STOCK.len()];
+            let mut item = json!({"sku": sku, "quantity": 1 + rng.u32(..3)});
+            // A checkout that quotes the catalog's price, none, or a stale one (refused: PriceChanged).
+            match rng.u8(..10) {
+                0..=4 => item["unitPriceCents"] = json!(price),
+                5 => item["unitPriceCents"] = json!(1 + rng.u64(..price)),
+                _ => {}
+            }
+            item
         })
         .collect();
     order["items"] = json!(items);
@@ -95,10 +111,14 @@ pub fn run(topology: &Topology, seed: u64, settings: &Settings) -> Result<Verdic
     };
     let mut world = World::new(topology.clone(), seed, faults.clone(), settings.keep_trace)?;
     world.duplicate = if settings.faults { 0.05 } else { 0.0 };
-    world.memory.world().stock = STOCK
-        .iter()
-        .map(|(sku, n)| (sku.to_string(), StockItem { sku: sku.to_string(), available: *n, initial: *n }))
-        .collect();
+    {
+        let mut memory = world.memory.world();
+        for (sku, units, price) in STOCK {
+            memory.stock.insert(sku.into(), StockItem { sku: sku.into(), available: units, initial: units });
+            memory.prices.insert(sku.into(), price);
+        }
+        memory.tiers = VIP_CUSTOMERS.iter().map(|c| ((*c).to_owned(), Tier::Vip)).collect();
+    }
     if rng.bool() {
         world.memory.world().saga_limit = SagaLimit(NonZeroU32::new(rng.u32(1..=8)));
     }
@@ -114,12 +134,17 @@ pub fn run(topology: &Topology, seed: u64, settings: &Settings) -> Result<Verdic
         }
     }
     if settings.faults {
-        for _ in 0..1 + settings.orders / 10 {
+        for _ in 0..1 + settings.orders / 5 {
             let at = rng.u64(..submit_window + 60_000);
-            let action = match rng.u8(..3) {
+            let action = match rng.u8(..5) {
                 0 => Action::Stop,
                 1 => Action::Retry,
-                _ => Action::Bound(rng.u32(..=6)),
+                2 => Action::Bound(rng.u32(..=6)),
+                3 => Action::Tier(format!("c-{}", rng.u8(..7)), if rng.bool() { Tier::Vip } else { Tier::Standard }),
+                _ => {
+                    let (sku, _, price) = STOCK[rng.usize(..STOCK.len())];
+                    Action::Price(sku, price + rng.u64(1..=price))
+                }
             };
             actions.push((at, action));
         }
@@ -153,12 +178,30 @@ fn act(world: &mut World, rng: &mut fastrand::Rng, action: &Action) {
                 let name = running[rng.usize(..running.len())].clone();
                 world.record(format!("{} operator stop-execution {name}", world.now()));
                 world.stop(&name);
+                // Half the time the operator retries its order at once (the runbook's next step), while
+                // the stopped execution's last commands may still be in flight.
+                let order = world
+                    .memory
+                    .world()
+                    .orders
+                    .values()
+                    .find(|o| retry::current_execution(o).as_deref() == Some(&name))
+                    .map(|o| o.order_id.clone());
+                if let Some(order_id) = order.filter(|_| rng.bool()) {
+                    spawn_retry(world, order_id);
+                }
             }
         }
         Action::Retry => {
+            // An operator retries an order that looks unfinished or failed, not a completed one.
             let ids: Vec<String> = {
                 let memory = world.memory.world();
-                let mut ids: Vec<String> = memory.orders.keys().cloned().collect();
+                let mut ids: Vec<String> = memory
+                    .orders
+                    .values()
+                    .filter(|o| !matches!(o.status, OrderStatus::Completed | OrderStatus::Rejected))
+                    .map(|o| o.order_id.clone())
+                    .collect();
                 ids.sort();
                 ids
             };
@@ -170,6 +213,14 @@ fn act(world: &mut World, rng: &mut fastrand::Rng, action: &Action) {
         Action::Bound(n) => {
             world.record(format!("{} operator bound {n}", world.now()));
             world.memory.world().saga_limit = SagaLimit(NonZeroU32::new(*n));
+        }
+        Action::Tier(customer, tier) => {
+            world.record(format!("{} operator customers set {customer} --tier {}", world.now(), tier.as_str()));
+            world.memory.world().tiers.insert(customer.clone(), *tier);
+        }
+        Action::Price(sku, price) => {
+            world.record(format!("{} operator inventory set {sku} --price {price}", world.now()));
+            world.memory.world().prices.insert((*sku).to_owned(), *price);
         }
     }
 }
@@ -202,8 +253,7 @@ fn runbook(world: &mut World) {
                 .filter(|order| {
                     let execution = retry::current_execution(order).and_then(|n| bus.executions.get(&n).copied());
                     let ended = execution.is_none_or(ExecutionStatus::has_ended);
-                    (!order.status.is_terminal() && ended)
-                        || order.status == nexus_core::domain::status::OrderStatus::NeedsAttention
+                    (!order.status.is_terminal() && ended) || order.status == OrderStatus::NeedsAttention
                 })
                 .map(|o| o.order_id.clone())
                 .collect();
@@ -269,7 +319,7 @@ fn verdict(world: &World, faults: &FaultPlan) -> Verdict {
         subjects.push(subject.to_owned());
     };
     for order in memory.orders.values() {
-        if !order.status.is_terminal() || order.status == nexus_core::domain::status::OrderStatus::NeedsAttention {
+        if !order.status.is_terminal() || order.status == OrderStatus::NeedsAttention {
             problem(&order.order_id, format!("quiescence: {} is {} after the runbook", order.order_id, order.status));
         }
     }

@@ -2,10 +2,10 @@
 //! `nexus-aws`) and an in-memory twin (crate `nexus-testkit`) with the same conditional semantics. Effects
 //! are named by the order and its attempt (their ids derive from both: [`crate::domain::ledger::Effect::id`]).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 
-use crate::domain::checkout::{Address, LineItem};
+use crate::domain::checkout::{Address, LineItem, Tier};
 use crate::domain::messages::OrderEvent;
 use crate::domain::order::Order;
 use crate::domain::submission::Rejection;
@@ -99,8 +99,14 @@ pub trait Inventory: Send + Sync {
         items: &[LineItem],
     ) -> impl Future<Output = PortResult<ReserveOutcome>> + Send;
     fn release(&self, order_id: &str, attempt: u32) -> impl Future<Output = PortResult<UndoOutcome>> + Send;
-    /// Which of `skus` exist in the catalog.
-    fn known_skus(&self, skus: &BTreeSet<String>) -> impl Future<Output = PortResult<BTreeSet<String>>> + Send;
+}
+
+/// What the operator decides and intake reads: the catalog's prices and each customer's tier.
+pub trait Catalog: Send + Sync {
+    /// The unit price of each of `skus` that is for sale (in the catalog, with a price).
+    fn prices(&self, skus: &BTreeSet<String>) -> impl Future<Output = PortResult<BTreeMap<String, u64>>> + Send;
+    /// The tier the operator gave the customer, if any (`nexus customers set`).
+    fn tier(&self, customer_id: &str) -> impl Future<Output = PortResult<Option<Tier>>> + Send;
 }
 
 pub trait Payments: Send + Sync {

@@ -40,6 +40,7 @@ pub fn tables() -> Result<Tables, MissingVariable> {
         order_events: var("ORDER_EVENTS_TABLE")?,
         inventory: var("INVENTORY_TABLE")?,
         ledger: var("LEDGER_TABLE")?,
+        customers: var("CUSTOMERS_TABLE")?,
     })
 }
 

@@ -149,7 +149,7 @@ impl OrderIntake {
         let intake = IntakeService {
             idempotency: c.db(),
             orders: c.db(),
-            inventory: c.db(),
+            catalog: c.db(),
             publisher: publisher.clone(),
             saga: step_functions.clone(),
             dead_letters: CrashAfter(c.intake_dead_letters()?),

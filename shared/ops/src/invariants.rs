@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
+use nexus_core::domain::checkout;
 use nexus_core::domain::ledger::{Effect, LedgerEntry};
 use nexus_core::domain::messages::OrderEvent;
 use nexus_core::domain::status::OrderStatus;
@@ -71,6 +72,15 @@ pub fn check(snapshot: &Snapshot, now_epoch: i64) -> Report {
     for order in &snapshot.orders {
         let id = order.order_id.as_str();
         *report.by_status.entry(order.status.as_str().to_owned()).or_default() += 1;
+
+        // The charge is the order's total: the checked sum of its priced lines, within the limit.
+        let lines_total = checkout::total_cents(&order.items);
+        if order.status != OrderStatus::Rejected
+            && (lines_total != Some(order.total_cents) || order.total_cents > checkout::MAX_ORDER_TOTAL_CENTS)
+        {
+            let detail = format!("total {} for lines summing to {lines_total:?}", order.total_cents);
+            violation("order-total", id, detail);
+        }
 
         // Timeline: sequences 1..=version, each change a legal transition, ending at the order's status.
         let mut timeline = events.remove(id).unwrap_or_default();
@@ -362,6 +372,15 @@ mod tests {
         let mut snapshot = clean();
         snapshot.stock[0].available = 9;
         assert_eq!(rules(&snapshot), ["stock-conserved"]);
+    }
+
+    #[test]
+    fn a_total_that_is_not_its_lines_is_caught() {
+        let mut snapshot = clean();
+        snapshot.orders[0].items[0].unit_price_cents = 1;
+        assert_eq!(rules(&snapshot), ["order-total"]);
+        snapshot.orders[0].items[0] = LineItem { sku: "A".into(), quantity: u32::MAX, unit_price_cents: u64::MAX };
+        assert_eq!(rules(&snapshot), ["order-total"], "a sum that overflows");
     }
 
     #[test]

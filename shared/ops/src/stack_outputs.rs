@@ -47,6 +47,7 @@ pub fn tables(outputs: &Outputs) -> Result<Tables, MissingOutput> {
         order_events: output(outputs, "OrderEventsTableName")?,
         inventory: output(outputs, "InventoryTableName")?,
         ledger: output(outputs, "LedgerTableName")?,
+        customers: output(outputs, "CustomersTableName")?,
     })
 }
 

@@ -3,6 +3,7 @@
 //! caught.
 
 use nexus_core::domain::admission::SagaLimit;
+use nexus_core::domain::checkout::Tier;
 use nexus_core::domain::ids;
 use nexus_core::domain::ledger::{Effect, EffectState};
 use nexus_core::domain::messages::{COMMAND_SCHEMA_VERSION, CommandName, ServiceCommand};
@@ -307,6 +308,11 @@ async fn an_order_needing_attention_has_its_compensation_run_again_for_its_origi
 async fn submit_tiered(memory: &Memory, key: &str, tier: &str) -> (String, IntakeOutcome) {
     let mut message = sample_submission(key);
     message["tier"] = tier.into();
+    if tier == "VIP" {
+        // The customer's record decides the tier, not the message.
+        memory.set_tier("c-vip", Tier::Vip);
+        message["customerId"] = "c-vip".into();
+    }
     let body = message.to_string();
     (body.clone(), intake(memory).handle(&body, Some("corr-1")).await.expect("intake"))
 }

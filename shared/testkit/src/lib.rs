@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use nexus_core::chaos::ChaosSettings;
 use nexus_core::domain::admission::SagaLimit;
-use nexus_core::domain::checkout::{Address, LineItem, quantities_by_sku};
+use nexus_core::domain::checkout::{Address, LineItem, Tier, quantities_by_sku};
 use nexus_core::domain::ledger::{Effect, EffectState, LedgerEntry, ReservedLine};
 use nexus_core::domain::messages::OrderEvent;
 use nexus_core::domain::order::Order;
@@ -28,6 +28,10 @@ pub fn sample_submission(key: &str) -> Value {
     sample
 }
 
+/// The unit price the sample submission quotes (`examples/order.json`): the price of every SKU of
+/// [`Memory::with_stock`], as of SKU-1 in `infra/catalog.json`.
+pub const SAMPLE_UNIT_PRICE_CENTS: u64 = 1999;
+
 /// The intake service with every port in one in-memory world.
 /// order-intake over the in-memory world.
 pub type MemoryIntake = IntakeService<Memory, Memory, Memory, Memory, Memory, Memory, Memory>;
@@ -36,7 +40,7 @@ pub fn intake(memory: &Memory) -> MemoryIntake {
     IntakeService {
         idempotency: memory.clone(),
         orders: memory.clone(),
-        inventory: memory.clone(),
+        catalog: memory.clone(),
         publisher: memory.clone(),
         saga: memory.clone(),
         dead_letters: memory.clone(),
@@ -63,6 +67,10 @@ pub struct World {
     pub events: HashMap<String, Vec<OrderEvent>>,
     /// SKU → (available, initial).
     pub stock: BTreeMap<String, StockItem>,
+    /// The catalog's unit prices: SKU → price in minor units.
+    pub prices: BTreeMap<String, u64>,
+    /// The customers' recorded tiers.
+    pub tiers: BTreeMap<String, Tier>,
     /// (order id, entry key) → entry: effects and notifications.
     pub ledger: BTreeMap<(String, String), LedgerEntry>,
     pub published: Vec<OrderEvent>,
@@ -149,13 +157,30 @@ impl World {
 pub struct Memory(pub Arc<Mutex<World>>);
 
 impl Memory {
+    /// A world with these SKUs in stock, each at [`SAMPLE_UNIT_PRICE_CENTS`].
     pub fn with_stock(stock: &[(&str, u64)]) -> Self {
         let memory = Self::default();
-        memory.world().stock = stock
-            .iter()
-            .map(|(sku, qty)| ((*sku).to_owned(), StockItem { sku: (*sku).to_owned(), available: *qty, initial: *qty }))
-            .collect();
+        {
+            let mut world = memory.world();
+            for (sku, units) in stock {
+                let sku = (*sku).to_owned();
+                world.stock.insert(sku.clone(), StockItem { sku: sku.clone(), available: *units, initial: *units });
+                world.prices.insert(sku, SAMPLE_UNIT_PRICE_CENTS);
+            }
+        }
         memory
+    }
+
+    /// Sets a SKU's catalog price.
+    pub fn set_price(&self, sku: &str, unit_price_cents: u64) -> &Self {
+        self.world().prices.insert(sku.to_owned(), unit_price_cents);
+        self
+    }
+
+    /// Records a customer's tier, as `nexus customers set` does.
+    pub fn set_tier(&self, customer_id: &str, tier: Tier) -> &Self {
+        self.world().tiers.insert(customer_id.to_owned(), tier);
+        self
     }
 
     pub fn world(&self) -> MutexGuard<'_, World> {
@@ -287,10 +312,16 @@ impl Inventory for Memory {
         }
         Ok(outcome)
     }
+}
 
-    async fn known_skus(&self, skus: &BTreeSet<String>) -> PortResult<BTreeSet<String>> {
+impl Catalog for Memory {
+    async fn prices(&self, skus: &BTreeSet<String>) -> PortResult<BTreeMap<String, u64>> {
         let world = self.world();
-        Ok(skus.iter().filter(|s| world.stock.contains_key(*s)).cloned().collect())
+        Ok(skus.iter().filter_map(|sku| Some((sku.clone(), *world.prices.get(sku)?))).collect())
+    }
+
+    async fn tier(&self, customer_id: &str) -> PortResult<Option<Tier>> {
+        Ok(self.world().tiers.get(customer_id).copied())
     }
 }
 

@@ -1,6 +1,7 @@
 //! The services against the in-memory twins: each saga step, its failures and compensations, and the
 //! idempotency every handler promises (a command applied twice changes nothing the second time).
 
+use nexus_core::domain::checkout::Tier;
 use nexus_core::domain::ledger::{Effect, EffectState};
 use nexus_core::domain::messages::{COMMAND_SCHEMA_VERSION, CommandName, ServiceCommand};
 use nexus_core::domain::saga_error::SagaError;
@@ -18,6 +19,16 @@ use nexus_testkit::{Callback, Memory, intake, sample_submission};
 use serde_json::json;
 
 const STATE_MACHINE: &str = "arn:aws:states:us-east-1:000000000000:stateMachine:saga";
+
+/// A shop with this stock, SKU-2 at 500, and the sample's customer (c-42) recorded as VIP.
+fn shop(stock: &[(&str, u64)]) -> Memory {
+    let memory = Memory::with_stock(stock);
+    if stock.iter().any(|(sku, _)| *sku == "SKU-2") {
+        memory.set_price("SKU-2", 500);
+    }
+    memory.set_tier("c-42", Tier::Vip);
+    memory
+}
 
 /// The contract's sample as a VIP order of two lines.
 fn submission(key: &str) -> serde_json::Value {
@@ -105,7 +116,7 @@ async fn assert_gap_free_events(memory: &Memory, order_id: &str) {
 
 #[tokio::test]
 async fn happy_path_reserves_charges_ships_and_completes() {
-    let memory = Memory::with_stock(&[("SKU-1", 10), ("SKU-2", 10)]);
+    let memory = shop(&[("SKU-1", 10), ("SKU-2", 10)]);
     let order_id = submit(&memory, &submission("k-happy")).await;
     assert_eq!(status(&memory, &order_id), OrderStatus::Pending);
     assert_eq!(
@@ -142,7 +153,7 @@ async fn happy_path_reserves_charges_ships_and_completes() {
 
 #[tokio::test]
 async fn every_step_applied_twice_changes_nothing_the_second_time() {
-    let memory = Memory::with_stock(&[("SKU-1", 10), ("SKU-2", 10)]);
+    let memory = shop(&[("SKU-1", 10), ("SKU-2", 10)]);
     let order_id = submit(&memory, &submission("k-twice")).await;
     assert_eq!(submit(&memory, &submission("k-twice")).await, order_id, "same key, same order");
     assert_eq!(memory.world().executions.len(), 1, "one saga");
@@ -164,7 +175,7 @@ async fn every_step_applied_twice_changes_nothing_the_second_time() {
 
 #[tokio::test]
 async fn declined_payment_releases_stock_and_cancels_with_the_reason() {
-    let memory = Memory::with_stock(&[("SKU-1", 10), ("SKU-2", 10)]);
+    let memory = shop(&[("SKU-1", 10), ("SKU-2", 10)]);
     let mut message = submission("k-decline");
     message["payment"]["token"] = json!("tok_decline");
     let order_id = submit(&memory, &message).await;
@@ -194,7 +205,7 @@ async fn declined_payment_releases_stock_and_cancels_with_the_reason() {
 
 #[tokio::test]
 async fn unserved_postal_code_fails_dispatch_and_refund_undoes_the_charge() {
-    let memory = Memory::with_stock(&[("SKU-1", 10), ("SKU-2", 10)]);
+    let memory = shop(&[("SKU-1", 10), ("SKU-2", 10)]);
     let mut message = submission("k-ship");
     message["shippingAddress"]["postalCode"] = json!("00000");
     let order_id = submit(&memory, &message).await;
@@ -211,7 +222,7 @@ async fn unserved_postal_code_fails_dispatch_and_refund_undoes_the_charge() {
 
 #[tokio::test]
 async fn a_multi_item_order_short_of_one_sku_reserves_nothing() {
-    let memory = Memory::with_stock(&[("SKU-1", 10), ("SKU-2", 0)]);
+    let memory = shop(&[("SKU-1", 10), ("SKU-2", 0)]);
     let order_id = submit(&memory, &submission("k-short")).await;
     assert!(is_failure(&run(&memory, CommandName::ReserveInventory, &order_id).await, SagaError::InventoryOutOfStock));
     assert_eq!((stock(&memory, "SKU-1"), stock(&memory, "SKU-2")), (10, 0), "all or nothing");
@@ -224,7 +235,7 @@ async fn a_multi_item_order_short_of_one_sku_reserves_nothing() {
 /// the saga was already cancelling as out of stock (CancelOrder then found it reserved: NEEDS_ATTENTION).
 #[tokio::test]
 async fn an_out_of_stock_answer_is_final_for_every_copy_of_the_command() {
-    let memory = Memory::with_stock(&[("SKU-1", 10), ("SKU-2", 0)]);
+    let memory = shop(&[("SKU-1", 10), ("SKU-2", 0)]);
     let order_id = submit(&memory, &submission("k-final")).await;
     assert!(is_failure(&run(&memory, CommandName::ReserveInventory, &order_id).await, SagaError::InventoryOutOfStock));
     memory.world().stock.get_mut("SKU-2").expect("SKU-2 stocked").available = 5;
@@ -241,7 +252,7 @@ async fn an_out_of_stock_answer_is_final_for_every_copy_of_the_command() {
 
 #[tokio::test]
 async fn a_reservation_arriving_after_its_release_reserves_nothing() {
-    let memory = Memory::with_stock(&[("SKU-1", 10), ("SKU-2", 10)]);
+    let memory = shop(&[("SKU-1", 10), ("SKU-2", 10)]);
     let order_id = submit(&memory, &submission("k-late")).await;
     run(&memory, CommandName::ReleaseInventory, &order_id).await;
     let late = run(&memory, CommandName::ReserveInventory, &order_id).await;
@@ -251,7 +262,7 @@ async fn a_reservation_arriving_after_its_release_reserves_nothing() {
 
 #[tokio::test]
 async fn version_conflicts_are_re_read_and_no_update_is_lost() {
-    let memory = Memory::with_stock(&[("SKU-1", 10), ("SKU-2", 10)]);
+    let memory = shop(&[("SKU-1", 10), ("SKU-2", 10)]);
     let order_id = submit(&memory, &submission("k-conflict")).await;
     memory.world().conflicts_to_inject = 3;
     assert!(matches!(run(&memory, CommandName::ReserveInventory, &order_id).await, StepReply::Success(_)));
@@ -262,7 +273,7 @@ async fn version_conflicts_are_re_read_and_no_update_is_lost() {
 
 #[tokio::test]
 async fn a_forward_step_reads_the_order_once_and_a_compensation_since_is_caught() {
-    let memory = Memory::with_stock(&[("SKU-1", 10), ("SKU-2", 10)]);
+    let memory = shop(&[("SKU-1", 10), ("SKU-2", 10)]);
     let order_id = submit(&memory, &submission("k-reads")).await;
     let steps = [CommandName::ReserveInventory, CommandName::ChargePayment, CommandName::DispatchShipping];
     for step in steps.into_iter().chain([CommandName::CompleteOrder]) {
@@ -289,7 +300,7 @@ async fn a_forward_step_reads_the_order_once_and_a_compensation_since_is_caught(
 
 #[tokio::test]
 async fn forward_steps_refuse_orders_in_the_wrong_status() {
-    let memory = Memory::with_stock(&[("SKU-1", 10), ("SKU-2", 10)]);
+    let memory = shop(&[("SKU-1", 10), ("SKU-2", 10)]);
     let order_id = submit(&memory, &submission("k-order")).await;
     assert!(is_failure(&run(&memory, CommandName::ChargePayment, &order_id).await, SagaError::OrderInvalidState));
     assert!(is_failure(&run(&memory, CommandName::CompleteOrder, &order_id).await, SagaError::OrderInvalidState));
@@ -298,7 +309,7 @@ async fn forward_steps_refuse_orders_in_the_wrong_status() {
 
 #[tokio::test]
 async fn invalid_submissions_are_rejected_or_parked_never_dropped() {
-    let memory = Memory::with_stock(&[("SKU-1", 10)]);
+    let memory = shop(&[("SKU-1", 10)]);
     let mut bad = submission("k-bad");
     bad["items"][0]["quantity"] = json!(0);
     let outcome = intake(&memory).handle(&bad.to_string(), None).await.expect("handled");
@@ -323,8 +334,46 @@ async fn invalid_submissions_are_rejected_or_parked_never_dropped() {
 }
 
 #[tokio::test]
+async fn the_catalog_prices_the_order_and_the_customer_record_sets_its_tier() {
+    let memory = Memory::with_stock(&[("SKU-5", 10)]);
+    memory.set_price("SKU-5", 1500);
+    // The audit's case: SKU-5 (catalog 1500) quoted at 1 cent is refused with both prices, never charged.
+    let mut cheap = sample_submission("k-cheap");
+    cheap["items"] = json!([{"sku": "SKU-5", "quantity": 1, "unitPriceCents": 1}]);
+    let outcome = intake(&memory).handle(&cheap.to_string(), None).await.expect("handled");
+    let IntakeOutcome::Rejected { order_id, rejection } = outcome else { panic!("{outcome:?}") };
+    assert_eq!(
+        (rejection.code, rejection.field.as_deref()),
+        (RejectionCode::PriceChanged, Some("items[0].unitPriceCents"))
+    );
+    assert!(rejection.detail.contains("quoted 1,") && rejection.detail.contains("1500"), "{}", rejection.detail);
+    assert_eq!(memory.world().orders[&order_id].status, OrderStatus::Rejected);
+    assert!(memory.world().executions.is_empty());
+
+    // Without a quote the catalog's price is charged; a VIP claim without a VIP record runs standard.
+    let mut unquoted = sample_submission("k-unquoted");
+    unquoted["tier"] = json!("VIP");
+    unquoted["items"] = json!([{"sku": "SKU-5", "quantity": 3}]);
+    let order_id = submit(&memory, &unquoted).await;
+    let order = memory.world().orders[&order_id].clone();
+    assert_eq!((order.total_cents, order.items[0].unit_price_cents, order.tier), (4500, 1500, Tier::Standard));
+
+    // The operator's record makes a customer VIP, whatever the message says; an order keeps the terms it
+    // was created with when the record or the price changes later.
+    memory.set_tier("c-42", Tier::Vip);
+    let mut claimed_standard = sample_submission("k-vip");
+    claimed_standard["tier"] = json!("STANDARD");
+    claimed_standard["items"] = json!([{"sku": "SKU-5", "quantity": 1, "unitPriceCents": 1500}]);
+    let vip = submit(&memory, &claimed_standard).await;
+    memory.set_tier("c-42", Tier::Standard).set_price("SKU-5", 9);
+    assert_eq!(submit(&memory, &claimed_standard).await, vip, "a redelivery is the same order");
+    let order = memory.world().orders[&vip].clone();
+    assert_eq!((order.tier, order.total_cents), (Tier::Vip, 1500));
+}
+
+#[tokio::test]
 async fn a_reused_idempotency_key_with_another_payload_is_parked_and_the_first_order_stands() {
-    let memory = Memory::with_stock(&[("SKU-1", 10), ("SKU-2", 10)]);
+    let memory = shop(&[("SKU-1", 10), ("SKU-2", 10)]);
     let order_id = submit(&memory, &submission("k-reuse")).await;
     let mut other = submission("k-reuse");
     other["items"][0]["quantity"] = json!(7);
@@ -348,7 +397,7 @@ async fn duplicate_callbacks_are_harmless() {
 
 #[tokio::test]
 async fn each_event_notifies_once() {
-    let memory = Memory::with_stock(&[("SKU-1", 10), ("SKU-2", 10)]);
+    let memory = shop(&[("SKU-1", 10), ("SKU-2", 10)]);
     let order_id = submit(&memory, &submission("k-notify")).await;
     let event = memory.world().published[0].clone();
     let service = NotificationService {
@@ -366,7 +415,7 @@ async fn each_event_notifies_once() {
 /// follows the order id's rule is taken, so no publish of the saga can grow past SNS's limit.
 #[tokio::test]
 async fn an_unbounded_correlation_id_is_replaced_by_the_order_id() {
-    let memory = Memory::with_stock(&[("SKU-1", 10), ("SKU-2", 10)]);
+    let memory = shop(&[("SKU-1", 10), ("SKU-2", 10)]);
     let huge = "c".repeat(130 * 1024);
     for (key, correlation_id, expected) in [
         ("k-corr-huge", huge.as_str(), None),

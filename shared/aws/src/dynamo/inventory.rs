@@ -4,9 +4,7 @@
 //! in the ledger, so every copy of the command answers the same. A release is the ledger's undo with the
 //! restock of the reserved lines in the same transaction.
 
-use std::collections::{BTreeSet, HashMap};
-
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Update};
+use aws_sdk_dynamodb::types::Update;
 use nexus_core::domain::checkout::{LineItem, quantities_by_sku};
 use nexus_core::domain::ledger::{Effect, EffectState, LedgerEntry, ReservedLine};
 use nexus_core::domain::stock::StockItem;
@@ -14,7 +12,7 @@ use nexus_core::ports::{Inventory, PortResult, ReserveOutcome, UndoOutcome};
 
 use super::Dynamo;
 use super::ledger::Begin;
-use crate::ext::{built, cancelled, n, put, retry_on_condition, s, to_item, unavailable, update};
+use crate::ext::{cancelled, n, put, retry_on_condition, s, to_item, unavailable, update};
 
 /// What an existing reservation entry answers a (repeated) reserve command.
 fn reservation_outcome(state: Option<EffectState>) -> ReserveOutcome {
@@ -87,33 +85,6 @@ impl Inventory for Dynamo {
                 .collect()
         })
         .await
-    }
-
-    async fn known_skus(&self, skus: &BTreeSet<String>) -> PortResult<BTreeSet<String>> {
-        let mut known = BTreeSet::new();
-        let all: Vec<&String> = skus.iter().collect();
-        for chunk in all.chunks(100) {
-            let keys = chunk.iter().map(|sku| HashMap::from([("sku".to_owned(), s(sku))])).collect();
-            let request =
-                KeysAndAttributes::builder().set_keys(Some(keys)).projection_expression("sku").consistent_read(true);
-            let mut request = Some(built("build batch get", request.build())?);
-            while let Some(keys) = request.take() {
-                let output = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.tables.inventory, keys)
-                    .send()
-                    .await
-                    .map_err(|e| unavailable("look up SKUs", e))?;
-                for item in output.responses.unwrap_or_default().remove(&self.tables.inventory).unwrap_or_default() {
-                    if let Some(AttributeValue::S(sku)) = item.get("sku") {
-                        known.insert(sku.clone());
-                    }
-                }
-                request = output.unprocessed_keys.unwrap_or_default().remove(&self.tables.inventory);
-            }
-        }
-        Ok(known)
     }
 }
 

@@ -5,6 +5,7 @@
 //! state (with a tombstone when there is nothing to undo), stock on `available >= :q` inside one
 //! transaction with the reservation entry.
 
+pub mod catalog;
 pub mod idempotency;
 pub mod inventory;
 pub mod ledger;
@@ -27,6 +28,7 @@ pub struct Tables {
     pub order_events: String,
     pub inventory: String,
     pub ledger: String,
+    pub customers: String,
 }
 
 /// Every DynamoDB-backed port, over one client.
@@ -161,6 +163,7 @@ pub(crate) mod tests {
             order_events: "events".into(),
             inventory: "inventory".into(),
             ledger: "ledger".into(),
+            customers: "customers".into(),
         }
     }
 }

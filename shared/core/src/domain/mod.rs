@@ -1,5 +1,6 @@
 //! The domain: what a customer checks out, the order and its statuses, the submission contract and its
-//! validation, the saga's messages and error names, the effects ledger and stock. Knows nothing of AWS.
+//! validation, the terms the orchestrator sets (prices, total, tier), the saga's messages and error names,
+//! the effects ledger and stock. Knows nothing of AWS.
 
 pub mod admission;
 pub mod checkout;
@@ -11,6 +12,7 @@ pub mod saga_error;
 pub mod status;
 pub mod stock;
 pub mod submission;
+pub mod terms;
 
 /// Now, as stored in items and events (RFC 3339, UTC, milliseconds).
 pub fn now() -> String {

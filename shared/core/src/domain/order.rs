@@ -3,11 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::checkout::{Address, LineItem, PaymentDetails, Tier, total_cents};
+use super::checkout::{Address, LineItem, PaymentDetails, Tier};
 use super::ids;
 use super::messages::{EVENT_SCHEMA_VERSION, OrderEvent};
 use super::status::OrderStatus;
 use super::submission::{Rejection, ValidSubmission};
+use super::terms::Terms;
 
 /// An order as stored. `version` increases by one with every change (optimistic concurrency). A REJECTED
 /// order keeps only what could be read from its message (the other fields take their defaults).
@@ -77,21 +78,23 @@ impl Default for Order {
 
 impl Order {
     /// The order a valid submission creates: PENDING, version 1.
+    /// The order of a submission, on the terms the orchestrator set for it.
     pub fn from_submission(
         submission: ValidSubmission,
+        terms: Terms,
         correlation_id: String,
         execution_arn: String,
         now: &str,
     ) -> Self {
         Self {
-            total_cents: total_cents(&submission.items),
+            total_cents: terms.total_cents,
             order_id: submission.order_id,
             idempotency_key: submission.idempotency_key,
             customer_id: submission.customer_id,
             customer_email: submission.customer_email,
-            tier: submission.tier,
+            tier: terms.tier,
             currency: submission.currency,
-            items: submission.items,
+            items: terms.items,
             payment: submission.payment,
             shipping_address: submission.shipping_address,
             status: OrderStatus::Pending,

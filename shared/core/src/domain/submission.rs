@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::checkout::{Address, LineItem, PaymentDetails, Tier};
+use super::checkout::{Address, MAX_QUANTITY_PER_LINE, MAX_UNIT_PRICE_CENTS, PaymentDetails, QuotedLine, Tier};
 use super::ids;
 
 pub const SCHEMA_VERSION: u64 = 1;
@@ -23,7 +23,11 @@ pub enum RejectionCode {
     TooManyItems,
     NonPositiveQuantity,
     NonPositivePrice,
+    /// A quantity, a quoted price or a total over its documented limit (`domain::checkout`).
+    LimitExceeded,
     UnknownSku,
+    /// A quoted unit price that is not the catalog's (the detail names both).
+    PriceChanged,
     IdempotencyKeyReused,
 }
 
@@ -52,16 +56,18 @@ impl Rejection {
     }
 }
 
-/// A message that passed validation.
+/// A message that passed validation: what the submitter asks for. Prices and the tier are then the
+/// orchestrator's to decide (`domain::terms`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidSubmission {
     pub order_id: String,
     pub idempotency_key: String,
     pub customer_id: String,
     pub customer_email: String,
-    pub tier: Tier,
+    /// The tier the message claims, if any: never taken as it is (the customer's record decides).
+    pub claimed_tier: Option<Tier>,
     pub currency: String,
-    pub items: Vec<LineItem>,
+    pub items: Vec<QuotedLine>,
     pub payment: PaymentDetails,
     pub shipping_address: Address,
     /// SHA-256 of the message, to tell a replay from a reused idempotency key.
@@ -114,10 +120,13 @@ pub fn validate(raw: &[u8]) -> Result<ValidSubmission, InvalidSubmission> {
     if !is_plausible_email(&customer_email) {
         return Err(fail(invalid("customerEmail", "not an email address")));
     }
-    let tier = match text(message, "tier", 16).map_err(fail)?.as_str() {
-        "STANDARD" => Tier::Standard,
-        "VIP" => Tier::Vip,
-        other => return Err(fail(invalid("tier", format!("{other:?} is not STANDARD or VIP")))),
+    let claimed_tier = match message.get("tier") {
+        None | Some(Value::Null) => None,
+        Some(_) => Some(match text(message, "tier", 16).map_err(fail)?.as_str() {
+            "STANDARD" => Tier::Standard,
+            "VIP" => Tier::Vip,
+            other => return Err(fail(invalid("tier", format!("{other:?} is not STANDARD or VIP")))),
+        }),
     };
     let currency = text(message, "currency", 3).map_err(fail)?;
     if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_uppercase()) {
@@ -142,7 +151,7 @@ pub fn validate(raw: &[u8]) -> Result<ValidSubmission, InvalidSubmission> {
         idempotency_key,
         customer_id,
         customer_email,
-        tier,
+        claimed_tier,
         currency,
         items,
         payment,
@@ -179,7 +188,7 @@ pub fn is_valid_order_id(id: &str) -> bool {
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn line_items(value: Option<&Value>) -> Result<Vec<LineItem>, Rejection> {
+fn line_items(value: Option<&Value>) -> Result<Vec<QuotedLine>, Rejection> {
     let items = match value {
         None | Some(Value::Null) => return Err(missing("items")),
         Some(Value::Array(items)) => items,
@@ -203,14 +212,22 @@ fn line_items(value: Option<&Value>) -> Result<Vec<LineItem>, Rejection> {
             let Value::Object(item) = item else { return Err(invalid(&format!("items[{i}]"), "not an object")) };
             let sku = text(item, "sku", 64).map_err(|r| prefixed(&format!("items[{i}]"), r))?;
             let quantity = positive(item.get("quantity"), &field("quantity"), RejectionCode::NonPositiveQuantity)?;
-            let unit_price_cents =
-                positive(item.get("unitPriceCents"), &field("unitPriceCents"), RejectionCode::NonPositivePrice)?;
-            let quantity = u32::try_from(quantity).map_err(|_| invalid(&field("quantity"), "too large"))?;
-            // A line total must fit comfortably in integer minor units.
-            if unit_price_cents > 1_000_000_000_000 {
-                return Err(invalid(&field("unitPriceCents"), "too large"));
-            }
-            Ok(LineItem { sku, quantity, unit_price_cents })
+            let quantity = u32::try_from(quantity)
+                .ok()
+                .filter(|q| *q <= MAX_QUANTITY_PER_LINE)
+                .ok_or_else(|| over_limit(&field("quantity"), MAX_QUANTITY_PER_LINE.into()))?;
+            // The price the customer was shown, if the checkout sends it: checked against the catalog.
+            let quoted_unit_price_cents = match item.get("unitPriceCents") {
+                None | Some(Value::Null) => None,
+                price => {
+                    let price = positive(price, &field("unitPriceCents"), RejectionCode::NonPositivePrice)?;
+                    if price > MAX_UNIT_PRICE_CENTS {
+                        return Err(over_limit(&field("unitPriceCents"), MAX_UNIT_PRICE_CENTS));
+                    }
+                    Some(price)
+                }
+            };
+            Ok(QuotedLine { sku, quantity, quoted_unit_price_cents })
         })
         .collect()
 }
@@ -260,6 +277,10 @@ fn is_plausible_email(email: &str) -> bool {
     }
 }
 
+fn over_limit(field: &str, limit: u64) -> Rejection {
+    Rejection::new(RejectionCode::LimitExceeded, Some(field), format!("at most {limit}"))
+}
+
 fn missing(field: &str) -> Rejection {
     Rejection::new(RejectionCode::MissingField, Some(field), "missing or empty")
 }
@@ -297,7 +318,7 @@ mod tests {
         let a = check(&sample()).expect("valid");
         let b = check(&sample()).expect("valid");
         assert_eq!(a.order_id, b.order_id, "same key, same order id");
-        assert_eq!(a.items[0].total_cents(), 3998);
+        assert_eq!((a.items[0].quantity, a.items[0].quoted_unit_price_cents), (2, Some(1999)));
         let mut other = sample();
         other["idempotencyKey"] = json!("k-2");
         assert_ne!(check(&other).expect("valid").order_id, a.order_id);
@@ -320,6 +341,13 @@ mod tests {
             ("items", json!([{"sku": "S", "quantity": 1, "unitPriceCents": 0}]), RejectionCode::NonPositivePrice),
             ("items", json!([{"sku": "S", "quantity": 1.5, "unitPriceCents": 1}]), RejectionCode::InvalidField),
             ("items", json!([{"sku": "S", "quantity": "1", "unitPriceCents": 1}]), RejectionCode::InvalidField),
+            ("items", json!([{"sku": "S", "quantity": 10_001}]), RejectionCode::LimitExceeded),
+            ("items", json!([{"sku": "S", "quantity": 2_147_483_648_u64}]), RejectionCode::LimitExceeded),
+            (
+                "items",
+                json!([{"sku": "S", "quantity": 1, "unitPriceCents": 8_589_934_592_u64}]),
+                RejectionCode::LimitExceeded,
+            ),
             ("payment", json!({"method": "card"}), RejectionCode::MissingField),
             ("shippingAddress", json!("somewhere"), RejectionCode::InvalidField),
         ];
@@ -330,6 +358,15 @@ mod tests {
             assert_eq!(error.rejection.code, code, "{field} = {value}");
             assert!(error.order_id.is_some(), "an order id is derivable from the key");
         }
+    }
+
+    #[test]
+    fn a_quote_and_a_tier_claim_are_optional() {
+        let mut message = sample();
+        message["items"] = json!([{"sku": "SKU-1", "quantity": 1}]);
+        message.as_object_mut().expect("an object").remove("tier");
+        let valid = check(&message).expect("valid");
+        assert_eq!((valid.items[0].quoted_unit_price_cents, valid.claimed_tier), (None, None));
     }
 
     #[test]

@@ -12,9 +12,9 @@ use crate::domain::checkout::Tier;
 use crate::domain::messages::first_attempt;
 use crate::domain::order::Order;
 use crate::domain::submission::{self, InvalidSubmission, Rejection, RejectionCode, ValidSubmission};
-use crate::domain::{self, admission, ids};
+use crate::domain::{self, admission, ids, terms};
 use crate::ports::{
-    Claim, CreateOutcome, DeadLetters, Deferrals, EventPublisher, IdempotencyStore, Inventory, OrderStore, SagaStarter,
+    Catalog, Claim, CreateOutcome, DeadLetters, Deferrals, EventPublisher, IdempotencyStore, OrderStore, SagaStarter,
     StartOutcome,
 };
 
@@ -34,10 +34,10 @@ pub enum IntakeOutcome {
 /// How long an idempotency key is remembered (DynamoDB TTL on the record).
 pub const IDEMPOTENCY_TTL_SECONDS: i64 = 7 * 24 * 3600;
 
-pub struct IntakeService<S, I, P, G, D, K, F> {
+pub struct IntakeService<S, C, P, G, D, K, F> {
     pub idempotency: K,
     pub orders: S,
-    pub inventory: I,
+    pub catalog: C,
     pub publisher: P,
     pub saga: G,
     pub dead_letters: D,
@@ -80,11 +80,11 @@ fn bounded_correlation_id(correlation_id: Option<&str>) -> Option<&str> {
     }
 }
 
-impl<S, I, P, G, D, K, F> IntakeService<S, I, P, G, D, K, F>
+impl<S, C, P, G, D, K, F> IntakeService<S, C, P, G, D, K, F>
 where
     K: IdempotencyStore,
     S: OrderStore,
-    I: Inventory,
+    C: Catalog,
     P: EventPublisher,
     G: SagaStarter,
     D: DeadLetters,
@@ -127,16 +127,23 @@ where
         correlation_id: Option<&str>,
     ) -> Result<IntakeOutcome, ServiceError> {
         let order_id = valid.order_id.clone();
-        if valid.tier == Tier::Standard && self.saga_slots.is_fresh() {
-            return self.defer(order_id, body, correlation_id).await;
-        }
-
+        // The orchestrator's terms: the catalog's prices and the customer's recorded tier, whatever the
+        // message claims (recorded with the order, so a redelivery keeps the first decision).
         let skus: BTreeSet<String> = valid.items.iter().map(|i| i.sku.clone()).collect();
-        let known = self.inventory.known_skus(&skus).await?;
-        if let Some(unknown) = skus.difference(&known).next() {
-            let rejection =
-                Rejection::new(RejectionCode::UnknownSku, Some("items"), format!("{unknown} is not in the catalog"));
-            return self.reject(order_id, rejection, body, correlation_id).await;
+        let prices = self.catalog.prices(&skus).await?;
+        let tier = self.catalog.tier(&valid.customer_id).await?;
+        let terms = match terms::decide(&valid.items, &prices, tier) {
+            Ok(terms) => terms,
+            Err(rejection) => return self.reject(order_id, rejection, body, correlation_id).await,
+        };
+        if valid.claimed_tier.is_some_and(|claimed| claimed != terms.tier) {
+            tracing::info!(
+                tier = terms.tier.as_str(),
+                "the message's tier claim is not the customer's record; the record's tier runs"
+            );
+        }
+        if terms.tier == Tier::Standard && self.saga_slots.is_fresh() {
+            return self.defer(order_id, body, correlation_id).await;
         }
 
         let payload_hash = valid.payload_hash.clone();
@@ -161,7 +168,7 @@ where
 
         let now = domain::now();
         let correlation = correlation_id.map_or_else(|| order_id.clone(), str::to_owned);
-        let order = Order::from_submission(valid, correlation, self.saga.execution_arn(&order_id), &now);
+        let order = Order::from_submission(valid, terms, correlation, self.saga.execution_arn(&order_id), &now);
         let event = order.event(None);
         let (order, new) = match self.orders.create(&order, &event).await? {
             CreateOutcome::Created => {
@@ -189,6 +196,13 @@ where
                 return self.defer(order_id, body, correlation_id).await;
             }
         };
+        self.proceed(order, &idempotency_key).await?;
+        Ok(IntakeOutcome::Accepted { order_id, new })
+    }
+
+    /// An accepted order's saga, started (or found running) after its first event went out; then its
+    /// idempotency key is done.
+    async fn proceed(&self, order: Order, idempotency_key: &str) -> Result<(), ServiceError> {
         if order.status == crate::domain::status::OrderStatus::Pending && order.attempt == first_attempt() {
             // Also on a replay: the first delivery may have died between the put and the publish, or the
             // publish and the start. The event goes out before the saga starts, so an order whose saga runs
@@ -202,8 +216,8 @@ where
                 StartOutcome::AlreadyStarted { .. } => tracing::info!("saga already running"),
             }
         }
-        self.idempotency.complete(&idempotency_key).await?;
-        Ok(IntakeOutcome::Accepted { order_id: order.order_id, new })
+        self.idempotency.complete(idempotency_key).await?;
+        Ok(())
     }
 
     /// Over the bound of standard sagas: the submission goes back on the intake queue (a new message, so
@@ -246,12 +260,23 @@ where
             crate::metrics::count("OrdersRejected", &[("Reason", &rejection.reason())]);
             self.publisher.publish(&event).await?;
         } else {
-            tracing::info!(orderId = %order_id, reason = %rejection.reason(), "rejected message for an existing order id; nothing changed");
-            // A redelivery of the rejection itself: the first delivery may have died before its publish.
-            if let Some(existing) = self.orders.get(&order_id).await?
-                && existing.status == crate::domain::status::OrderStatus::Rejected
-            {
-                self.publisher.publish(&existing.event(None)).await?;
+            match self.orders.get(&order_id).await? {
+                // A redelivery of the rejection itself: the first delivery may have died before its publish.
+                Some(existing) if existing.status == crate::domain::status::OrderStatus::Rejected => {
+                    tracing::info!(orderId = %order_id, reason = %rejection.reason(), "rejection redelivered; nothing changed");
+                    self.publisher.publish(&existing.event(None)).await?;
+                }
+                // A redelivery of a submission accepted on the terms of its first delivery (a price or a
+                // record has changed since): that decision stands, and its saga goes on.
+                Some(existing) if existing.payload_hash == order.payload_hash => {
+                    tracing::info!(orderId = %order_id, status = %existing.status, "accepted before on its first terms; the first order stands");
+                    let key = existing.idempotency_key.clone();
+                    self.proceed(existing, &key).await?;
+                    return Ok(IntakeOutcome::Accepted { order_id, new: false });
+                }
+                _ => {
+                    tracing::info!(orderId = %order_id, reason = %rejection.reason(), "rejected message for an existing order id; nothing changed");
+                }
             }
         }
         Ok(IntakeOutcome::Rejected { order_id, rejection })
