@@ -3,6 +3,7 @@
 
 mod bench;
 mod chaos;
+mod customers;
 mod dashboard;
 mod dlq;
 mod exit;
@@ -73,9 +74,12 @@ pub enum Command {
     Orders(orders::ListArgs),
     /// Read the functions' logs (CloudWatch Logs), filtered on the client.
     Logs(logs::LogsArgs),
-    /// Stock: load a catalog, set one SKU, list.
+    /// Stock and prices: load a catalog, set one SKU, list.
     #[command(subcommand)]
     Inventory(inventory::InventoryCommand),
+    /// Customers' tiers, which decide an order's lane: set, load a file, show.
+    #[command(subcommand)]
+    Customers(customers::CustomersCommand),
     /// Dead-letter queues: depths, peek, redrive.
     #[command(subcommand)]
     Dlq(dlq::DlqCommand),
@@ -124,6 +128,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Orders(args) => orders::list(&nexus, format, args).await,
         Command::Logs(args) => logs::run(&nexus, format, args).await,
         Command::Inventory(command) => inventory::run(&nexus, format, command).await,
+        Command::Customers(command) => customers::run(&nexus, format, command).await,
         Command::Dlq(command) => dlq::run(&nexus, format, command).await,
         Command::Chaos(command) => chaos::run(&nexus, format, command).await,
         Command::Verify(args) => verify::run(&nexus, format, args).await,

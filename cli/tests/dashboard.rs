@@ -10,6 +10,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
+use nexus_aws::dynamo::catalog::CustomerRecord;
+use nexus_core::domain::checkout::Tier;
 use nexus_core::ports::ChaosSource;
 use nexus_tests::{LocalStack, eventually, run_id};
 use serde_json::{Value, json};
@@ -214,7 +216,12 @@ async fn the_dashboard_shows_an_order_submitted_from_it_completing_and_drives_ch
     let stage = |what: &str| eprintln!("dashboard test: {what} after {:.1} s", started.elapsed().as_secs_f64());
     let stack = LocalStack::connect(STACK).await;
     let sku = format!("DASH-{}", run_id());
-    stack.dynamo().set_stock(&sku, 3).await.expect("stock the SKU");
+    let store = stack.dynamo();
+    store.set_stock(&sku, 3).await.expect("stock the SKU");
+    store.set_price(&sku, 1999).await.expect("price the SKU");
+    // The page's VIP sample is an order of the sample VIP customer, whose record makes it VIP.
+    let vip = CustomerRecord { customer_id: "c-sample-vip".into(), tier: Tier::Vip };
+    store.set_customer(&vip).await.expect("record the sample VIP customer");
     let (_dashboard, url) = start_dashboard().await;
     let port: u16 =
         url.trim_start_matches("http://127.0.0.1:").split('/').next().and_then(|p| p.parse().ok()).expect("port");

@@ -74,8 +74,13 @@ mod tempfile_path {
 async fn submit_status_timeline_orders_and_logs_follow_one_order() {
     let run = run_id();
     let sku = format!("CLI-{run}");
-    let set = nexus(MAIN, &["-o", "json", "inventory", "set", &sku, "3"]).await;
+    let set = nexus(MAIN, &["-o", "json", "inventory", "set", &sku, "3", "--price", "2500"]).await;
     assert_eq!(code(&set), 0, "{}", String::from_utf8_lossy(&set.stderr));
+    assert_eq!(parsed(&set)["unitPriceCents"], 2500);
+    // The order's lane is its customer's record.
+    let vip = nexus(MAIN, &["-o", "json", "customers", "set", "c-cli", "--tier", "vip"]).await;
+    assert_eq!(code(&vip), 0, "{}", String::from_utf8_lossy(&vip.stderr));
+    assert_eq!(parsed(&nexus(MAIN, &["-o", "json", "customers", "show", "c-cli"]).await)["tier"], "VIP");
 
     let file = order_file(&run, "ok", &sku, "tok_ok");
     let submitted = nexus(MAIN, &["-o", "json", "submit", file.path(), "--wait", "--timeout", "150s"]).await;
@@ -83,6 +88,7 @@ async fn submit_status_timeline_orders_and_logs_follow_one_order() {
     let order = parsed(&submitted);
     let order_id = order["orderId"].as_str().expect("order id").to_owned();
     assert_eq!(order["status"], "COMPLETED");
+    assert_eq!((order["tier"].as_str(), order["totalCents"].as_u64()), (Some("VIP"), Some(2500)), "{order}");
 
     let status = parsed(&nexus(MAIN, &["-o", "json", "status", &order_id]).await);
     assert_eq!((status["status"].as_str(), status["version"].as_u64()), (Some("COMPLETED"), Some(5)));
@@ -221,7 +227,7 @@ async fn chaos_dlq_redrive_and_verify_on_a_quiet_stack() {
     let stack = LocalStack::connect(DLQ).await;
     let run = run_id();
     let sku = format!("CLI-{run}");
-    assert_eq!(code(&nexus(DLQ, &["inventory", "set", &sku, "5"]).await), 0);
+    assert_eq!(code(&nexus(DLQ, &["inventory", "set", &sku, "5", "--price", "2500"]).await), 0);
 
     let set = parsed(
         &nexus(DLQ, &["-o", "json", "chaos", "set", "notification", "--failure-rate", "1", "--latency-ms", "10"]).await,

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use nexus_core::domain::checkout::Tier;
 use nexus_core::domain::ids;
 use nexus_core::domain::ledger::LedgerEntry;
 use nexus_core::domain::messages::OrderEvent;
@@ -77,18 +78,27 @@ impl Act {
 /// How long a payment outage lasts in the simulation: several of the charge's retries.
 const OUTAGE_MS: u64 = 120_000;
 
-/// Plays `acts` one after another on `stock`, without faults but the outages they name; each order's
-/// summary (in the order of the acts) and the stock after.
+/// Plays `acts` one after another on `stock` (SKU, units, unit price), for customers of whom `vip` are
+/// recorded VIP, without faults but the outages the acts name; each order's summary (in the order of the
+/// acts) and the stock after.
 pub fn run(
     topology: &Topology,
-    stock: &[(String, u64)],
+    stock: &[(String, u64, u64)],
+    vip: &[String],
     acts: &[Act],
 ) -> Result<(Vec<Summary>, BTreeMap<String, u64>), AslError> {
     let mut world = World::new(topology.clone(), 1, FaultPlan::default(), false)?;
     world.memory.world().stock = stock
         .iter()
-        .map(|(sku, units)| (sku.clone(), StockItem { sku: sku.clone(), available: *units, initial: *units }))
+        .map(|(sku, units, price)| {
+            let item =
+                StockItem { sku: sku.clone(), available: *units, initial: *units, unit_price_cents: Some(*price) };
+            (sku.clone(), item)
+        })
         .collect();
+    for customer in vip {
+        world.memory.set_tier(customer, Tier::Vip);
+    }
     let quiet = |world: &World| world.now() + 7 * 24 * 3_600_000;
     for act in acts {
         let down = matches!(act, Act::PaymentDown(..));

@@ -114,8 +114,8 @@ pub fn run(topology: &Topology, seed: u64, settings: &Settings) -> Result<Verdic
     {
         let mut memory = world.memory.world();
         for (sku, units, price) in STOCK {
-            memory.stock.insert(sku.into(), StockItem { sku: sku.into(), available: units, initial: units });
-            memory.prices.insert(sku.into(), price);
+            let item = StockItem { sku: sku.into(), available: units, initial: units, unit_price_cents: Some(price) };
+            memory.stock.insert(sku.into(), item);
         }
         memory.tiers = VIP_CUSTOMERS.iter().map(|c| ((*c).to_owned(), Tier::Vip)).collect();
     }
@@ -220,7 +220,7 @@ fn act(world: &mut World, rng: &mut fastrand::Rng, action: &Action) {
         }
         Action::Price(sku, price) => {
             world.record(format!("{} operator inventory set {sku} --price {price}", world.now()));
-            world.memory.world().prices.insert((*sku).to_owned(), *price);
+            world.memory.set_price(sku, *price);
         }
     }
 }

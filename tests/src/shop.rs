@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use nexus_aws::dynamo::Dynamo;
+use nexus_aws::dynamo::catalog::CustomerRecord;
 use nexus_aws::sfn::StepFunctions;
 use nexus_aws::sns::SnsEvents;
 use nexus_core::chaos::{CACHE_TTL, ChaosSettings, ServiceChaos};
@@ -28,17 +29,31 @@ pub struct Shop {
     pub run: String,
 }
 
+/// The catalog price of every SKU a test's shop stocks.
+pub const UNIT_PRICE_CENTS: u64 = 1000;
+
 impl Shop {
     /// The stack named by the environment variable `stack_variable`.
+    /// The shop of a test run: its VIP customer ([`Self::vip_customer`]) recorded as VIP.
     pub async fn open(stack_variable: &str) -> Self {
         let stack = LocalStack::connect(stack_variable).await;
         let store = stack.dynamo();
-        Self { stack, store, run: run_id() }
+        let shop = Self { stack, store, run: run_id() };
+        let vip = CustomerRecord { customer_id: shop.vip_customer(), tier: Tier::Vip };
+        shop.store.set_customer(&vip).await.expect("record the VIP customer");
+        shop
     }
 
+    /// The customer whose orders run in the VIP lane: the tier is the customer's record, not the message's.
+    pub fn vip_customer(&self) -> String {
+        format!("{}-vip", self.run)
+    }
+
+    /// A SKU of this run, with `units` in stock at [`UNIT_PRICE_CENTS`].
     pub async fn sku(&self, name: &str, units: u64) -> String {
         let sku = format!("G-{}-{name}", self.run);
         self.store.set_stock(&sku, units).await.expect("set stock");
+        self.store.set_price(&sku, UNIT_PRICE_CENTS).await.expect("set price");
         sku
     }
 
@@ -78,10 +93,11 @@ impl Shop {
         for (i, (items, tier)) in orders.into_iter().enumerate() {
             let key = format!("{}{batch}-{i}", self.run);
             ids.push(nexus_core::domain::ids::order_id_for_key(&key));
+            let customer = if tier == Tier::Vip { self.vip_customer() } else { format!("c-{i}") };
             let message = json!({
-                "schemaVersion": 1, "idempotencyKey": key, "customerId": format!("c-{i}"),
+                "schemaVersion": 1, "idempotencyKey": key, "customerId": customer,
                 "customerEmail": "load@example.com", "tier": tier.as_str(), "currency": "INR",
-                "items": items.iter().map(|(sku, qty)| json!({"sku": sku, "quantity": qty, "unitPriceCents": 1000})).collect::<Vec<_>>(),
+                "items": items.iter().map(|(sku, qty)| json!({"sku": sku, "quantity": qty, "unitPriceCents": UNIT_PRICE_CENTS})).collect::<Vec<_>>(),
                 "payment": {"method": "card", "token": "tok_ok"},
                 "shippingAddress": {"line1": "1 MG Road", "city": "Indore", "postalCode": postal_code, "country": "IN"}
             });

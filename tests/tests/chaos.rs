@@ -11,7 +11,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use nexus_aws::dynamo::Dynamo;
+use nexus_aws::dynamo::catalog::CustomerRecord;
 use nexus_core::chaos::{ChaosSettings, SERVICES, ServiceChaos};
+use nexus_core::domain::checkout::Tier;
 use nexus_core::domain::order::Order;
 use nexus_core::domain::status::OrderStatus;
 use nexus_ops::{dlq, invariants, snapshot};
@@ -24,6 +26,10 @@ const FAILURE_RATE: f64 = 0.2;
 /// it); a crash takes the whole batch (up to 10 commands) down with it.
 const CRASH_RATE: f64 = 0.005;
 const SKUS: usize = 10;
+/// The run's customers, `cust-1` … `cust-60`; the first half are recorded VIP (a customer's record decides the
+/// lane), and each order's tier claim says the same.
+const CUSTOMERS: u32 = 60;
+const VIP_CUSTOMERS: u32 = 30;
 
 /// What an order was built to do, and so which final statuses are right for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -67,21 +73,20 @@ fn plan(run: &str, count: usize, skus: &[String], rng: &mut fastrand::Rng) -> Ve
                     picked.push(sku);
                 }
             }
-            let mut items: Vec<Value> = picked
-                .iter()
-                .map(|sku| json!({"sku": sku, "quantity": rng.u32(1..=2), "unitPriceCents": 500 * rng.u64(1..=9)}))
-                .collect();
+            let mut items: Vec<Value> =
+                picked.iter().map(|sku| json!({"sku": sku, "quantity": rng.u32(1..=2)})).collect();
             match shape {
                 Shape::UnknownSku => items[0]["sku"] = json!(format!("NOPE-{run}")),
                 Shape::Malformed => items[0]["quantity"] = json!(0),
                 _ => {}
             }
+            let customer = rng.u32(1..=CUSTOMERS);
             let message = json!({
                 "schemaVersion": 1,
                 "idempotencyKey": key,
-                "customerId": format!("cust-{}", rng.u32(1..=60)),
+                "customerId": format!("cust-{customer}"),
                 "customerEmail": format!("buyer{}@example.com", rng.u32(1..=60)),
-                "tier": if rng.bool() { "VIP" } else { "STANDARD" },
+                "tier": if customer <= VIP_CUSTOMERS { "VIP" } else { "STANDARD" },
                 "currency": "INR",
                 "items": items,
                 "payment": {"method": "card", "token": if shape == Shape::Declined { "tok_decline" } else { "tok_ok" }},
@@ -267,6 +272,11 @@ async fn every_order_ends_terminal_and_consistent_under_chaos() {
     for (i, sku) in skus.iter().enumerate() {
         let units = if i % 3 == 0 { (count / 30).max(3) } else { count / 4 };
         run.store.set_stock(sku, units as u64).await.expect("set stock");
+        run.store.set_price(sku, 500 * (i as u64 % 9 + 1)).await.expect("set price");
+    }
+    for customer in 1..=VIP_CUSTOMERS {
+        let vip = CustomerRecord { customer_id: format!("cust-{customer}"), tier: Tier::Vip };
+        run.store.set_customer(&vip).await.expect("record a VIP customer");
     }
     let orders = plan(&run_id, count, &skus, &mut rng);
     run.set_chaos(FAILURE_RATE, CRASH_RATE).await;

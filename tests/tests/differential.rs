@@ -12,7 +12,7 @@ use nexus_core::ports::{EventLog, OrderStore};
 use nexus_ops::retry::EXECUTION_ENDED;
 use nexus_sim::differential::{self, Act, AfterOutage, Summary};
 use nexus_sim::template::Topology;
-use nexus_tests::shop::Shop;
+use nexus_tests::shop::{Shop, UNIT_PRICE_CENTS};
 use serde_json::{Value, json};
 
 const STACK: &str = "NEXUS_MAIN_STACK";
@@ -23,7 +23,7 @@ async fn the_simulation_and_the_local_stack_end_the_same() {
     let (plenty, scarce) = (shop.sku("diff-plenty", 20).await, shop.sku("diff-scarce", 1).await);
     let body = |i: usize, change: &dyn Fn(&mut Value)| {
         let mut body = nexus_testkit::sample_submission(&format!("{}diff-{i}", shop.run));
-        body["items"] = json!([{"sku": plenty, "quantity": 2, "unitPriceCents": 1999}]);
+        body["items"] = json!([{"sku": plenty, "quantity": 2, "unitPriceCents": UNIT_PRICE_CENTS}]);
         change(&mut body);
         body
     };
@@ -34,7 +34,7 @@ async fn the_simulation_and_the_local_stack_end_the_same() {
         Act::Submit(body(3, &|b| b["items"][0]["sku"] = json!(scarce))),
         Act::Submit(body(4, &|b| b["items"][0]["sku"] = json!("SKU-404"))),
         Act::Submit(body(5, &|b| b["items"][0]["quantity"] = json!(0))),
-        Act::Submit(body(6, &|b| b["tier"] = json!("VIP"))),
+        Act::Submit(body(6, &|b| b["customerId"] = json!(shop.vip_customer()))),
         Act::Submit(body(0, &|_| {})),
         Act::PaymentDown(body(7, &|_| {}), AfterOutage::Recover),
         Act::PaymentDown(body(8, &|_| {}), AfterOutage::StopThenRetry),
@@ -42,8 +42,9 @@ async fn the_simulation_and_the_local_stack_end_the_same() {
 
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let topology = Topology::load(&root).expect("template.yaml reads");
-    let stock = [(plenty.clone(), 20), (scarce.clone(), 1)];
-    let (simulated, simulated_stock) = differential::run(&topology, &stock, &acts).expect("simulated");
+    let stock = [(plenty.clone(), 20, UNIT_PRICE_CENTS), (scarce.clone(), 1, UNIT_PRICE_CENTS)];
+    let vip = [shop.vip_customer()];
+    let (simulated, simulated_stock) = differential::run(&topology, &stock, &vip, &acts).expect("simulated");
 
     let mut real = Vec::new();
     for act in &acts {

@@ -30,10 +30,12 @@ impl Saga {
         Self { stack, dynamo, run: run_id() }
     }
 
-    /// A SKU of this test alone, with `available` units.
+    /// A SKU of this test alone, with `available` units at the sample's price.
     async fn sku(&self, name: &str, available: u64) -> String {
         let sku = format!("T-{}-{name}", self.run);
-        self.stack.dynamo().set_stock(&sku, available).await.expect("set stock");
+        let store = self.stack.dynamo();
+        store.set_stock(&sku, available).await.expect("set stock");
+        store.set_price(&sku, nexus_testkit::SAMPLE_UNIT_PRICE_CENTS).await.expect("set price");
         sku
     }
 
@@ -59,7 +61,7 @@ impl Saga {
     fn order(&self, key: &str, items: &[(&str, u32)]) -> Value {
         let mut message = nexus_testkit::sample_submission(&format!("{}-{key}", self.run));
         message["items"] =
-            items.iter().map(|(sku, qty)| json!({"sku": sku, "quantity": qty, "unitPriceCents": 1999})).collect();
+            items.iter().map(|(sku, qty)| json!({"sku": sku, "quantity": qty, "unitPriceCents": nexus_testkit::SAMPLE_UNIT_PRICE_CENTS})).collect();
         message
     }
 

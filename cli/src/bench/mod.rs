@@ -137,13 +137,18 @@ pub async fn run(nexus: &Nexus, format: Format, args: BenchArgs) -> anyhow::Resu
     let store = nexus.dynamo_on(direct.clone())?;
     let sku = format!("SKU-{}", bench.run_prefix);
     store.set_stock(&sku, 1_000_000).await.context("stock the bench's SKU")?;
+    store.set_price(&sku, workload::HAPPY_UNIT_PRICE_CENTS).await.context("price the bench's SKU")?;
     let mut mixed_skus = Vec::new();
-    for (mixed_sku, units) in workload::mixed_stock(&bench.run_prefix) {
+    for (mixed_sku, units, price) in workload::mixed_stock(&bench.run_prefix) {
         store.set_stock(&mixed_sku, units).await.context("stock the mixed workload's SKUs")?;
+        store.set_price(&mixed_sku, price).await.context("price the mixed workload's SKUs")?;
         mixed_skus.push(mixed_sku);
     }
+    for customer in workload::vip_customers() {
+        store.set_customer(&customer).await.context("record the mixed workload's VIP customers")?;
+    }
     let orders_table = store.tables().orders.clone();
-    let nexus_saga = Saga::Nexus { dynamodb: direct, store, orders_table };
+    let nexus_saga = Saga::Nexus { dynamodb: direct, store: Box::new(store), orders_table };
     let (proxy_endpoint, dynamodb_counts) = proxy::start(&args.dynamodb_endpoint).await?;
     let host = bench.host(&nexus.stack, &args.template, Some(&proxy_endpoint)).await?;
     let roots = Roots { localstack: args.localstack_pid, host: Some(host.pid) };

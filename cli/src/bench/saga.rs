@@ -28,7 +28,7 @@ pub struct End {
 
 pub enum Saga {
     Null { sfn: aws_sdk_sfn::Client, state_machine: String },
-    Nexus { dynamodb: aws_sdk_dynamodb::Client, store: Dynamo, orders_table: String },
+    Nexus { dynamodb: aws_sdk_dynamodb::Client, store: Box<Dynamo>, orders_table: String },
 }
 
 /// The bench's own LocalStack requests by `service.Operation`, as LocalStack's log names them.

@@ -2,6 +2,8 @@
 //! mixed workload of the chaos test's shapes without its faults (tiers, one to three lines, a scarce SKU,
 //! declined payments, unserved postal codes, unknown SKUs, malformed lines, resubmissions).
 
+use nexus_aws::dynamo::catalog::CustomerRecord;
+use nexus_core::domain::checkout::Tier;
 use serde_json::{Value, json};
 
 /// The contract's sample order (docs/architecture.md §3, examples/order.json).
@@ -25,16 +27,27 @@ pub fn happy(sample: &Value, run: &str, count: usize, sku: &str) -> Vec<Submissi
             let mut message = sample.clone();
             message["orderId"] = json!(order_id);
             message["idempotencyKey"] = json!(order_id);
-            message["items"] = json!([{"sku": sku, "quantity": 1, "unitPriceCents": 1999}]);
+            message["items"] = json!([{"sku": sku, "quantity": 1, "unitPriceCents": HAPPY_UNIT_PRICE_CENTS}]);
             Submission { order_id, message }
         })
         .collect()
 }
 
-/// The mixed workload's SKUs and their stock: all plentiful but the first, which runs out (some orders
-/// cancel for stock).
-pub fn mixed_stock(prefix: &str) -> Vec<(String, u64)> {
-    (0..10).map(|i| (format!("SKU-{prefix}-{i}"), if i == 0 { 4 } else { 1_000_000 })).collect()
+/// The happy workload's unit price (its SKU's catalog price, which each order quotes).
+pub const HAPPY_UNIT_PRICE_CENTS: u64 = 1999;
+
+/// The mixed workload's SKUs, their stock and price: all plentiful but the first, which runs out (some
+/// orders cancel for stock).
+pub fn mixed_stock(prefix: &str) -> Vec<(String, u64, u64)> {
+    (0..10).map(|i| (format!("SKU-{prefix}-{i}"), if i == 0 { 4 } else { 1_000_000 }, 500 * (i + 1))).collect()
+}
+
+/// The mixed workload's customers, `c-1` … `c-60`: the first half recorded VIP.
+const CUSTOMERS: u32 = 60;
+
+/// The records that make the first half of the mixed workload's customers VIP.
+pub fn vip_customers() -> Vec<CustomerRecord> {
+    (1..=CUSTOMERS / 2).map(|c| CustomerRecord { customer_id: format!("c-{c}"), tier: Tier::Vip }).collect()
 }
 
 /// `count` orders of the chaos test's shapes over `skus`, the same for the same seed; resubmissions come as a
@@ -49,14 +62,15 @@ pub fn mixed(sample: &Value, run: &str, count: usize, skus: &[String], seed: u64
         for _ in 0..rng.usize(1..=3) {
             let sku = &skus[rng.usize(..skus.len())];
             if !items.iter().any(|item| item["sku"] == json!(sku)) {
-                items.push(json!({"sku": sku, "quantity": rng.u32(1..=2), "unitPriceCents": 500 * rng.u64(1..=9)}));
+                items.push(json!({"sku": sku, "quantity": rng.u32(1..=2)}));
             }
         }
         let mut message = sample.clone();
         message["orderId"] = json!(order_id);
         message["idempotencyKey"] = json!(order_id);
-        message["customerId"] = json!(format!("c-{}", rng.u32(1..=60)));
-        message["tier"] = json!(if rng.bool() { "VIP" } else { "STANDARD" });
+        let customer = rng.u32(1..=CUSTOMERS);
+        message["customerId"] = json!(format!("c-{customer}"));
+        message["tier"] = json!(if customer <= CUSTOMERS / 2 { "VIP" } else { "STANDARD" });
         match roll {
             r if r < 0.08 => message["payment"]["token"] = json!("tok_decline"),
             r if r < 0.14 => message["shippingAddress"]["postalCode"] = json!("00000"),
@@ -97,7 +111,7 @@ mod tests {
 
     #[test]
     fn the_mixed_workload_mixes_the_shapes_and_resubmits_some() {
-        let skus: Vec<String> = mixed_stock("b").into_iter().map(|(sku, _)| sku).collect();
+        let skus: Vec<String> = mixed_stock("b").into_iter().map(|(sku, _, _)| sku).collect();
         let orders = mixed(&sample().expect("test data"), "bench-1", 300, &skus, 7);
         let ids: BTreeSet<&str> = orders.iter().map(|o| o.order_id.as_str()).collect();
         assert_eq!(ids.len(), 300);

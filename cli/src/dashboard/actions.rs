@@ -163,6 +163,15 @@ fn one() -> u32 {
     1
 }
 
+/// The sample customer of a tier: the tier is the customer's record (`infra/customers.json` records
+/// `c-sample-vip` as VIP), so a VIP sample is an order of that customer; the catalog prices it.
+pub fn sample_customer(tier: Tier) -> &'static str {
+    match tier {
+        Tier::Vip => "c-sample-vip",
+        Tier::Standard => "c-sample",
+    }
+}
+
 /// A sample order of one SKU, published as a customer's would be (it goes through the same validation
 /// the service applies, so a bad SKU or quantity is refused here with the contract's reason).
 pub async fn submit(
@@ -179,11 +188,11 @@ pub async fn submit(
     let order = json!({
         "schemaVersion": 1,
         "idempotencyKey": format!("dashboard-{}", uuid::Uuid::new_v4()),
-        "customerId": "c-dashboard",
+        "customerId": sample_customer(sample.tier),
         "customerEmail": "dashboard.sample@example.com",
         "tier": sample.tier,
         "currency": "INR",
-        "items": [{"sku": sample.sku, "quantity": sample.quantity, "unitPriceCents": 1999}],
+        "items": [{"sku": sample.sku, "quantity": sample.quantity}],
         "payment": {"method": "card", "token": "tok_ok"},
         "shippingAddress": {"line1": "1 MG Road", "city": "Indore", "postalCode": "452001", "country": "IN"}
     })

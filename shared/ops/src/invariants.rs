@@ -342,7 +342,7 @@ mod tests {
         use OrderStatus::*;
         let mut snapshot = Snapshot {
             orders: vec![order("done", Completed, 5, 100), order("cancelled", Cancelled, 4, 100)],
-            stock: vec![StockItem { sku: "A".into(), available: 8, initial: 10 }],
+            stock: vec![StockItem { sku: "A".into(), available: 8, initial: 10, unit_price_cents: Some(50) }],
             ledger: vec![
                 entry("done", Effect::Reservation, EffectState::Reserved, 0),
                 entry("done", Effect::Payment, EffectState::Charged, 100),

@@ -67,8 +67,6 @@ pub struct World {
     pub events: HashMap<String, Vec<OrderEvent>>,
     /// SKU → (available, initial).
     pub stock: BTreeMap<String, StockItem>,
-    /// The catalog's unit prices: SKU → price in minor units.
-    pub prices: BTreeMap<String, u64>,
     /// The customers' recorded tiers.
     pub tiers: BTreeMap<String, Tier>,
     /// (order id, entry key) → entry: effects and notifications.
@@ -164,16 +162,25 @@ impl Memory {
             let mut world = memory.world();
             for (sku, units) in stock {
                 let sku = (*sku).to_owned();
-                world.stock.insert(sku.clone(), StockItem { sku: sku.clone(), available: *units, initial: *units });
-                world.prices.insert(sku, SAMPLE_UNIT_PRICE_CENTS);
+                let price = Some(SAMPLE_UNIT_PRICE_CENTS);
+                world.stock.insert(
+                    sku.clone(),
+                    StockItem { sku, available: *units, initial: *units, unit_price_cents: price },
+                );
             }
         }
         memory
     }
 
-    /// Sets a SKU's catalog price.
+    /// Sets a SKU's catalog price (a SKU new to the catalog has no stock).
     pub fn set_price(&self, sku: &str, unit_price_cents: u64) -> &Self {
-        self.world().prices.insert(sku.to_owned(), unit_price_cents);
+        let mut world = self.world();
+        let item = world
+            .stock
+            .entry(sku.to_owned())
+            .or_insert_with(|| StockItem { sku: sku.to_owned(), ..StockItem::default() });
+        item.unit_price_cents = Some(unit_price_cents);
+        drop(world);
         self
     }
 
@@ -317,7 +324,7 @@ impl Inventory for Memory {
 impl Catalog for Memory {
     async fn prices(&self, skus: &BTreeSet<String>) -> PortResult<BTreeMap<String, u64>> {
         let world = self.world();
-        Ok(skus.iter().filter_map(|sku| Some((sku.clone(), *world.prices.get(sku)?))).collect())
+        Ok(skus.iter().filter_map(|sku| Some((sku.clone(), world.stock.get(sku)?.unit_price_cents?))).collect())
     }
 
     async fn tier(&self, customer_id: &str) -> PortResult<Option<Tier>> {

@@ -109,7 +109,7 @@ impl Dynamo {
             // the SKU still being absent.
             let (next, request) = match current {
                 None => (
-                    StockItem { sku: sku.to_owned(), available, initial: available },
+                    StockItem { sku: sku.to_owned(), available, initial: available, unit_price_cents: None },
                     self.client.update_item().condition_expression("attribute_not_exists(sku)"),
                 ),
                 Some(old) => (
@@ -117,6 +117,7 @@ impl Dynamo {
                         sku: sku.to_owned(),
                         available,
                         initial: (old.initial + available).saturating_sub(old.available),
+                        unit_price_cents: old.unit_price_cents,
                     },
                     self.client
                         .update_item()
