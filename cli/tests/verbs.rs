@@ -43,7 +43,7 @@ fn order_file(run: &str, key: &str, sku: &str, token: &str) -> tempfile_path::Te
     let order = json!({
         "schemaVersion": 1, "idempotencyKey": format!("cli-{run}-{key}"), "customerId": "c-cli",
         "customerEmail": "meera.cli@example.com", "tier": "VIP", "currency": "INR",
-        "items": [{"sku": sku, "quantity": 1, "unitPriceCents": 2500}],
+        "items": [{"sku": sku, "quantity": 1}],
         "payment": {"method": "card", "token": token},
         "shippingAddress": {"line1": "4 Park Street", "city": "Kolkata", "postalCode": "700016", "country": "IN"}
     });
