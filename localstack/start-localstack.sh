@@ -23,6 +23,13 @@ java_home="$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")"
 ln -sfn "$java_home" "$lib/java/21"
 ln -sfn "$DDB_LOCAL_HOME/dist" "$lib/dynamodb-local/2"
 
+# Every socket LocalStack's tree listens on binds to loopback (localstack/loopback/bind.c says why).
+loopback_only="$NEXUS_ENV_DIR/loopback-only.so"
+if [[ ! -f "$loopback_only" || "$ROOT/localstack/loopback/bind.c" -nt "$loopback_only" ]]; then
+  cc -shared -fPIC -O2 -o "$loopback_only" "$ROOT/localstack/loopback/bind.c" -ldl \
+    || die "cannot build $loopback_only (a C compiler, cc, is needed: the Rust toolchain's linker)"
+fi
+
 log "starting LocalStack $LOCALSTACK_VERSION on 127.0.0.1:$NEXUS_PORT (data: $fsroot)"
 (
   cd "$NEXUS_ENV_DIR"
@@ -38,8 +45,9 @@ log "starting LocalStack $LOCALSTACK_VERSION on 127.0.0.1:$NEXUS_PORT (data: $fs
     OVERRIDE_IN_DOCKER=0 FILESYSTEM_ROOT="$fsroot" LOCALSTACK_HOST="127.0.0.1:$NEXUS_PORT" \
     EAGER_SERVICE_LOADING=0 SQS_ENDPOINT_STRATEGY=path DYNAMODB_SHARE_DB=1 DYNAMODB_IN_MEMORY=1 IN_MEMORY_CLIENT=1
   unset AWS_ENDPOINT_URL
-  # `python -m localstack.runtime.main`, with the documented patch of the pinned version's JSONPath parsing.
-  setsid "$LOCALSTACK_VENV/bin/python" \
+  # `python -m localstack.runtime.main`, with the documented patch of the pinned version's JSONPath parsing,
+  # listening on loopback only (localstack/loopback/bind.c: its gateway and DynamoDB Local).
+  LD_PRELOAD="$loopback_only" setsid "$LOCALSTACK_VENV/bin/python" \
     "$ROOT/localstack/patches/localstack_main.py" >"$NEXUS_ENV_DIR/logs/localstack.log" 2>&1 &
   echo $! >"$pidfile"
 )

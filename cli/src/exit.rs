@@ -14,6 +14,8 @@ pub enum Failure {
     TimedOut { order_id: String, status: String, waited_seconds: u64 },
     #[error("retry refused: {0}")]
     RetryRefused(String),
+    #[error("not everything was erased: {0}")]
+    Incomplete(String),
 }
 
 impl Failure {
@@ -25,6 +27,7 @@ impl Failure {
             Self::NotCompleted { .. } => 5,
             Self::TimedOut { .. } => 6,
             Self::RetryRefused(_) => 7,
+            Self::Incomplete(_) => 8,
         }
     }
 }

@@ -7,6 +7,7 @@ mod customers;
 mod dashboard;
 mod dlq;
 mod exit;
+mod forget;
 mod inventory;
 mod logs;
 mod orders;
@@ -32,7 +33,8 @@ Exit codes:
   4  nexus verify found invariant violations
   5  submit --wait: the order ended in a status other than COMPLETED
   6  submit --wait: the order did not end before --timeout
-  7  retry refused: the order's status does not allow one (the message says why)";
+  7  retry refused: the order's status does not allow one (the message says why)
+  8  forget left something it could not erase (listed, with the reason)";
 
 #[derive(Debug, Parser)]
 #[command(name = "nexus", version, about = "Operate Vyapaar Nexus: orders, logs, DLQs, chaos, invariants", after_help = EXIT_CODES)]
@@ -80,6 +82,9 @@ pub enum Command {
     /// Customers' tiers, which decide an order's lane: set, load a file, show.
     #[command(subcommand)]
     Customers(customers::CustomersCommand),
+    /// Erase a customer's personal data from their ended orders (or, with --ended-before, apply the
+    /// retention rule to every order); lists what it could not erase, and why.
+    Forget(forget::ForgetArgs),
     /// Dead-letter queues: depths, peek, redrive.
     #[command(subcommand)]
     Dlq(dlq::DlqCommand),
@@ -129,6 +134,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Logs(args) => logs::run(&nexus, format, args).await,
         Command::Inventory(command) => inventory::run(&nexus, format, command).await,
         Command::Customers(command) => customers::run(&nexus, format, command).await,
+        Command::Forget(args) => forget::run(&nexus, format, args).await,
         Command::Dlq(command) => dlq::run(&nexus, format, command).await,
         Command::Chaos(command) => chaos::run(&nexus, format, command).await,
         Command::Verify(args) => verify::run(&nexus, format, args).await,

@@ -14,7 +14,20 @@ use crate::exit::Failure;
 pub struct Nexus {
     pub config: SdkConfig,
     pub stack: String,
+    /// The endpoint is this machine's (LocalStack), not AWS.
+    pub local: bool,
     outputs: Outputs,
+}
+
+/// Whether `endpoint` names this machine (loopback), as a LocalStack endpoint does.
+pub fn is_loopback(endpoint: &str) -> bool {
+    let rest = endpoint.split_once("://").map_or(endpoint, |(_, rest)| rest);
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(host, _)| host),
+    };
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 impl Nexus {
@@ -55,7 +68,8 @@ impl Nexus {
             }
             Err(e) => return Err(aws_error(e).context("describe the stack")),
         };
-        Ok(Self { config, stack: global.stack.clone(), outputs })
+        let local = global.endpoint.as_deref().is_some_and(is_loopback);
+        Ok(Self { config, stack: global.stack.clone(), local, outputs })
     }
 
     pub fn output(&self, key: &str) -> anyhow::Result<String> {
@@ -118,4 +132,19 @@ impl Nexus {
 /// An SDK error with its whole chain of causes (the SDK's own Display names only the outermost).
 pub fn aws_error<E: std::error::Error>(error: E) -> anyhow::Error {
     anyhow::anyhow!("{}", DisplayErrorContext(error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback;
+
+    #[test]
+    fn only_this_machine_is_local() {
+        for local in ["http://127.0.0.1:4566", "http://localhost:4566/", "http://[::1]:4566", "127.0.0.2"] {
+            assert!(is_loopback(local), "{local}");
+        }
+        for remote in ["https://sqs.eu-west-1.amazonaws.com", "http://10.0.0.5:4566", "http://localhost.evil.com"] {
+            assert!(!is_loopback(remote), "{remote}");
+        }
+    }
 }

@@ -41,7 +41,7 @@ fn code(output: &Output) -> i32 {
 
 fn order_file(run: &str, key: &str, sku: &str, token: &str) -> tempfile_path::TempFile {
     let order = json!({
-        "schemaVersion": 1, "idempotencyKey": format!("cli-{run}-{key}"), "customerId": "c-cli",
+        "schemaVersion": 1, "idempotencyKey": format!("cli-{run}-{key}"), "customerId": format!("c-cli-{run}"),
         "customerEmail": "meera.cli@example.com", "tier": "VIP", "currency": "INR",
         "items": [{"sku": sku, "quantity": 1}],
         "payment": {"method": "card", "token": token},
@@ -78,9 +78,10 @@ async fn submit_status_timeline_orders_and_logs_follow_one_order() {
     assert_eq!(code(&set), 0, "{}", String::from_utf8_lossy(&set.stderr));
     assert_eq!(parsed(&set)["unitPriceCents"], 2500);
     // The order's lane is its customer's record.
-    let vip = nexus(MAIN, &["-o", "json", "customers", "set", "c-cli", "--tier", "vip"]).await;
+    let customer = format!("c-cli-{run}");
+    let vip = nexus(MAIN, &["-o", "json", "customers", "set", &customer, "--tier", "vip"]).await;
     assert_eq!(code(&vip), 0, "{}", String::from_utf8_lossy(&vip.stderr));
-    assert_eq!(parsed(&nexus(MAIN, &["-o", "json", "customers", "show", "c-cli"]).await)["tier"], "VIP");
+    assert_eq!(parsed(&nexus(MAIN, &["-o", "json", "customers", "show", &customer]).await)["tier"], "VIP");
 
     let file = order_file(&run, "ok", &sku, "tok_ok");
     let submitted = nexus(MAIN, &["-o", "json", "submit", file.path(), "--wait", "--timeout", "150s"]).await;
@@ -89,6 +90,17 @@ async fn submit_status_timeline_orders_and_logs_follow_one_order() {
     let order_id = order["orderId"].as_str().expect("order id").to_owned();
     assert_eq!(order["status"], "COMPLETED");
     assert_eq!((order["tier"].as_str(), order["totalCents"].as_u64()), (Some("VIP"), Some(2500)), "{order}");
+
+    // The customer asks to be forgotten: the ended order keeps its money facts, not their personal data;
+    // a second run finds nothing left to do.
+    let forgot = nexus(MAIN, &["-o", "json", "forget", &customer]).await;
+    assert_eq!(code(&forgot), 0, "{}", String::from_utf8_lossy(&forgot.stderr));
+    assert_eq!(parsed(&forgot)["erased"], json!([order_id]));
+    let erased = parsed(&nexus(MAIN, &["-o", "json", "status", &order_id]).await);
+    assert_eq!((erased["shippingAddress"]["line1"].as_str(), erased["totalCents"].as_u64()), (Some(""), Some(2500)));
+    assert!(erased["personalDataErasedAt"].is_string(), "{erased}");
+    let again = parsed(&nexus(MAIN, &["-o", "json", "forget", &customer]).await);
+    assert_eq!((again["erased"].clone(), again["alreadyErased"].clone()), (json!([]), json!([order_id])));
 
     let status = parsed(&nexus(MAIN, &["-o", "json", "status", &order_id]).await);
     assert_eq!((status["status"].as_str(), status["version"].as_u64()), (Some("COMPLETED"), Some(5)));

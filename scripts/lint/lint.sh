@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make lint`, and the lint phase of `make test`: cargo fmt --check, cfn-lint, checkov and SAM's transform
-# (check-policy.sh), the crate layering (check-layers.sh), clippy -D warnings.
+# (check-policy.sh), the crate layering (check-layers.sh), cargo deny (deny.sh), clippy -D warnings.
 # cfn-lint and the policy checks read nothing but their input files and the pinned tools, and cost about
 # 55 CPU-seconds: each is skipped, saying so, when those very inputs passed it before (a stamp per check in
 # .local/stamps, keyed by the SHA-256 of the files, of localstack/versions.env and of the command).
@@ -26,7 +26,7 @@ unless_passed_before() {
   echo "$key" >"$stamp"
 }
 
-log "lint: cargo fmt, cfn-lint, checkov, the crate layering, clippy"
+log "lint: cargo fmt, cfn-lint, checkov, the crate layering, cargo deny, clippy"
 cargo fmt --all --check
 # cfn-lint also reads a .cfnlintrc* here, should one be added.
 shopt -s nullglob
@@ -36,5 +36,7 @@ shopt -u nullglob
 unless_passed_before policy template.yaml infra/checkov-skips.txt scripts/lint/check-policy.sh scripts/lint/sam-expand.py -- \
   bash scripts/lint/check-policy.sh
 bash scripts/lint/check-layers.sh
+unless_passed_before deny Cargo.lock deny.toml infra/advisory-db.tar.xz scripts/lint/deny.sh -- \
+  bash scripts/lint/deny.sh
 with_progress "cargo clippy --all-targets -D warnings" "$LOCAL_DIR/logs/clippy.log" \
   cargo clippy --workspace --all-targets --locked -- -D warnings

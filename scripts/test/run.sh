@@ -122,6 +122,9 @@ if [[ "${NEXUS_DYNAMODB_DIRECT:-1}" != 0 ]]; then
   NEXUS_TEST_DYNAMODB="$(dynamodb_local_endpoint)"
   export NEXUS_TEST_DYNAMODB
 fi
+# The loopback test reads the listening sockets of LocalStack's process tree.
+NEXUS_LOCALSTACK_PID="$(cat "$NEXUS_ENV_DIR/localstack.pid")"
+export NEXUS_LOCALSTACK_PID
 
 # Each phase with only the function hosts it needs (22 pollers a stack, each a ReceiveMessage every 5 s that
 # LocalStack's CPU serves). The outage test spends most of its 4.5 minutes waiting out retry budgets on a

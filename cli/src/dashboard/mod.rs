@@ -41,9 +41,13 @@ pub struct DashboardArgs {
     /// The port on 127.0.0.1 (0: any free port; the URL printed says which).
     #[arg(long, default_value_t = 8642)]
     pub port: u16,
-    /// Show only: every action (chaos, redrive, submit) is refused.
-    #[arg(long)]
+    /// Show only: every action (chaos, redrive, submit) is refused. The default against AWS (an endpoint
+    /// that is not this machine's): enable the actions there with --allow-actions.
+    #[arg(long, conflicts_with = "allow_actions")]
     pub read_only: bool,
+    /// Enable the actions against a stack that is not local (AWS).
+    #[arg(long)]
+    pub allow_actions: bool,
     /// Run the invariant checker (it reads every table in full) this often; 0 never.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub verify_every: Duration,
@@ -72,7 +76,8 @@ pub async fn run(nexus: Nexus, args: DashboardArgs) -> anyhow::Result<()> {
     let emails = nexus.email_hasher().await?;
     // The stack's tables through the counting client, resolved once for the sampler and the actions.
     let dynamo = nexus.dynamo_on(clients.dynamodb.clone())?;
-    let mut sampler = Sampler::new(nexus.clone(), clients.clone(), dynamo.clone(), args.read_only, args.verify_every);
+    let read_only = read_only(nexus.local, &args);
+    let mut sampler = Sampler::new(nexus.clone(), clients.clone(), dynamo.clone(), read_only, args.verify_every);
     // The first screen before the URL is printed: a page opened at once shows the stack, not a blank.
     sampler.refresh().await;
     let (sender, screens) = watch::channel(Arc::new(sampler.current().clone()));
@@ -80,14 +85,18 @@ pub async fn run(nexus: Nexus, args: DashboardArgs) -> anyhow::Result<()> {
 
     let token = uuid::Uuid::new_v4().simple().to_string();
     let dashboard =
-        Arc::new(Dashboard { nexus, clients, dynamo, token, read_only: args.read_only, port, screens, emails });
+        Arc::new(Dashboard { nexus, clients, dynamo, token, read_only, port, screens, emails });
     let url = format!("http://127.0.0.1:{port}/?token={}", dashboard.token);
     // The one line on stdout, so a script (or the browser test) can read the URL.
     println!("{url}");
     crate::render::progress(format!(
         "nexus dashboard for stack {}{}: open {url} (Ctrl-C stops)",
         dashboard.nexus.stack,
-        if args.read_only { ", read-only" } else { "" }
+        match (read_only, args.read_only) {
+            (false, _) => "",
+            (true, true) => ", read-only",
+            (true, false) => ", read-only (not a local stack: --allow-actions enables the actions)",
+        }
     ));
     axum::serve(listener, router(dashboard))
         .with_graceful_shutdown(async {
@@ -95,6 +104,11 @@ pub async fn run(nexus: Nexus, args: DashboardArgs) -> anyhow::Result<()> {
         })
         .await
         .context("serve the dashboard")
+}
+
+/// Whether the page only shows: asked for, or the stack is not local and the actions were not enabled.
+fn read_only(local: bool, args: &DashboardArgs) -> bool {
+    args.read_only || !(local || args.allow_actions)
 }
 
 fn router(dashboard: Shared) -> Router {
@@ -157,7 +171,11 @@ async fn require_token(State(dashboard): State<Shared>, request: Request, next: 
         );
     }
     if !reading && dashboard.read_only {
-        return refusal(StatusCode::FORBIDDEN, "ReadOnly", "the dashboard was started with --read-only");
+        return refusal(
+            StatusCode::FORBIDDEN,
+            "ReadOnly",
+            "the dashboard is read-only (--read-only, or a stack that is not local without --allow-actions)",
+        );
     }
     next.run(request).await
 }
@@ -181,5 +199,21 @@ mod tests {
         assert!(!same_token("abc124", "abc123"));
         assert!(!same_token("abc12", "abc123"));
         assert!(!same_token("", "abc123"));
+    }
+
+    #[test]
+    fn actions_are_off_against_aws_unless_enabled() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: DashboardArgs,
+        }
+        let args = |flags: &[&str]| Cli::parse_from([&["dashboard"], flags].concat()).args;
+        assert!(!read_only(true, &args(&[])), "a local stack: actions on");
+        assert!(read_only(true, &args(&["--read-only"])));
+        assert!(read_only(false, &args(&[])), "AWS: read-only by default");
+        assert!(!read_only(false, &args(&["--allow-actions"])));
+        assert!(Cli::try_parse_from(["dashboard", "--read-only", "--allow-actions"]).is_err());
     }
 }

@@ -159,17 +159,18 @@ fn functions_consume_their_own_queues_through_explicit_event_source_mappings() {
 }
 
 #[test]
-fn saga_functions_read_only_the_order_attributes_their_service_reads() {
-    use nexus_core::services::{inventory, notification, payment, shipping};
+fn saga_functions_read_only_the_order_attributes_their_service_reads_and_write_only_a_transitions() {
+    use nexus_core::services::{TRANSITION_WRITES, inventory, notification, payment, shipping};
     let template = expanded_template();
-    let expected: [(&str, Vec<&str>); 4] = [
-        ("InventoryRole", inventory::ORDER_READS.attributes()),
-        ("PaymentRole", payment::ORDER_READS.attributes()),
-        ("ShippingRole", shipping::ORDER_READS.attributes()),
-        ("NotificationRole", notification::ORDER_READS.to_vec()),
+    let expected: [(&str, Vec<&str>, Option<&[&str]>); 4] = [
+        ("InventoryRole", inventory::ORDER_READS.attributes(), Some(TRANSITION_WRITES)),
+        ("PaymentRole", payment::ORDER_READS.attributes(), Some(TRANSITION_WRITES)),
+        ("ShippingRole", shipping::ORDER_READS.attributes(), Some(TRANSITION_WRITES)),
+        ("NotificationRole", notification::ORDER_READS.to_vec(), None),
     ];
     let orders_table = serde_json::json!({"Fn::GetAtt": ["OrdersTable", "Arn"]});
-    for (role, attributes) in expected {
+    let set = |names: &[&str]| -> BTreeSet<String> { names.iter().map(|a| (*a).to_owned()).collect() };
+    for (role, reads, writes) in expected {
         let policies = template["Resources"][role]["Properties"]["Policies"].as_array().expect("policies");
         let on_orders: Vec<&Value> = policies
             .iter()
@@ -177,19 +178,27 @@ fn saga_functions_read_only_the_order_attributes_their_service_reads() {
             .filter(|s| s["Resource"] == orders_table || strings(&s["Resource"]).iter().any(|r| r == "*"))
             .filter(|s| strings(&s["Action"]).iter().any(|a| a.starts_with("dynamodb:")))
             .collect();
-        assert!(!on_orders.is_empty(), "{role} cannot read orders");
+        let (mut read, mut written) = (false, false);
         for statement in on_orders {
             let condition = &statement["Condition"];
             let allowed: BTreeSet<String> =
                 strings(&condition["ForAllValues:StringEquals"]["dynamodb:Attributes"]).into_iter().collect();
-            let wanted: BTreeSet<String> = attributes.iter().map(|a| (*a).to_owned()).collect();
-            assert_eq!(allowed, wanted, "{role}: the template's attributes are not the service's");
-            assert_eq!(condition["StringEqualsIfExists"]["dynamodb:Select"], "SPECIFIC_ATTRIBUTES", "{role}");
-            let actions = strings(&statement["Action"]);
-            assert!(
-                actions.iter().all(|a| a == "dynamodb:GetItem" || a == "dynamodb:UpdateItem"),
-                "{role}: {actions:?}"
-            );
+            // Reads and writes are separate statements, each with its own attributes.
+            match strings(&statement["Action"]).as_slice() {
+                [get] if get == "dynamodb:GetItem" => {
+                    assert_eq!(allowed, set(&reads), "{role}: the template's reads are not the service's");
+                    assert_eq!(condition["StringEqualsIfExists"]["dynamodb:Select"], "SPECIFIC_ATTRIBUTES", "{role}");
+                    read = true;
+                }
+                [update] if update == "dynamodb:UpdateItem" => {
+                    let writes = writes.unwrap_or_else(|| panic!("{role} may not write orders"));
+                    assert_eq!(allowed, set(writes), "{role}: it may write more than a transition does");
+                    written = true;
+                }
+                actions => panic!("{role}: {actions:?} on the orders table"),
+            }
         }
+        assert!(read, "{role} cannot read orders");
+        assert_eq!(written, writes.is_some(), "{role} writes orders: {written}");
     }
 }

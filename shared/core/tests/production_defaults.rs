@@ -37,3 +37,60 @@ fn data_outlives_the_stack_and_every_hop_is_traced() {
     assert!(tables >= 6, "the tables were found");
     assert_eq!(template["Globals"]["Function"]["Tracing"], "Active", "the functions are not traced");
 }
+
+/// The statement every queue and topic policy carries: a request not over TLS is refused.
+fn denies_insecure_transport(statement: &serde_yaml_ng::Value) -> bool {
+    statement["Effect"] == "Deny"
+        && statement["Principal"] == "*"
+        && statement["Condition"]["Bool"]["aws:SecureTransport"] == "false"
+}
+
+/// The names a policy's `Queues` or `Topics` list references (`!Ref Name`).
+fn referenced(list: &serde_yaml_ng::Value) -> Vec<String> {
+    list.as_sequence()
+        .into_iter()
+        .flatten()
+        .filter_map(|item| match item {
+            serde_yaml_ng::Value::Tagged(tagged) if tagged.tag.to_string() == "!Ref" => tagged.value.as_str().map(str::to_owned),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn every_queue_and_topic_refuses_requests_not_over_tls() {
+    let template = common::template();
+    let resources = template["Resources"].as_mapping().expect("Resources");
+    let of_type = |kind: &str| -> Vec<String> {
+        resources.iter().filter(|(_, r)| r["Type"] == kind).filter_map(|(n, _)| n.as_str().map(str::to_owned)).collect()
+    };
+    for (policy_type, list, resource_type) in
+        [("AWS::SQS::QueuePolicy", "Queues", "AWS::SQS::Queue"), ("AWS::SNS::TopicPolicy", "Topics", "AWS::SNS::Topic")]
+    {
+        let mut guarded = Vec::new();
+        for (name, policy) in resources.iter().filter(|(_, r)| r["Type"] == policy_type) {
+            let statements = policy["Properties"]["PolicyDocument"]["Statement"].as_sequence().expect("statements");
+            assert!(statements.iter().any(denies_insecure_transport), "{name:?} does not deny requests without TLS");
+            guarded.extend(referenced(&policy["Properties"][list]));
+        }
+        let all = of_type(resource_type);
+        assert!(!all.is_empty(), "{resource_type} found");
+        for name in all {
+            assert!(guarded.contains(&name), "{name} ({resource_type}) has no policy denying requests without TLS");
+        }
+    }
+    // A topic policy replaces the default one: the alarm topic still lets CloudWatch's alarms publish.
+    let alarm_policy = &resources.iter().find(|(n, _)| n.as_str() == Some("AlarmTopicPolicy")).expect("alarm topic policy").1;
+    let statements = alarm_policy["Properties"]["PolicyDocument"]["Statement"].as_sequence().expect("statements");
+    assert!(statements.iter().any(|s| s["Effect"] == "Allow"
+        && s["Principal"]["Service"] == "cloudwatch.amazonaws.com"
+        && s["Action"] == "sns:Publish"));
+}
+
+#[test]
+fn the_email_hash_secret_is_kept_with_the_tables() {
+    let template = common::template();
+    let secret = &template["Resources"]["EmailHashSecret"];
+    assert_eq!(secret["Type"], "AWS::SecretsManager::Secret");
+    assert_eq!((secret["DeletionPolicy"].as_str(), secret["UpdateReplacePolicy"].as_str()), (Some("Retain"), Some("Retain")));
+}

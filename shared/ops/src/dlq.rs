@@ -31,6 +31,19 @@ pub async fn depth(sqs: &Client, queue_url: &str) -> PortResult<u64> {
     Ok(output.attributes().map_or(0, |a| a.values().filter_map(|v| v.parse::<u64>().ok()).sum()))
 }
 
+/// The bodies of up to 10 messages of a queue, left visible for the next reader (a redrive, a peek).
+pub async fn first_bodies(sqs: &Client, queue_url: &str) -> PortResult<Vec<String>> {
+    let received = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .visibility_timeout(0)
+        .send()
+        .await
+        .map_err(|e| unavailable("read a queue", e))?;
+    Ok(received.messages().iter().map(|m| m.body().unwrap_or_default().to_owned()).collect())
+}
+
 /// Moves every message of the DLQ back to its source queue and waits for the move to finish.
 pub async fn redrive(sqs: &Client, dlq_url: &str, timeout: Duration) -> PortResult<RedriveReport> {
     let before = depth(sqs, dlq_url).await?;

@@ -3,6 +3,7 @@
 //! table, the invariant checker over it, DLQ depth and redrive, masking personal data for display, retrying failed orders and publishing an order's events again.
 
 pub mod dlq;
+pub mod forget;
 pub mod invariants;
 pub mod pii;
 pub mod republish;

@@ -164,6 +164,9 @@ pub fn decide(
     execution: Option<ExecutionStatus>,
     events: &[domain::messages::OrderEvent],
 ) -> Result<Plan, String> {
+    if order.personal_data_erased_at.is_some() {
+        return Err("its personal data was erased (nexus forget): a new run would have no address or token".into());
+    }
     if !order.status.is_terminal() {
         return match execution {
             None => Ok(Plan { republish: true, action: Action::Resume }),

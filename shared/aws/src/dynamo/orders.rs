@@ -47,7 +47,7 @@ impl OrderStore for Dynamo {
 
     async fn transition(&self, current: &Order, next: &Order, event: &OrderEvent) -> PortResult<()> {
         let mut items = vec![
-            update(transition_update(&self.tables.orders, current.version, next)?)?,
+            update(transition_update(&self.tables.orders, current, next)?)?,
             put(&self.tables.order_events, to_item("write event", event)?, "attribute_not_exists(orderId)", None)?,
         ];
         if admission::frees_slot(next) {
@@ -90,11 +90,12 @@ fn free_saga_slot(settings: &str, order_id: &str) -> UpdateBuilder {
         .expression_attribute_values(":order", AttributeValue::Ss(vec![order_id.to_owned()]))
 }
 
-/// The write of a transition: only the attributes a change makes (status, reason, version, attempt,
-/// execution, time), never the whole item, so a function that read a projection of the order cannot erase
-/// what it did not read; conditional on the version read.
-fn transition_update(table: &str, version: u64, next: &Order) -> PortResult<UpdateBuilder> {
-    let mut set = vec!["#status = :status", "#version = :next", "#attempt = :attempt", "#updatedAt = :updatedAt"];
+/// The write of a transition: only the attributes a change makes (status, reason, version, time; attempt
+/// and execution only when they change, which a saga step's never does: its role may write no more,
+/// `nexus_core::services::TRANSITION_WRITES`), never the whole item, so a function that read a projection
+/// of the order cannot erase what it did not read; conditional on the version read.
+fn transition_update(table: &str, current: &Order, next: &Order) -> PortResult<UpdateBuilder> {
+    let mut set = vec!["#status = :status", "#version = :next", "#updatedAt = :updatedAt"];
     let mut remove = Vec::new();
     let mut update = Update::builder()
         .table_name(table)
@@ -102,26 +103,34 @@ fn transition_update(table: &str, version: u64, next: &Order) -> PortResult<Upda
         .condition_expression("#version = :version")
         .expression_attribute_names("#status", "status")
         .expression_attribute_names("#version", "version")
-        .expression_attribute_names("#attempt", "attempt")
         .expression_attribute_names("#updatedAt", "updatedAt")
         .expression_attribute_names("#reason", "reason")
-        .expression_attribute_names("#executionArn", "executionArn")
         .expression_attribute_values(":status", to_attribute(next.status)?)
         .expression_attribute_values(":next", n(next.version))
-        .expression_attribute_values(":version", n(version))
-        .expression_attribute_values(":attempt", n(u64::from(next.attempt)))
+        .expression_attribute_values(":version", n(current.version))
         .expression_attribute_values(":updatedAt", s(&next.updated_at));
+    if next.attempt != current.attempt {
+        update = update
+            .expression_attribute_names("#attempt", "attempt")
+            .expression_attribute_values(":attempt", n(u64::from(next.attempt)));
+        set.push("#attempt = :attempt");
+    }
     // An optional attribute is set when the order has it, and removed when it has not (any more).
-    for (name, assignment, value_name, value) in [
-        ("#reason", "#reason = :reason", ":reason", &next.reason),
-        ("#executionArn", "#executionArn = :executionArn", ":executionArn", &next.execution_arn),
-    ] {
-        match value {
-            Some(value) => {
-                update = update.expression_attribute_values(value_name, s(value));
-                set.push(assignment);
+    match &next.reason {
+        Some(reason) => {
+            update = update.expression_attribute_values(":reason", s(reason));
+            set.push("#reason = :reason");
+        }
+        None => remove.push("#reason"),
+    }
+    if next.execution_arn != current.execution_arn {
+        update = update.expression_attribute_names("#executionArn", "executionArn");
+        match &next.execution_arn {
+            Some(arn) => {
+                update = update.expression_attribute_values(":executionArn", s(arn));
+                set.push("#executionArn = :executionArn");
             }
-            None => remove.push(name),
+            None => remove.push("#executionArn"),
         }
     }
     let mut expression = format!("SET {}", set.join(", "));
@@ -141,6 +150,36 @@ impl Dynamo {
     /// Every order (a scan: for tools and checks, not for the request path).
     pub async fn all_orders(&self) -> PortResult<Vec<Order>> {
         self.scan_all(&self.tables.orders).await
+    }
+
+    /// Writes `erased` (the order with its personal data blanked: `nexus_ops::forget`) over the order,
+    /// unless it changed since `current` was read (`Ok(false)`). Only those attributes: no status changes,
+    /// so neither the version nor the event log does.
+    pub async fn erase_personal_data(&self, current: &Order, erased: &Order) -> PortResult<bool> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.tables.orders)
+            .key("orderId", s(&current.order_id))
+            .condition_expression("#version = :version")
+            .update_expression("SET #email = :email, #address = :address, #payment = :payment, #erased = :erased")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_names("#email", "customerEmail")
+            .expression_attribute_names("#address", "shippingAddress")
+            .expression_attribute_names("#payment", "payment")
+            .expression_attribute_names("#erased", "personalDataErasedAt")
+            .expression_attribute_values(":version", n(current.version))
+            .expression_attribute_values(":email", s(&erased.customer_email))
+            .expression_attribute_values(":address", to_attribute(&erased.shipping_address)?)
+            .expression_attribute_values(":payment", to_attribute(&erased.payment)?)
+            .expression_attribute_values(":erased", s(erased.personal_data_erased_at.as_deref().unwrap_or_default()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(unavailable("erase personal data", e)),
+        }
     }
 }
 
@@ -177,10 +216,11 @@ mod tests {
         let write = mock!(Client::transact_write_items)
             .match_requests(|request| {
                 let update = request.transact_items()[0].update().expect("an update, never a put of the whole order");
-                update.update_expression()
-                    == "SET #status = :status, #version = :next, #attempt = :attempt, #updatedAt = :updatedAt, \
-                        #reason = :reason REMOVE #executionArn"
+                let names: std::collections::BTreeSet<&str> =
+                    update.expression_attribute_names().into_iter().flatten().map(|(_, n)| n.as_str()).collect();
+                update.update_expression() == "SET #status = :status, #version = :next, #updatedAt = :updatedAt, #reason = :reason"
                     && update.condition_expression() == Some("#version = :version")
+                    && names.iter().all(|n| nexus_core::services::TRANSITION_WRITES.contains(n))
                     && update.expression_attribute_values().is_some_and(|v| !v.contains_key(":customerEmail"))
             })
             .then_output(|| TransactWriteItemsOutput::builder().build());

@@ -44,6 +44,10 @@ pub struct Order {
     /// creation, so that whatever ends the saga frees the slot even if the bound has changed since.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub holds_saga_slot: bool,
+    /// When its personal data (email, address, payment token) was erased (`nexus forget`): the money and
+    /// stock facts stay, for the checker and the books.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub personal_data_erased_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -70,6 +74,7 @@ impl Default for Order {
             payload_hash: String::new(),
             rejection: None,
             holds_saga_slot: false,
+            personal_data_erased_at: None,
             created_at: String::new(),
             updated_at: String::new(),
         }
@@ -107,6 +112,7 @@ impl Order {
             rejection: None,
             // The store decides, with the bound in force when it creates the order.
             holds_saga_slot: false,
+            personal_data_erased_at: None,
             created_at: now.to_owned(),
             updated_at: now.to_owned(),
         }

@@ -78,6 +78,11 @@ pub const SAGA_ORDER_ATTRIBUTES: [&str; 10] = [
     "createdAt",
 ];
 
+/// The order attributes a saga step's transition writes (its key among them): all its role may update
+/// (`template.yaml`; `least_privilege.rs` holds the two equal). Attempt and execution change only with an
+/// operator's retry, which no function makes.
+pub const TRANSITION_WRITES: &[&str] = &["orderId", "status", "version", "updatedAt", "reason"];
+
 /// What a service reads of an order besides [`SAGA_ORDER_ATTRIBUTES`].
 #[derive(Debug, Clone, Copy)]
 pub struct OrderReads(pub &'static [&'static str]);
