@@ -62,5 +62,9 @@ pub async fn run(nexus: &Nexus, format: Format, args: ForgetArgs) -> anyhow::Res
     for kept in &report.kept {
         println!("not erased: {}: {}", kept.what, kept.why);
     }
-    if report.kept.is_empty() { Ok(()) } else { Err(Failure::Incomplete(format!("{} item(s) left", report.kept.len())).into()) }
+    if report.kept.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Incomplete(format!("{} item(s) left", report.kept.len())).into())
+    }
 }

@@ -49,7 +49,8 @@ fn socket_inodes(pid: u32) -> BTreeSet<u64> {
 
 /// An address of /proc/net/tcp{,6}: hex, each 32-bit word in the host's (little-endian) order.
 fn address(hex: &str) -> IpAddr {
-    let words: Vec<u32> = (0..hex.len() / 8).map(|i| u32::from_str_radix(&hex[i * 8..i * 8 + 8], 16).expect("hex")).collect();
+    let words: Vec<u32> =
+        (0..hex.len() / 8).map(|i| u32::from_str_radix(&hex[i * 8..i * 8 + 8], 16).expect("hex")).collect();
     match words.as_slice() {
         [v4] => IpAddr::V4(Ipv4Addr::from(v4.swap_bytes())),
         words => {

@@ -84,8 +84,7 @@ pub async fn run(nexus: Nexus, args: DashboardArgs) -> anyhow::Result<()> {
     tokio::spawn(sampler.run(sender));
 
     let token = uuid::Uuid::new_v4().simple().to_string();
-    let dashboard =
-        Arc::new(Dashboard { nexus, clients, dynamo, token, read_only, port, screens, emails });
+    let dashboard = Arc::new(Dashboard { nexus, clients, dynamo, token, read_only, port, screens, emails });
     let url = format!("http://127.0.0.1:{port}/?token={}", dashboard.token);
     // The one line on stdout, so a script (or the browser test) can read the URL.
     println!("{url}");

@@ -162,7 +162,9 @@ fn functions_consume_their_own_queues_through_explicit_event_source_mappings() {
 fn saga_functions_read_only_the_order_attributes_their_service_reads_and_write_only_a_transitions() {
     use nexus_core::services::{TRANSITION_WRITES, inventory, notification, payment, shipping};
     let template = expanded_template();
-    let expected: [(&str, Vec<&str>, Option<&[&str]>); 4] = [
+    // A role, the order attributes it reads, and those it writes (none: it may not write orders).
+    type Access<'a> = (&'a str, Vec<&'a str>, Option<&'a [&'a str]>);
+    let expected: [Access; 4] = [
         ("InventoryRole", inventory::ORDER_READS.attributes(), Some(TRANSITION_WRITES)),
         ("PaymentRole", payment::ORDER_READS.attributes(), Some(TRANSITION_WRITES)),
         ("ShippingRole", shipping::ORDER_READS.attributes(), Some(TRANSITION_WRITES)),

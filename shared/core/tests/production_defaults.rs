@@ -51,7 +51,7 @@ fn referenced(list: &serde_yaml_ng::Value) -> Vec<String> {
         .into_iter()
         .flatten()
         .filter_map(|item| match item {
-            serde_yaml_ng::Value::Tagged(tagged) if tagged.tag.to_string() == "!Ref" => tagged.value.as_str().map(str::to_owned),
+            serde_yaml_ng::Value::Tagged(tagged) if tagged.tag == "!Ref" => tagged.value.as_str().map(str::to_owned),
             _ => None,
         })
         .collect()
@@ -80,7 +80,8 @@ fn every_queue_and_topic_refuses_requests_not_over_tls() {
         }
     }
     // A topic policy replaces the default one: the alarm topic still lets CloudWatch's alarms publish.
-    let alarm_policy = &resources.iter().find(|(n, _)| n.as_str() == Some("AlarmTopicPolicy")).expect("alarm topic policy").1;
+    let alarm_policy =
+        &resources.iter().find(|(n, _)| n.as_str() == Some("AlarmTopicPolicy")).expect("alarm topic policy").1;
     let statements = alarm_policy["Properties"]["PolicyDocument"]["Statement"].as_sequence().expect("statements");
     assert!(statements.iter().any(|s| s["Effect"] == "Allow"
         && s["Principal"]["Service"] == "cloudwatch.amazonaws.com"
@@ -92,5 +93,8 @@ fn the_email_hash_secret_is_kept_with_the_tables() {
     let template = common::template();
     let secret = &template["Resources"]["EmailHashSecret"];
     assert_eq!(secret["Type"], "AWS::SecretsManager::Secret");
-    assert_eq!((secret["DeletionPolicy"].as_str(), secret["UpdateReplacePolicy"].as_str()), (Some("Retain"), Some("Retain")));
+    assert_eq!(
+        (secret["DeletionPolicy"].as_str(), secret["UpdateReplacePolicy"].as_str()),
+        (Some("Retain"), Some("Retain"))
+    );
 }

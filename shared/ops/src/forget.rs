@@ -165,17 +165,20 @@ mod tests {
         let scope = Scope::Customer("c-1".into());
         let report = forget(&store, &scope, "2026-12-05T00:00:00Z").await.expect("forget");
         assert_eq!(report.erased, ["a"]);
-        assert_eq!(report.kept.iter().map(|k| k.what.as_str()).collect::<Vec<_>>(), [
-            "order b (PAYMENT_CHARGED)",
-            "order c (NEEDS_ATTENTION)"
-        ]);
+        assert_eq!(
+            report.kept.iter().map(|k| k.what.as_str()).collect::<Vec<_>>(),
+            ["order b (PAYMENT_CHARGED)", "order c (NEEDS_ATTENTION)"]
+        );
         let orders = store.0.lock().expect("lock").clone();
         let a = &orders[0];
         let text = serde_json::to_string(a).expect("json");
         for secret in ["meera", "Park Street", "tok_4242"] {
             assert!(!text.contains(secret), "{secret} in {text}");
         }
-        assert_eq!((a.total_cents, a.status, a.version, a.payment.method.as_str()), (2500, OrderStatus::Completed, 5, "card"));
+        assert_eq!(
+            (a.total_cents, a.status, a.version, a.payment.method.as_str()),
+            (2500, OrderStatus::Completed, 5, "card")
+        );
         assert_eq!(orders[3].customer_email, "meera@example.com", "another customer's order is untouched");
         // Again: nothing more to do, and nothing written twice.
         let again = forget(&store, &scope, "2026-12-06T00:00:00Z").await.expect("forget");

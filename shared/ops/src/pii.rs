@@ -122,7 +122,9 @@ mod tests {
         });
         let masked: Value = serde_json::from_str(&mask_body(&body.to_string())).expect("json");
         let text = masked.to_string();
-        for secret in ["4111", "meera", "Park Street", "700016", "Meera Rao", "AQB8", "452001", "MG Road", "9198", "123"] {
+        for secret in
+            ["4111", "meera", "Park Street", "700016", "Meera Rao", "AQB8", "452001", "MG Road", "9198", "123"]
+        {
             assert!(!text.contains(secret), "{secret} left in {text}");
         }
         assert_eq!(masked["customer_email"], "***@example.com");

@@ -218,7 +218,8 @@ mod tests {
                 let update = request.transact_items()[0].update().expect("an update, never a put of the whole order");
                 let names: std::collections::BTreeSet<&str> =
                     update.expression_attribute_names().into_iter().flatten().map(|(_, n)| n.as_str()).collect();
-                update.update_expression() == "SET #status = :status, #version = :next, #updatedAt = :updatedAt, #reason = :reason"
+                update.update_expression()
+                    == "SET #status = :status, #version = :next, #updatedAt = :updatedAt, #reason = :reason"
                     && update.condition_expression() == Some("#version = :version")
                     && names.iter().all(|n| nexus_core::services::TRANSITION_WRITES.contains(n))
                     && update.expression_attribute_values().is_some_and(|v| !v.contains_key(":customerEmail"))
