@@ -34,6 +34,8 @@ pub fn prices() -> anyhow::Result<PriceTable> {
 #[serde(rename_all = "camelCase")]
 pub struct Usage {
     pub state_transitions: f64,
+    /// Callback tasks (SendTaskSuccess or SendTaskFailure each): not billed, but throttled (the capacity).
+    pub callbacks: f64,
     pub lambda_invocations: f64,
     pub lambda_gb_seconds: f64,
     pub dynamodb_write_units: f64,

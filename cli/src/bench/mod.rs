@@ -7,6 +7,7 @@
 //! workload. The happy burst's counts priced with the committed price table give the AWS cost per million
 //! orders. Benchmarks print figures; nothing here asserts a time.
 
+mod capacity;
 mod cost;
 mod host;
 mod measure;
@@ -188,6 +189,8 @@ pub async fn run(nexus: &Nexus, format: Format, args: BenchArgs) -> anyhow::Resu
         runs,
         ratios,
         cost: cost::per_million(&usage, &cost::prices()?)?,
+        // At StandardSagaLimit's largest value, so that the slots item's line shows where it would bind.
+        capacity: capacity::model(&usage, 1000, &capacity::quotas()?)?,
     };
     match format {
         Format::Json => render::json(&report),

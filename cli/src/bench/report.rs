@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::capacity::Capacity;
 use super::cost::Cost;
 use super::proxy::OperationCount;
 use super::stats::Percentiles;
@@ -65,6 +66,7 @@ pub struct Report {
     pub runs: Vec<Run>,
     pub ratios: Ratios,
     pub cost: Cost,
+    pub capacity: Capacity,
 }
 
 pub fn print(report: &Report) {
@@ -165,4 +167,26 @@ pub fn print(report: &Report) {
     }
     cost.add_row(["total".into(), String::new(), String::new(), format!("{:.2}", c.usd_per_million_orders)]);
     println!("Cost on AWS ({}, prices of {})\n{cost}", c.region, c.prices_as_of);
+
+    let k = &report.capacity;
+    let mut limits = render::table(["limit", "per second", "per order", "orders/s where it binds", "what to do"]);
+    for limit in &k.limits {
+        limits.add_row([
+            limit.limit.clone(),
+            format!("{:.0}", limit.per_second),
+            format!("{:.2}", limit.per_order),
+            format!("{:.1}", limit.orders_per_second),
+            limit.remedy.clone(),
+        ]);
+    }
+    println!("Capacity on AWS ({}, default quotas of {}), lowest first\n{limits}", k.region, k.quotas_as_of);
+    if let Some(first) = k.limits.iter().find(|l| !l.limit.contains("saga-slots")) {
+        println!("Binds first: {} at {:.1} orders/s", first.limit, first.orders_per_second);
+    }
+    if let Some(slots) = k.limits.iter().find(|l| l.limit.contains("saga-slots")) {
+        println!("With admission control at its largest bound: {} at {:.1} orders/s", slots.limit, slots.orders_per_second);
+    }
+    for assumption in &k.assumptions {
+        println!("  assumed: {assumption}");
+    }
 }

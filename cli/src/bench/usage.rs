@@ -114,6 +114,7 @@ pub fn per_order(run: &Run, counted: &Counted) -> Usage {
     let units = |pick: fn(&super::proxy::OperationCount) -> f64| run.dynamodb_per_order.values().map(pick).sum();
     Usage {
         state_transitions: counted.transitions,
+        callbacks: counted.task_publishes,
         lambda_invocations: counted.reports.len() as f64 / orders,
         lambda_gb_seconds: counted.reports.iter().map(|(ms, mb)| ms / 1000.0 * mb / 1024.0).sum::<f64>() / orders,
         dynamodb_write_units: units(|c| c.write_units),

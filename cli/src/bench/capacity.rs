@@ -1,0 +1,163 @@
+//! At what order rate each AWS quota binds: the bench's counted calls per order against a committed, dated
+//! table of AWS's default quotas (`aws-quotas.json`), the lowest first, with what to do about it. Beside the
+//! account's quotas, two limits of Nexus's own: the concurrency of each queue's event source mapping
+//! (`MaximumConcurrency` in template.yaml) and the one item admission control keeps its slots in.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+use super::cost::Usage;
+
+const QUOTAS: &str = include_str!("aws-quotas.json");
+
+/// Each mapping's `MaximumConcurrency` in template.yaml: invocations of a queue's function at once.
+pub const MAPPING_CONCURRENCY: f64 = 2.0;
+/// Messages a happy order puts through the functions: its submission, four commands, five events.
+const RECORDS_PER_ORDER: f64 = 10.0;
+/// The functions' memory (template.yaml's Globals), to turn GB-seconds into seconds.
+const FUNCTION_GB: f64 = 0.25;
+/// An order id in the slots item's string set, with DynamoDB's per-element overhead.
+const SLOT_BYTES: f64 = 40.0;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuotaTable {
+    pub as_of: String,
+    pub region: String,
+    pub quotas: BTreeMap<String, Quota>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Quota {
+    pub per_second: f64,
+    pub what: String,
+    pub source: String,
+}
+
+pub fn quotas() -> anyhow::Result<QuotaTable> {
+    serde_json::from_str(QUOTAS).context("the committed quota table aws-quotas.json")
+}
+
+/// One limit: how much of it an order takes, and the order rate at which it binds.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Limit {
+    pub limit: String,
+    pub per_second: f64,
+    pub per_order: f64,
+    pub orders_per_second: f64,
+    pub remedy: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Capacity {
+    pub quotas_as_of: String,
+    pub region: String,
+    /// Lowest first: the first binds.
+    pub limits: Vec<Limit>,
+    pub assumptions: Vec<String>,
+}
+
+/// The model for orders that use `usage` each, with `saga_limit` standard sagas admitted at once (the
+/// slots item is written twice per standard order, at its largest when the bound is reached).
+pub fn model(usage: &Usage, saga_limit: u32, table: &QuotaTable) -> anyhow::Result<Capacity> {
+    let quota = |key: &str| table.quotas.get(key).with_context(|| format!("aws-quotas.json has no quota {key}"));
+    let mut limits = Vec::new();
+    let mut account = |key: &str, per_order: f64, remedy: &str| -> anyhow::Result<()> {
+        let q = quota(key)?;
+        limits.push(Limit {
+            limit: q.what.clone(),
+            per_second: q.per_second,
+            per_order,
+            orders_per_second: q.per_second / per_order.max(f64::MIN_POSITIVE),
+            remedy: remedy.into(),
+        });
+        Ok(())
+    };
+    account("sfnStartExecution", 1.0, "a quota increase (Service Quotas); then executions spread over state machines in more regions")?;
+    account(
+        "sfnSendTask",
+        usage.callbacks,
+        "a quota increase; fewer callback tasks per order (a step that answers two tasks' worth)",
+    )?;
+    account("sfnStateTransition", usage.state_transitions, "a quota increase; fewer transitions per order")?;
+    account("snsPublish", usage.sns_publishes, "a quota increase")?;
+    let seconds_per_order = usage.lambda_gb_seconds / FUNCTION_GB;
+    account("lambdaConcurrency", seconds_per_order, "a concurrency quota increase; faster functions")?;
+    let seconds_per_record = seconds_per_order / RECORDS_PER_ORDER;
+    limits.push(Limit {
+        limit: format!("one queue's event source mapping: MaximumConcurrency {MAPPING_CONCURRENCY} (template.yaml), records one after another"),
+        per_second: MAPPING_CONCURRENCY / seconds_per_record.max(f64::MIN_POSITIVE),
+        per_order: 1.0,
+        orders_per_second: MAPPING_CONCURRENCY / seconds_per_record.max(f64::MIN_POSITIVE),
+        remedy: "raise MaximumConcurrency (up to 1,000) for the lanes that need it, within the Lambda concurrency".into(),
+    });
+    if saga_limit > 0 {
+        let q = quota("dynamodbPartitionWrites")?;
+        let item_kb = (f64::from(saga_limit) * SLOT_BYTES / 1024.0).ceil().max(1.0);
+        let per_order = 2.0 * item_kb;
+        limits.push(Limit {
+            limit: format!("the saga-slots item (StandardSagaLimit {saga_limit}: up to {item_kb} KB, rewritten by each standard order's start and end): {}", q.what),
+            per_second: q.per_second,
+            per_order,
+            orders_per_second: q.per_second / per_order,
+            remedy: "a lower bound, or the slots sharded over several items (each a partition of its own)".into(),
+        });
+    }
+    limits.sort_by(|a, b| a.orders_per_second.total_cmp(&b.orders_per_second));
+    Ok(Capacity {
+        quotas_as_of: table.as_of.clone(),
+        region: table.region.clone(),
+        limits,
+        assumptions: vec![
+            format!("the calls of a happy order as the bench counted them; {RECORDS_PER_ORDER} records an order through the functions"),
+            format!("function time per record as measured here ({:.0} ms); on AWS it is the four round trips of a step, similar or less", seconds_per_record * 1000.0),
+            "default quotas of a new account are lower for state transitions until AWS raises them with use".into(),
+        ],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usage() -> Usage {
+        Usage {
+            state_transitions: 6.0,
+            callbacks: 4.0,
+            sns_publishes: 10.0,
+            lambda_gb_seconds: 0.25,
+            ..Usage::default()
+        }
+    }
+
+    #[test]
+    fn the_committed_table_is_dated_and_has_every_quota() {
+        let table = quotas().expect("the table parses");
+        assert_eq!(table.region, "us-east-1");
+        assert!(table.as_of.len() == 10 && table.quotas.values().all(|q| q.source.starts_with("https://")));
+        model(&usage(), 1000, &table).expect("every quota the model reads is there");
+    }
+
+    #[test]
+    fn each_limit_is_its_rate_over_the_orders_use_and_the_lowest_binds_first() {
+        let table = quotas().expect("table");
+        let capacity = model(&usage(), 0, &table).expect("model");
+        let rate = |needle: &str| {
+            capacity.limits.iter().find(|l| l.limit.contains(needle)).map(|l| l.orders_per_second).expect(needle)
+        };
+        assert_eq!(rate("SendTaskSuccess"), 500.0 / 4.0);
+        assert_eq!(rate("state transitions"), 1500.0 / 6.0);
+        assert_eq!(rate("MaximumConcurrency"), 2.0 / 0.1, "1 s of function time an order: 0.1 s a record");
+        assert!(capacity.limits.windows(2).all(|w| w[0].orders_per_second <= w[1].orders_per_second));
+        assert!(!capacity.limits.iter().any(|l| l.limit.contains("saga-slots")), "no bound, no slots item");
+        // At the largest bound the slots item is 40 KB, written twice an order: 1,000 WCU / 80.
+        let bounded = model(&usage(), 1000, &table).expect("model");
+        assert_eq!(bounded.limits[0].orders_per_second, 1000.0 / 80.0);
+        assert!(bounded.limits[0].limit.contains("saga-slots"), "{:?}", bounded.limits[0]);
+    }
+}
