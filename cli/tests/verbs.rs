@@ -91,6 +91,13 @@ async fn submit_status_timeline_orders_and_logs_follow_one_order() {
     assert_eq!(order["status"], "COMPLETED");
     assert_eq!((order["tier"].as_str(), order["totalCents"].as_u64()), (Some("VIP"), Some(2500)), "{order}");
 
+    let status = parsed(&nexus(MAIN, &["-o", "json", "status", &order_id]).await);
+    assert_eq!((status["status"].as_str(), status["version"].as_u64()), (Some("COMPLETED"), Some(5)));
+    assert!(status.get("customerEmail").is_none(), "no email in clear: {status}");
+    assert_eq!(status["customerEmailHash"].as_str().map(str::len), Some(64));
+    let table = stdout(&nexus(MAIN, &["status", &order_id]).await);
+    assert!(table.contains("COMPLETED") && table.contains("25.00 INR"), "{table}");
+
     // The customer asks to be forgotten: the ended order keeps its money facts, not their personal data;
     // a second run finds nothing left to do.
     let forgot = nexus(MAIN, &["-o", "json", "forget", &customer]).await;
@@ -101,13 +108,6 @@ async fn submit_status_timeline_orders_and_logs_follow_one_order() {
     assert!(erased["personalDataErasedAt"].is_string(), "{erased}");
     let again = parsed(&nexus(MAIN, &["-o", "json", "forget", &customer]).await);
     assert_eq!((again["erased"].clone(), again["alreadyErased"].clone()), (json!([]), json!([order_id])));
-
-    let status = parsed(&nexus(MAIN, &["-o", "json", "status", &order_id]).await);
-    assert_eq!((status["status"].as_str(), status["version"].as_u64()), (Some("COMPLETED"), Some(5)));
-    assert!(status.get("customerEmail").is_none(), "no email in clear: {status}");
-    assert_eq!(status["customerEmailHash"].as_str().map(str::len), Some(64));
-    let table = stdout(&nexus(MAIN, &["status", &order_id]).await);
-    assert!(table.contains("COMPLETED") && table.contains("25.00 INR"), "{table}");
 
     let timeline = parsed(&nexus(MAIN, &["-o", "json", "timeline", &order_id]).await);
     let statuses: Vec<&str> =

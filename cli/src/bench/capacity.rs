@@ -50,6 +50,8 @@ pub struct Limit {
     pub per_order: f64,
     pub orders_per_second: f64,
     pub remedy: String,
+    /// Where the limit is documented (or set).
+    pub source: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -75,10 +77,15 @@ pub fn model(usage: &Usage, saga_limit: u32, table: &QuotaTable) -> anyhow::Resu
             per_order,
             orders_per_second: q.per_second / per_order.max(f64::MIN_POSITIVE),
             remedy: remedy.into(),
+            source: q.source.clone(),
         });
         Ok(())
     };
-    account("sfnStartExecution", 1.0, "a quota increase (Service Quotas); then executions spread over state machines in more regions")?;
+    account(
+        "sfnStartExecution",
+        1.0,
+        "a quota increase (Service Quotas); then executions spread over state machines in more regions",
+    )?;
     account(
         "sfnSendTask",
         usage.callbacks,
@@ -95,6 +102,7 @@ pub fn model(usage: &Usage, saga_limit: u32, table: &QuotaTable) -> anyhow::Resu
         per_order: 1.0,
         orders_per_second: MAPPING_CONCURRENCY / seconds_per_record.max(f64::MIN_POSITIVE),
         remedy: "raise MaximumConcurrency (up to 1,000) for the lanes that need it, within the Lambda concurrency".into(),
+        source: "template.yaml (each AWS::Lambda::EventSourceMapping's ScalingConfig)".into(),
     });
     if saga_limit > 0 {
         let q = quota("dynamodbPartitionWrites")?;
@@ -106,6 +114,7 @@ pub fn model(usage: &Usage, saga_limit: u32, table: &QuotaTable) -> anyhow::Resu
             per_order,
             orders_per_second: q.per_second / per_order,
             remedy: "a lower bound, or the slots sharded over several items (each a partition of its own)".into(),
+            source: q.source.clone(),
         });
     }
     limits.sort_by(|a, b| a.orders_per_second.total_cmp(&b.orders_per_second));
@@ -114,8 +123,13 @@ pub fn model(usage: &Usage, saga_limit: u32, table: &QuotaTable) -> anyhow::Resu
         region: table.region.clone(),
         limits,
         assumptions: vec![
-            format!("the calls of a happy order as the bench counted them; {RECORDS_PER_ORDER} records an order through the functions"),
-            format!("function time per record as measured here ({:.0} ms); on AWS it is the four round trips of a step, similar or less", seconds_per_record * 1000.0),
+            format!(
+                "the calls of a happy order as the bench counted them; {RECORDS_PER_ORDER} records an order through the functions"
+            ),
+            format!(
+                "function time per record as measured here ({:.0} ms); on AWS it is the four round trips of a step, similar or less",
+                seconds_per_record * 1000.0
+            ),
             "default quotas of a new account are lower for state transitions until AWS raises them with use".into(),
         ],
     })

@@ -184,7 +184,10 @@ pub fn print(report: &Report) {
         println!("Binds first: {} at {:.1} orders/s", first.limit, first.orders_per_second);
     }
     if let Some(slots) = k.limits.iter().find(|l| l.limit.contains("saga-slots")) {
-        println!("With admission control at its largest bound: {} at {:.1} orders/s", slots.limit, slots.orders_per_second);
+        println!(
+            "With admission control at its largest bound: {} at {:.1} orders/s",
+            slots.limit, slots.orders_per_second
+        );
     }
     for assumption in &k.assumptions {
         println!("  assumed: {assumption}");
