@@ -166,19 +166,23 @@ pub fn run_id() -> String {
 /// Stops the execution `execution_arn` soon after it starts (`aws stepfunctions stop-execution`), and makes
 /// sure the stop took: LocalStack accepts a stop that lands before the execution's program runs (a moment
 /// after it is listed) and ignores it, and the execution then runs to its end. So the stop is sent again
-/// until the execution reads ABORTED. Where the saga is then is a matter of milliseconds: a test must accept
-/// any step.
+/// until the execution reads ABORTED; and a stop that lands while the program sets up its first task ends
+/// it FAILED there (its worker's task is interrupted), which counts once a stop was sent. Where the saga is
+/// then is a matter of milliseconds: a test must accept any step.
 pub async fn stop_execution_once_started(sfn: &aws_sdk_sfn::Client, execution_arn: &str) {
     use aws_sdk_sfn::types::ExecutionStatus;
+    let stop_sent = std::cell::Cell::new(false);
     let aborted = eventually_every(Duration::from_millis(20), Duration::from_secs(60), || async {
         let status = sfn.describe_execution().execution_arn(execution_arn).send().await.ok()?.status().clone();
         match status {
             ExecutionStatus::Aborted => Some(()),
+            ExecutionStatus::Failed if stop_sent.get() => Some(()),
             ExecutionStatus::Running => {
                 let _ = sfn.stop_execution().execution_arn(execution_arn).cause("stopped by a test").send().await;
+                stop_sent.set(true);
                 None
             }
-            ended => panic!("the execution {execution_arn} ended {ended:?} before a stop took"),
+            ended => panic!("the execution {execution_arn} ended {ended:?} before a stop was sent"),
         }
     })
     .await;
