@@ -171,15 +171,15 @@ pub fn run_id() -> String {
 /// then is a matter of milliseconds: a test must accept any step.
 pub async fn stop_execution_once_started(sfn: &aws_sdk_sfn::Client, execution_arn: &str) {
     use aws_sdk_sfn::types::ExecutionStatus;
-    let stop_sent = std::cell::Cell::new(false);
+    let stop_sent = std::sync::atomic::AtomicBool::new(false);
     let aborted = eventually_every(Duration::from_millis(20), Duration::from_secs(60), || async {
         let status = sfn.describe_execution().execution_arn(execution_arn).send().await.ok()?.status().clone();
         match status {
             ExecutionStatus::Aborted => Some(()),
-            ExecutionStatus::Failed if stop_sent.get() => Some(()),
+            ExecutionStatus::Failed if stop_sent.load(std::sync::atomic::Ordering::Relaxed) => Some(()),
             ExecutionStatus::Running => {
                 let _ = sfn.stop_execution().execution_arn(execution_arn).cause("stopped by a test").send().await;
-                stop_sent.set(true);
+                stop_sent.store(true, std::sync::atomic::Ordering::Relaxed);
                 None
             }
             ended => panic!("the execution {execution_arn} ended {ended:?} before a stop was sent"),
