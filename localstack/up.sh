@@ -4,16 +4,17 @@
 source "$(dirname "$0")/lib.sh"
 start=$SECONDS
 
-bash "$ROOT/localstack/install.sh"
 runtime="${NEXUS_FUNCTIONS_RUNTIME:-host}"
 if [[ "$runtime" == lambda ]]; then
-  # The functions deploy into LocalStack with the stack: built first.
+  bash "$ROOT/localstack/install.sh"
+  # The functions deploy into LocalStack with the stack: built first (with cargo-lambda, installed above).
   bash "$ROOT/scripts/build/aws.sh"
 else
-  # The build (CPU) runs while LocalStack starts and the stack deploys (the functions are left out of it
-  # and run by the host), so the start-up hides behind the build.
+  # The build (CPU, plain cargo) runs while the tools install, LocalStack starts and the stack deploys (the
+  # functions are left out of it and run by the host), so all of that hides behind the build.
   bash "$ROOT/scripts/build/local.sh" &
   build_pid=$!
+  bash "$ROOT/localstack/install.sh"
 fi
 bash "$ROOT/localstack/start-localstack.sh"
 
