@@ -2,8 +2,8 @@
 so its shape cannot drift from Nexus's: the same topics, queues, DLQs, subscriptions (filter policies, raw
 delivery), queue policies, log groups, functions and event source mappings (batch size, window, concurrency),
 with every function running `null-responder` (bench/null-responder); and a state machine of the same name with
-the happy path's states as they are (the Start choice, the four callback tasks with their messages, message
-attributes and retries, the Succeed state), the compensation branches dropped. No tables, no secrets, no
+the happy path's states as they are (the four callback tasks with their messages, message attributes and
+retries, the Succeed state), the compensation branches dropped. No tables, no secrets, no
 alarms: nothing the null saga would use.
 
 With `--events`, the responder also publishes one event per hop (the submission and each command) to the
@@ -57,7 +57,7 @@ def references(node):
 
 def happy_path(asl):
     """The states an order completing visits, in the real definition's own words, without the Catches that
-    lead to compensations; the Start choice's operator branch goes to the end instead."""
+    lead to compensations (a Choice on the way would keep only branches that end the order)."""
     states = asl["States"]
     path, name = {}, asl["StartAt"]
     while name:
@@ -72,7 +72,7 @@ def happy_path(asl):
         name = name_next
     tasks = [n for n, s in path.items() if s["Type"] == "Task"]
     if path.get("OrderCompleted", {}).get("Type") != "Succeed" or len(tasks) != 4:
-        sys.exit(f"null-saga.py: the happy path is no longer Start → 4 tasks → OrderCompleted: {list(path)}")
+        sys.exit(f"null-saga.py: the happy path is no longer 4 tasks → OrderCompleted: {list(path)}")
     return dict(asl, Comment="The null saga: Nexus's happy path, every task answered at once.", States=path)
 
 

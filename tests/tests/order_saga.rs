@@ -205,7 +205,7 @@ async fn happy_path_completes_with_one_charge_one_shipment_and_a_notification() 
     println!("happy path: {} state transitions: {}", entered.len(), entered.join(" → "));
     assert_eq!(
         entered,
-        ["Start", "ReserveInventory", "ChargePayment", "DispatchShipping", "CompleteOrder", "OrderCompleted"]
+        ["ReserveInventory", "ChargePayment", "DispatchShipping", "CompleteOrder", "OrderCompleted"]
     );
 }
 

@@ -1,22 +1,23 @@
 //! Holds the state machine's data flow to the Rust types: every command it sends, built from a
 //! [`SagaInput`] as Step Functions builds it (`Parameters` paths), reads as a [`ServiceCommand`] of the
-//! input's attempt; and the `Start` choice sends an operator's compensation rerun through every
-//! compensation, and every other input to the first forward step.
+//! input's attempt; a happy order enters five states (a transition each: the bill); and an operator's
+//! compensation rerun, answered `Saga.CompensationRerun` by the first step, goes through every compensation
+//! with its input's error kept.
 
 use nexus_core::domain::checkout::Tier;
-use nexus_core::domain::messages::{CommandName, Resume, SagaFailure, SagaInput, ServiceCommand, attributes};
+use nexus_core::domain::messages::{CommandName, SagaFailure, SagaInput, ServiceCommand, attributes};
+use nexus_core::domain::saga_error::SagaError;
 use serde_json::{Map, Value, json};
 
 mod common;
 
-fn input(attempt: u32, resume: Option<Resume>) -> Value {
+fn input(attempt: u32, rerun: bool) -> Value {
     let mut input = SagaInput {
         order_id: "ord-1".into(),
         correlation_id: "corr-1".into(),
         attempt,
         tier: Tier::Vip,
-        resume,
-        error: resume.map(|_| SagaFailure { error: "Payment.Unavailable".into(), cause: "rerun".into() }),
+        error: rerun.then(|| SagaFailure { error: "Payment.Unavailable".into(), cause: "rerun".into() }),
     }
     .to_json();
     // What a Catch adds on the way (ResultPath $.error / $.compensationError), for the states that read it.
@@ -58,7 +59,7 @@ fn message(template: &Value, data: &Value) -> Value {
 #[test]
 fn every_command_reads_as_a_service_command_of_the_inputs_attempt() {
     let machine = common::state_machine(&Default::default());
-    let data = input(3, None);
+    let data = input(3, false);
     let mut commands = Vec::new();
     for (name, state) in machine["States"].as_object().expect("States") {
         let Some(template) = state["Parameters"].get("Message") else { continue };
@@ -73,27 +74,6 @@ fn every_command_reads_as_a_service_command_of_the_inputs_attempt() {
     assert_eq!(commands.len(), CommandName::ALL.len(), "one task per command: {commands:?}");
 }
 
-/// The state `Start` chooses for `data` (the definition's rules: `And`, `IsPresent`, `StringEquals`).
-fn start(machine: &Value, data: &Value) -> String {
-    fn holds(rule: &Value, data: &Value) -> bool {
-        if let Some(all) = rule["And"].as_array() {
-            return all.iter().all(|r| holds(r, data));
-        }
-        let value = path(data, rule["Variable"].as_str().expect("Variable"));
-        if let Some(present) = rule["IsPresent"].as_bool() {
-            return value.is_null() != present;
-        }
-        if let Some(text) = rule["StringEquals"].as_str() {
-            return value.as_str() == Some(text);
-        }
-        panic!("unsupported choice rule {rule}")
-    }
-    let choice = &machine["States"][machine["StartAt"].as_str().expect("StartAt")];
-    assert_eq!(choice["Type"], "Choice");
-    let chosen = choice["Choices"].as_array().expect("Choices").iter().find(|rule| holds(rule, data));
-    chosen.map_or(&choice["Default"], |rule| &rule["Next"]).as_str().expect("a state").to_owned()
-}
-
 /// The commands met from `state` on, following `Next` (the path when every step succeeds).
 fn commands_from(machine: &Value, mut state: String) -> Vec<String> {
     let mut commands = Vec::new();
@@ -106,19 +86,31 @@ fn commands_from(machine: &Value, mut state: String) -> Vec<String> {
 }
 
 #[test]
-fn a_compensation_rerun_runs_every_compensation_then_cancels_and_any_other_input_runs_forward() {
+fn a_happy_order_enters_five_states_and_a_compensation_rerun_runs_every_compensation_then_cancels() {
     let machine = common::state_machine(&Default::default());
-    let rerun = start(&machine, &input(1, Some(Resume::Compensation)));
+    let first = machine["StartAt"].as_str().expect("StartAt").to_owned();
     assert_eq!(
-        commands_from(&machine, rerun),
+        commands_from(&machine, first.clone()),
+        ["ReserveInventory", "ChargePayment", "DispatchShipping", "CompleteOrder"]
+    );
+    // Each state entered is a billed transition: the four tasks and the end, nothing else.
+    let mut entered = vec![first.clone()];
+    while let Some(next) = machine["States"][entered.last().expect("a state")]["Next"].as_str() {
+        entered.push(next.to_owned());
+    }
+    assert_eq!(entered.len(), 5, "a happy order's states: {entered:?}");
+    // The rerun: the first step answers Saga.CompensationRerun, caught with the input (its error) kept.
+    let catchers = machine["States"][&first]["Catch"].as_array().expect("Catch");
+    let rerun = catchers
+        .iter()
+        .find(|c| c["ErrorEquals"].as_array().is_some_and(|e| e.iter().any(|n| n == SagaError::CompensationRerun.as_str())))
+        .expect("the first state catches a compensation rerun");
+    assert!(rerun["ResultPath"].is_null() && rerun.get("ResultPath").is_some(), "the input's error is kept: {rerun}");
+    assert_eq!(
+        commands_from(&machine, rerun["Next"].as_str().expect("Next").to_owned()),
         ["CancelShipment", "RefundPayment", "ReleaseInventory", "CancelOrder"],
         "every effect is undone (each undo is idempotent), then the order is cancelled"
     );
-    let mut forward = input(2, None);
-    forward.as_object_mut().expect("object").remove("resume");
-    let first = start(&machine, &forward);
-    assert_eq!(
-        commands_from(&machine, first),
-        ["ReserveInventory", "ChargePayment", "DispatchShipping", "CompleteOrder"]
-    );
+    let data = input(1, true);
+    assert_eq!(path(&data, "$.error.Error"), "Payment.Unavailable", "what CancelOrder cancels for");
 }

@@ -23,7 +23,7 @@
 use serde::Serialize;
 
 use nexus_core::domain::ids;
-use nexus_core::domain::messages::{Resume, SagaFailure, SagaInput};
+use nexus_core::domain::messages::{SagaFailure, SagaInput};
 use nexus_core::domain::order::Order;
 use nexus_core::domain::saga_error::SagaError;
 use nexus_core::domain::status::OrderStatus;
@@ -119,7 +119,6 @@ pub fn plan(order: &Order, events: &[domain::messages::OrderEvent]) -> Result<(R
 
 fn compensation_input(order: &Order, reason: String) -> SagaInput {
     SagaInput {
-        resume: Some(Resume::Compensation),
         error: Some(SagaFailure {
             error: reason,
             cause: "an operator ran the compensation again (nexus retry)".into(),

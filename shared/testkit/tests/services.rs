@@ -372,6 +372,21 @@ async fn the_catalog_prices_the_order_and_the_customer_record_sets_its_tier() {
 }
 
 #[tokio::test]
+async fn the_first_step_of_a_compensation_rerun_sends_its_execution_to_the_compensations() {
+    let memory = shop(&[("SKU-1", 10), ("SKU-2", 10)]);
+    let order_id = submit(&memory, &submission("k-rerun")).await;
+    // `nexus retry` of an order needing attention writes it COMPENSATING for its new execution first.
+    memory.world().orders.get_mut(&order_id).expect("order").status = OrderStatus::Compensating;
+    let reply = run(&memory, CommandName::ReserveInventory, &order_id).await;
+    assert!(is_failure(&reply, SagaError::CompensationRerun), "{reply:?}");
+    assert_eq!(stock(&memory, "SKU-1"), 10, "nothing reserved");
+    // A late ReserveInventory of an execution that no longer runs the order is only a stale command.
+    memory.world().orders.get_mut(&order_id).expect("order").execution_arn = Some(format!("{STATE_MACHINE}:other"));
+    let stale = run(&memory, CommandName::ReserveInventory, &order_id).await;
+    assert!(is_failure(&stale, SagaError::OrderInvalidState), "{stale:?}");
+}
+
+#[tokio::test]
 async fn a_reused_idempotency_key_with_another_payload_is_parked_and_the_first_order_stands() {
     let memory = shop(&[("SKU-1", 10), ("SKU-2", 10)]);
     let order_id = submit(&memory, &submission("k-reuse")).await;

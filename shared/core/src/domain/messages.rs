@@ -114,9 +114,10 @@ pub struct OrderEvent {
     pub at: String,
 }
 
-/// An execution's input: what the state machine copies into every command. `resume` is set only when an
-/// operator reruns the compensation of an order that needs attention: the execution then starts at the
-/// compensations (`infra/order-saga.asl.json`, state `Start`), cancelling for `error`.
+/// An execution's input: what the state machine copies into every command. `error` is set only when an
+/// operator reruns the compensation of an order that needs attention (`nexus retry`, which writes the order
+/// COMPENSATING first): its first step then answers `Saga.CompensationRerun`, caught into the compensations
+/// (`infra/order-saga.asl.json`), and the order is cancelled for `error`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SagaInput {
@@ -125,9 +126,7 @@ pub struct SagaInput {
     pub attempt: u32,
     /// The order's lane: every command carries it as its `tier` attribute, which the queues filter on.
     pub tier: super::checkout::Tier,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resume: Option<Resume>,
-    /// With `resume`: the error the order is being cancelled for (the shape of a `Catch`'s `ResultPath`).
+    /// A rerun's: the error the order is being cancelled for (the shape of a `Catch`'s `ResultPath`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<SagaFailure>,
 }
@@ -137,12 +136,6 @@ impl SagaInput {
         // Strings, a number and unit enums: serialising to a `Value` cannot fail (only non-string map keys can).
         serde_json::to_value(self).unwrap_or_else(|e| unreachable!("saga input serialises: {e}"))
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Resume {
-    /// Run every compensation (each undoes nothing twice), then cancel.
-    Compensation,
 }
 
 /// A failure as the state machine holds it (`{"Error": …, "Cause": …}`).

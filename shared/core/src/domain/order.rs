@@ -195,7 +195,6 @@ impl Order {
             correlation_id: self.correlation_id.clone(),
             attempt: self.attempt,
             tier: self.tier,
-            resume: None,
             error: None,
         }
     }

@@ -29,10 +29,14 @@ pub enum SagaError {
     PaymentUnavailable,
     /// Raised by the state machine itself (a `Fail` state) when a compensation could not finish.
     CompensationFailed,
+    /// The execution's first step found its order COMPENSATING and run by it: an operator's rerun of the
+    /// compensation (`nexus retry`), which the state machine catches into the compensations. An entry by a
+    /// caught answer, not a Choice state, so that no other order pays a transition for it.
+    CompensationRerun,
 }
 
 impl SagaError {
-    pub const ALL: [SagaError; 11] = [
+    pub const ALL: [SagaError; 12] = [
         Self::InventoryOutOfStock,
         Self::InventoryReleased,
         Self::PaymentDeclined,
@@ -44,6 +48,7 @@ impl SagaError {
         Self::InventoryUnavailable,
         Self::PaymentUnavailable,
         Self::CompensationFailed,
+        Self::CompensationRerun,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -59,6 +64,7 @@ impl SagaError {
             Self::InventoryUnavailable => "Inventory.Unavailable",
             Self::PaymentUnavailable => "Payment.Unavailable",
             Self::CompensationFailed => "Saga.CompensationFailed",
+            Self::CompensationRerun => "Saga.CompensationRerun",
         }
     }
 
@@ -84,6 +90,7 @@ impl SagaError {
                 &[ReserveInventory, ChargePayment, DispatchShipping, CompleteOrder, CancelOrder, FlagNeedsAttention]
             }
             Self::Transient => CommandName::ALL.as_slice(),
+            Self::CompensationRerun => &[ReserveInventory],
             Self::InventoryUnavailable | Self::PaymentUnavailable | Self::CompensationFailed => &[],
         }
     }

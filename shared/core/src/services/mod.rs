@@ -245,6 +245,10 @@ where
     Fut: Future<Output = Result<StepReply, ServiceError>>,
 {
     let order = load(orders, &command.order_id).await?;
+    if is_compensation_rerun(command, &order) {
+        let cause = "the order is being compensated again (nexus retry): the compensations run";
+        return Ok(StepReply::failure(SagaError::CompensationRerun, cause));
+    }
     if order.attempt != command.attempt || (order.status != from && order.status != to) {
         return Ok(invalid_state(command, &order));
     }
@@ -313,6 +317,17 @@ pub async fn answer<C: TaskCallbacks>(
 }
 
 /// The reply when a command finds the order in a status (or an attempt, or an execution) it cannot act on.
+/// Whether `command` is the first step of an operator's rerun of the order's compensation: `nexus retry`
+/// writes the order COMPENSATING for a new execution, whose first state (ReserveInventory) then answers
+/// [`SagaError::CompensationRerun`], which the state machine catches into the compensations.
+fn is_compensation_rerun(command: &ServiceCommand, order: &Order) -> bool {
+    command.command == CommandName::ReserveInventory
+        && order.status == OrderStatus::Compensating
+        && order.attempt == command.attempt
+        && !command.execution_arn.is_empty()
+        && runs_order(command, order)
+}
+
 pub fn invalid_state(command: &ServiceCommand, order: &Order) -> StepReply {
     let cause = if order.attempt == command.attempt && !runs_order(command, order) {
         format!(
