@@ -103,7 +103,9 @@ fn a_happy_order_enters_five_states_and_a_compensation_rerun_runs_every_compensa
     let catchers = machine["States"][&first]["Catch"].as_array().expect("Catch");
     let rerun = catchers
         .iter()
-        .find(|c| c["ErrorEquals"].as_array().is_some_and(|e| e.iter().any(|n| n == SagaError::CompensationRerun.as_str())))
+        .find(|c| {
+            c["ErrorEquals"].as_array().is_some_and(|e| e.iter().any(|n| n == SagaError::CompensationRerun.as_str()))
+        })
         .expect("the first state catches a compensation rerun");
     assert!(rerun["ResultPath"].is_null() && rerun.get("ResultPath").is_some(), "the input's error is kept: {rerun}");
     assert_eq!(

@@ -281,8 +281,12 @@ async fn an_order_needing_attention_has_its_compensation_run_again_for_its_origi
     );
     let name = retried.execution_arn.rsplit(':').next().expect("name").to_owned();
     let input = memory.world().executions.get(&name).cloned().expect("started");
-    assert_eq!((input["resume"].as_str(), input["error"]["Error"].as_str()), (Some("Compensation"), reason));
+    assert_eq!(input["error"]["Error"].as_str(), reason, "the reason it cancels for");
     assert_eq!(order(&memory, &id).reason.as_deref(), reason);
+    // Its first state's command is answered Saga.CompensationRerun (caught into the compensations), and
+    // reserves nothing.
+    let first = step_of(&memory, (&id, 1, &retried.execution_arn), ReserveInventory, None).await;
+    assert!(matches!(first, StepReply::Failure { error: SagaError::CompensationRerun, .. }), "{first:?}");
 
     // A late copy of the first execution's flag (its retry, delivered after the rerun began) changes
     // nothing: the order's own steps act only for its current execution.
