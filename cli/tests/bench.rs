@@ -83,14 +83,21 @@ fn nexus_bench_measures_both_sagas_and_counts_exactly() {
     // Nexus publishes an event per status change: five on the happy path.
     assert_eq!(per_order(nexus, "sns.Publish"), 5.0, "{nexus:#}");
 
-    // The cost: the happy path's transitions (Start, four tasks, the end) and every line priced.
+    // The cost: the happy path's transitions (four tasks and the end) and every line priced.
     let cost = &report["cost"];
     let lines = cost["lines"].as_array().expect("cost lines");
     assert_eq!(lines.len(), 8, "{cost:#}");
     let line = |item: &str| lines.iter().find(|l| l["item"] == item).unwrap_or_else(|| panic!("no {item}: {cost:#}"));
-    assert_eq!(line("Step Functions state transitions")["perOrder"], 6.0, "{cost:#}");
+    assert_eq!(line("Step Functions state transitions")["perOrder"], 5.0, "{cost:#}");
     for l in lines {
         assert!(l["usdPerMillionOrders"].as_f64().unwrap_or(0.0) > 0.0, "unpriced or uncounted: {l:#}");
     }
     assert!(report["ratios"]["throughput"].as_f64().unwrap_or(0.0) > 0.0);
+
+    // The capacity: every limit at the rate where it binds, lowest first; the callbacks counted (4 tasks).
+    let limits = report["capacity"]["limits"].as_array().expect("capacity limits");
+    let rates: Vec<f64> = limits.iter().filter_map(|l| l["ordersPerSecond"].as_f64()).collect();
+    assert!(rates.len() >= 7 && rates.windows(2).all(|w| w[0] <= w[1]), "{limits:#?}");
+    let callbacks = limits.iter().find(|l| l["limit"].as_str().is_some_and(|s| s.contains("SendTaskSuccess")));
+    assert_eq!(callbacks.map(|l| l["perOrder"].clone()), Some(serde_json::json!(4.0)), "{limits:#?}");
 }
