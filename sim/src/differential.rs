@@ -118,14 +118,7 @@ pub fn run(
             world.ports.bus().faults.outage = None;
             world.run_until_quiet(quiet(&world));
             if *after == AfterOutage::StopThenRetry {
-                let ports = world.ports.clone();
-                world.spawn_operator(
-                    format!("retry {order_id}"),
-                    Box::pin(async move {
-                        let _ = retry::retry(&ports, &ports, &ports, &ports, &order_id).await;
-                        None
-                    }),
-                );
+                crate::scenario::spawn_retry(&mut world, order_id);
                 world.run_until_quiet(quiet(&world));
             }
         }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use nexus_core::chaos::ChaosSettings;
-use nexus_core::domain::checkout::{Address, LineItem, Tier};
+use nexus_core::domain::checkout::{Address, LineItem};
 use nexus_core::domain::messages::{OrderEvent, attributes};
 use nexus_core::domain::order::Order;
 use nexus_core::domain::submission::Rejection;
@@ -207,7 +207,7 @@ impl OrderStore for Ports {
     }
     async fn transition(&self, current: &Order, next: &Order, event: &OrderEvent) -> PortResult<()> {
         self.call("orders.transition", self.memory.transition(current, next, event)).await?;
-        let name = |arn: &str| arn.rsplit(':').next().unwrap_or(arn).to_owned();
+        let name = nexus_core::domain::ids::execution_name;
         if let (Some(actor), Some(runs)) = (&self.acting_for, &current.execution_arn)
             && !actor.is_empty()
             && name(actor) != name(runs)
@@ -262,11 +262,8 @@ impl Inventory for Ports {
 }
 
 impl Catalog for Ports {
-    async fn prices(&self, skus: &BTreeSet<String>) -> PortResult<BTreeMap<String, u64>> {
-        self.call("catalog.prices", self.memory.prices(skus)).await
-    }
-    async fn tier(&self, customer_id: &str) -> PortResult<Option<Tier>> {
-        self.call("catalog.tier", self.memory.tier(customer_id)).await
+    async fn lookup(&self, skus: &BTreeSet<String>, customer_id: &str) -> PortResult<CatalogEntries> {
+        self.call("catalog.lookup", self.memory.lookup(skus, customer_id)).await
     }
 }
 

@@ -225,7 +225,8 @@ fn act(world: &mut World, rng: &mut fastrand::Rng, action: &Action) {
     }
 }
 
-fn spawn_retry(world: &mut World, order_id: String) {
+/// `nexus retry` of the order, as an operator's invocation interleaved with the rest.
+pub(crate) fn spawn_retry(world: &mut World, order_id: String) {
     let ports = world.ports.clone();
     let label = format!("retry {order_id}");
     world.spawn_operator(

@@ -101,12 +101,23 @@ pub trait Inventory: Send + Sync {
     fn release(&self, order_id: &str, attempt: u32) -> impl Future<Output = PortResult<UndoOutcome>> + Send;
 }
 
+/// What the operator has decided for one submission: the catalog's unit price of each of its SKUs that is
+/// for sale (in the catalog, with a price), and the tier the operator gave its customer, if any
+/// (`nexus customers set`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CatalogEntries {
+    pub prices: BTreeMap<String, u64>,
+    pub tier: Option<Tier>,
+}
+
 /// What the operator decides and intake reads: the catalog's prices and each customer's tier.
 pub trait Catalog: Send + Sync {
-    /// The unit price of each of `skus` that is for sale (in the catalog, with a price).
-    fn prices(&self, skus: &BTreeSet<String>) -> impl Future<Output = PortResult<BTreeMap<String, u64>>> + Send;
-    /// The tier the operator gave the customer, if any (`nexus customers set`).
-    fn tier(&self, customer_id: &str) -> impl Future<Output = PortResult<Option<Tier>>> + Send;
+    /// The entries of `skus` and `customer_id`, in one read (intake's one lookup before it writes).
+    fn lookup(
+        &self,
+        skus: &BTreeSet<String>,
+        customer_id: &str,
+    ) -> impl Future<Output = PortResult<CatalogEntries>> + Send;
 }
 
 pub trait Payments: Send + Sync {

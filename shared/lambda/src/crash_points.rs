@@ -5,11 +5,11 @@
 //! dies there would. The rate is the one the chaos settings last set in this process (0 unless the stack
 //! was deployed with `ChaosEnabled=true`), so in production this is one atomic load per write.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use nexus_core::chaos::ChaosSettings;
-use nexus_core::domain::checkout::{Address, LineItem, Tier};
+use nexus_core::domain::checkout::{Address, LineItem};
 use nexus_core::domain::messages::OrderEvent;
 use nexus_core::domain::order::Order;
 use nexus_core::domain::submission::Rejection;
@@ -79,11 +79,8 @@ impl<P: Inventory> Inventory for CrashAfter<P> {
 }
 
 impl<C: Catalog> Catalog for CrashAfter<C> {
-    async fn prices(&self, skus: &BTreeSet<String>) -> PortResult<BTreeMap<String, u64>> {
-        self.0.prices(skus).await
-    }
-    async fn tier(&self, customer_id: &str) -> PortResult<Option<Tier>> {
-        self.0.tier(customer_id).await
+    async fn lookup(&self, skus: &BTreeSet<String>, customer_id: &str) -> PortResult<CatalogEntries> {
+        self.0.lookup(skus, customer_id).await
     }
 }
 

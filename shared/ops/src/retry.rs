@@ -257,7 +257,7 @@ where
 
 /// The name of the execution that runs the order now (the last part of its ARN).
 pub fn current_execution(order: &Order) -> Option<String> {
-    order.execution_arn.as_deref().and_then(|arn| arn.rsplit(':').next()).map(str::to_owned)
+    order.execution_arn.as_deref().map(|arn| ids::execution_name(arn).to_owned())
 }
 
 /// A SHIPPED order whose execution ended before its CompleteOrder: the same transition that step makes.

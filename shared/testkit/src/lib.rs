@@ -322,13 +322,15 @@ impl Inventory for Memory {
 }
 
 impl Catalog for Memory {
-    async fn prices(&self, skus: &BTreeSet<String>) -> PortResult<BTreeMap<String, u64>> {
+    async fn lookup(&self, skus: &BTreeSet<String>, customer_id: &str) -> PortResult<CatalogEntries> {
         let world = self.world();
-        Ok(skus.iter().filter_map(|sku| Some((sku.clone(), world.stock.get(sku)?.unit_price_cents?))).collect())
-    }
-
-    async fn tier(&self, customer_id: &str) -> PortResult<Option<Tier>> {
-        Ok(self.world().tiers.get(customer_id).copied())
+        Ok(CatalogEntries {
+            prices: skus
+                .iter()
+                .filter_map(|sku| Some((sku.clone(), world.stock.get(sku)?.unit_price_cents?)))
+                .collect(),
+            tier: world.tiers.get(customer_id).copied(),
+        })
     }
 }
 

@@ -25,6 +25,12 @@ pub fn retry_execution_name(order_id: &str, version: u64) -> String {
     Uuid::new_v5(&NEXUS_NAMESPACE, format!("execution/{order_id}/{version}").as_bytes()).to_string()
 }
 
+/// An execution's name: the last part of its ARN, which the state machine's `$$.Execution.Id` and the
+/// adapters' spellings of the ARN share.
+pub fn execution_name(arn: &str) -> &str {
+    arn.rsplit(':').next().unwrap_or(arn)
+}
+
 /// The id of the order event with this sequence number.
 pub fn event_id(order_id: &str, sequence: u64) -> String {
     Uuid::new_v5(&NEXUS_NAMESPACE, format!("event/{order_id}/{sequence}").as_bytes()).to_string()

@@ -130,9 +130,8 @@ where
         // The orchestrator's terms: the catalog's prices and the customer's recorded tier, whatever the
         // message claims (recorded with the order, so a redelivery keeps the first decision).
         let skus: BTreeSet<String> = valid.items.iter().map(|i| i.sku.clone()).collect();
-        let prices = self.catalog.prices(&skus).await?;
-        let tier = self.catalog.tier(&valid.customer_id).await?;
-        let terms = match terms::decide(&valid.items, &prices, tier) {
+        let entries = self.catalog.lookup(&skus, &valid.customer_id).await?;
+        let terms = match terms::decide(&valid.items, &entries.prices, entries.tier) {
             Ok(terms) => terms,
             Err(rejection) => return self.reject(order_id, rejection, body, correlation_id).await,
         };

@@ -139,9 +139,10 @@ struct Read<'a> {
 /// the ARN, which the state machine's and the adapter's spellings share). An order that names no
 /// execution, or a command that names none, is not judged by it.
 fn runs_order(command: &ServiceCommand, order: &Order) -> bool {
-    let name = |arn: &str| arn.rsplit(':').next().unwrap_or(arn).to_owned();
     match order.execution_arn.as_deref() {
-        Some(current) if !command.execution_arn.is_empty() => name(current) == name(&command.execution_arn),
+        Some(current) if !command.execution_arn.is_empty() => {
+            domain::ids::execution_name(current) == domain::ids::execution_name(&command.execution_arn)
+        }
         _ => true,
     }
 }
