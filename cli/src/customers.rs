@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use nexus_aws::dynamo::catalog::CustomerRecord;
 use nexus_core::domain::checkout::Tier;
+use nexus_core::domain::submission::check_customer_id;
 use serde::Deserialize;
 
 use crate::exit::Failure;
@@ -40,14 +41,9 @@ fn parse_tier(text: &str) -> Result<Tier, String> {
     }
 }
 
-/// A customer id as the submission contract bounds it (1–128 characters, no control characters).
+/// A customer id as the submission contract bounds it (`submission::check_customer_id`).
 fn checked(customer_id: &str) -> Result<(), Failure> {
-    let fits = (1..=128).contains(&customer_id.chars().count()) && !customer_id.chars().any(char::is_control);
-    if fits {
-        Ok(())
-    } else {
-        Err(Failure::Usage(format!("{customer_id:?} is not a customer id (1–128 characters)")))
-    }
+    check_customer_id(customer_id).map_err(|rejection| Failure::Usage(format!("{customer_id:?}: {rejection}")))
 }
 
 pub async fn run(nexus: &Nexus, format: Format, command: CustomersCommand) -> anyhow::Result<()> {
@@ -101,5 +97,6 @@ mod tests {
         assert!(parse_tier("GOLD").is_err());
         assert!(checked("c-42").is_ok());
         assert!(checked("").is_err() && checked(&"c".repeat(129)).is_err() && checked("c\n1").is_err());
+        assert!(checked("   ").is_err(), "blank, as a submission's");
     }
 }

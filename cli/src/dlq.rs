@@ -56,20 +56,8 @@ pub async fn run(nexus: &Nexus, format: Format, command: DlqCommand) -> anyhow::
         }
         DlqCommand::Peek { queue, show_pii } => {
             let queue = nexus.queue(&queue)?;
-            // Visibility 0: the messages stay visible for the next reader (a redrive, or the next peek).
-            let received = sqs
-                .receive_message()
-                .queue_url(&queue.dlq_url)
-                .max_number_of_messages(10)
-                .visibility_timeout(0)
-                .message_system_attribute_names(MessageSystemAttributeName::All)
-                .message_attribute_names("All")
-                .send()
-                .await
-                .map_err(crate::stack::aws_error)
-                .context("read the DLQ")?;
+            let received = dlq::peek(&sqs, &queue.dlq_url).await.context("read the DLQ")?;
             let messages: Vec<_> = received
-                .messages()
                 .iter()
                 .map(|m| {
                     let attributes: serde_json::Map<String, serde_json::Value> = m

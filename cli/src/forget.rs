@@ -38,8 +38,9 @@ pub async fn run(nexus: &Nexus, format: Format, args: ForgetArgs) -> anyhow::Res
         // Dead letters keep a submission as it came: listed for the operator, never deleted here.
         let sqs = aws_sdk_sqs::Client::new(&nexus.config);
         for queue in nexus.queues() {
-            let bodies = nexus_ops::dlq::first_bodies(&sqs, &queue.dlq_url).await.context("read a DLQ")?;
-            let naming = bodies.iter().filter(|b| forget::names_customer(b, customer)).count();
+            let messages = nexus_ops::dlq::peek(&sqs, &queue.dlq_url).await.context("read a DLQ")?;
+            let naming =
+                messages.iter().filter(|m| forget::names_customer(m.body().unwrap_or_default(), customer)).count();
             if naming > 0 {
                 report.kept.push(Kept {
                     what: format!("{naming} dead letter(s) in the {} DLQ", queue.name),

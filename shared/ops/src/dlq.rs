@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::QueueAttributeName;
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName, QueueAttributeName};
 
 use nexus_aws::unavailable;
 use nexus_core::ports::{PortError, PortResult};
@@ -31,17 +31,20 @@ pub async fn depth(sqs: &Client, queue_url: &str) -> PortResult<u64> {
     Ok(output.attributes().map_or(0, |a| a.values().filter_map(|v| v.parse::<u64>().ok()).sum()))
 }
 
-/// The bodies of up to 10 messages of a queue, left visible for the next reader (a redrive, a peek).
-pub async fn first_bodies(sqs: &Client, queue_url: &str) -> PortResult<Vec<String>> {
+/// Up to 10 messages of a queue, with every attribute, left visible for the next reader (visibility 0: a
+/// redrive, or the next peek).
+pub async fn peek(sqs: &Client, queue_url: &str) -> PortResult<Vec<Message>> {
     let received = sqs
         .receive_message()
         .queue_url(queue_url)
         .max_number_of_messages(10)
         .visibility_timeout(0)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .message_attribute_names("All")
         .send()
         .await
         .map_err(|e| unavailable("read a queue", e))?;
-    Ok(received.messages().iter().map(|m| m.body().unwrap_or_default().to_owned()).collect())
+    Ok(received.messages.unwrap_or_default())
 }
 
 /// Moves every message of the DLQ back to its source queue and waits for the move to finish.

@@ -10,6 +10,7 @@ use super::ids;
 pub const SCHEMA_VERSION: u64 = 1;
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 pub const MAX_LINE_ITEMS: usize = 50;
+pub const MAX_CUSTOMER_ID_CHARS: usize = 128;
 /// Step Functions execution names (the order id names the saga) allow at most 80 characters.
 pub const MAX_ORDER_ID_LEN: usize = 80;
 
@@ -115,7 +116,7 @@ pub fn validate(raw: &[u8]) -> Result<ValidSubmission, InvalidSubmission> {
     let Some(order_id) = order_id.clone() else {
         return Err(fail(missing("idempotencyKey")));
     };
-    let customer_id = text(message, "customerId", 128).map_err(fail)?;
+    let customer_id = text(message, "customerId", MAX_CUSTOMER_ID_CHARS).map_err(fail)?;
     let customer_email = text(message, "customerEmail", 254).map_err(fail)?;
     if !is_plausible_email(&customer_email) {
         return Err(fail(invalid("customerEmail", "not an email address")));
@@ -260,14 +261,27 @@ fn object<'a>(
 fn text(message: &serde_json::Map<String, Value>, field: &str, max_len: usize) -> Result<String, Rejection> {
     match message.get(field) {
         None | Some(Value::Null) => Err(missing(field)),
-        Some(Value::String(s)) if s.trim().is_empty() => Err(missing(field)),
-        Some(Value::String(s)) if s.chars().count() > max_len => {
-            Err(invalid(field, format!("longer than {max_len} characters")))
-        }
-        Some(Value::String(s)) if s.chars().any(char::is_control) => Err(invalid(field, "control characters")),
-        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::String(s)) => checked_text(field, s, max_len).map(|()| s.clone()),
         Some(_) => Err(invalid(field, "not a string")),
     }
+}
+
+/// A text field's rule: not blank, at most `max_len` characters, no control characters.
+fn checked_text(field: &str, text: &str, max_len: usize) -> Result<(), Rejection> {
+    if text.trim().is_empty() {
+        Err(missing(field))
+    } else if text.chars().count() > max_len {
+        Err(invalid(field, format!("longer than {max_len} characters")))
+    } else if text.chars().any(char::is_control) {
+        Err(invalid(field, "control characters"))
+    } else {
+        Ok(())
+    }
+}
+
+/// Whether `customer_id` is one a submission may carry (`nexus customers` records only such ids).
+pub fn check_customer_id(customer_id: &str) -> Result<(), Rejection> {
+    checked_text("customerId", customer_id, MAX_CUSTOMER_ID_CHARS)
 }
 
 fn is_plausible_email(email: &str) -> bool {

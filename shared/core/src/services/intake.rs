@@ -195,13 +195,13 @@ where
                 return self.defer(order_id, body, correlation_id).await;
             }
         };
-        self.proceed(order, &idempotency_key).await?;
+        self.proceed(order).await?;
         Ok(IntakeOutcome::Accepted { order_id, new })
     }
 
     /// An accepted order's saga, started (or found running) after its first event went out; then its
     /// idempotency key is done.
-    async fn proceed(&self, order: Order, idempotency_key: &str) -> Result<(), ServiceError> {
+    async fn proceed(&self, order: Order) -> Result<(), ServiceError> {
         if order.status == crate::domain::status::OrderStatus::Pending && order.attempt == first_attempt() {
             // Also on a replay: the first delivery may have died between the put and the publish, or the
             // publish and the start. The event goes out before the saga starts, so an order whose saga runs
@@ -215,7 +215,7 @@ where
                 StartOutcome::AlreadyStarted { .. } => tracing::info!("saga already running"),
             }
         }
-        self.idempotency.complete(idempotency_key).await?;
+        self.idempotency.complete(&order.idempotency_key).await?;
         Ok(())
     }
 
@@ -269,8 +269,7 @@ where
                 // record has changed since): that decision stands, and its saga goes on.
                 Some(existing) if existing.payload_hash == order.payload_hash => {
                     tracing::info!(orderId = %order_id, status = %existing.status, "accepted before on its first terms; the first order stands");
-                    let key = existing.idempotency_key.clone();
-                    self.proceed(existing, &key).await?;
+                    self.proceed(existing).await?;
                     return Ok(IntakeOutcome::Accepted { order_id, new: false });
                 }
                 _ => {
