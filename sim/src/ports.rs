@@ -207,6 +207,14 @@ impl OrderStore for Ports {
     }
     async fn transition(&self, current: &Order, next: &Order, event: &OrderEvent) -> PortResult<()> {
         self.call("orders.transition", self.memory.transition(current, next, event)).await?;
+        self.watch(current, next);
+        Ok(())
+    }
+}
+
+impl Ports {
+    /// Records an order write made for an execution that does not run the order (a stale execution's).
+    fn watch(&self, current: &Order, next: &Order) {
         let name = nexus_core::domain::ids::execution_name;
         if let (Some(actor), Some(runs)) = (&self.acting_for, &current.execution_arn)
             && !actor.is_empty()
@@ -221,7 +229,13 @@ impl OrderStore for Ports {
             );
             self.bus().stale_writes.push((current.order_id.clone(), what));
         }
-        Ok(())
+    }
+
+    /// An effect's write: watched as a transition when it moved the order.
+    fn watch_moved(&self, moving: Option<&Transition>, moved: bool) {
+        if let Some(moving) = moving.filter(|_| moved) {
+            self.watch(&moving.current, &moving.next);
+        }
     }
 }
 
@@ -253,8 +267,16 @@ impl EventPublisher for Ports {
 }
 
 impl Inventory for Ports {
-    async fn reserve(&self, order_id: &str, attempt: u32, items: &[LineItem]) -> PortResult<ReserveOutcome> {
-        self.call("inventory.reserve", self.memory.reserve(order_id, attempt, items)).await
+    async fn reserve(
+        &self,
+        order_id: &str,
+        attempt: u32,
+        items: &[LineItem],
+        moving: Option<&Transition>,
+    ) -> PortResult<ReserveOutcome> {
+        let outcome = self.call("inventory.reserve", self.memory.reserve(order_id, attempt, items, moving)).await?;
+        self.watch_moved(moving, outcome == ReserveOutcome::Reserved);
+        Ok(outcome)
     }
     async fn release(&self, order_id: &str, attempt: u32) -> PortResult<UndoOutcome> {
         self.call("inventory.release", self.memory.release(order_id, attempt)).await
@@ -268,8 +290,18 @@ impl Catalog for Ports {
 }
 
 impl Payments for Ports {
-    async fn charge(&self, order_id: &str, attempt: u32, amount: u64, currency: &str) -> PortResult<ApplyOutcome> {
-        self.call("payments.charge", self.memory.charge(order_id, attempt, amount, currency)).await
+    async fn charge(
+        &self,
+        order_id: &str,
+        attempt: u32,
+        amount: u64,
+        currency: &str,
+        moving: Option<&Transition>,
+    ) -> PortResult<ApplyOutcome> {
+        let charged = self.memory.charge(order_id, attempt, amount, currency, moving);
+        let outcome = self.call("payments.charge", charged).await?;
+        self.watch_moved(moving, outcome == ApplyOutcome::Applied);
+        Ok(outcome)
     }
     async fn refund(&self, order_id: &str, attempt: u32) -> PortResult<UndoOutcome> {
         self.call("payments.refund", self.memory.refund(order_id, attempt)).await
@@ -277,8 +309,17 @@ impl Payments for Ports {
 }
 
 impl Shipments for Ports {
-    async fn dispatch(&self, order_id: &str, attempt: u32, address: &Address) -> PortResult<ApplyOutcome> {
-        self.call("shipments.dispatch", self.memory.dispatch(order_id, attempt, address)).await
+    async fn dispatch(
+        &self,
+        order_id: &str,
+        attempt: u32,
+        address: &Address,
+        moving: Option<&Transition>,
+    ) -> PortResult<ApplyOutcome> {
+        let dispatched = self.memory.dispatch(order_id, attempt, address, moving);
+        let outcome = self.call("shipments.dispatch", dispatched).await?;
+        self.watch_moved(moving, outcome == ApplyOutcome::Applied);
+        Ok(outcome)
     }
     async fn cancel(&self, order_id: &str, attempt: u32) -> PortResult<UndoOutcome> {
         self.call("shipments.cancel", self.memory.cancel(order_id, attempt)).await

@@ -51,6 +51,17 @@ pub trait OrderStore: Send + Sync {
     ) -> impl Future<Output = PortResult<()>> + Send;
 }
 
+/// An order's change written in the same atomic write as an effect (the effect's ledger entry, the order's
+/// next version and its event): on condition that the stored version is still `current.version`, as
+/// [`OrderStore::transition`]; when it is not, nothing is written and the effect port answers
+/// `PortError::Conflict`. The write that ends a standard saga also frees its slot.
+#[derive(Debug, Clone)]
+pub struct Transition {
+    pub current: Order,
+    pub next: Order,
+    pub event: OrderEvent,
+}
+
 pub trait EventLog: Send + Sync {
     /// The order's events in sequence order.
     fn events(&self, order_id: &str) -> impl Future<Output = PortResult<Vec<OrderEvent>>> + Send;
@@ -63,8 +74,10 @@ pub trait EventPublisher: Send + Sync {
 /// What a reservation (or a repeat of it) found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReserveOutcome {
-    /// The stock is held for the order (now, or by an earlier copy of the command).
+    /// The stock is held for the order now, and the transition given with it is written.
     Reserved,
+    /// An earlier copy of the command holds the stock: nothing written now (the transition neither).
+    AlreadyReserved,
     /// Not enough stock for every line item: nothing reserved, and the refusal is recorded, so every later
     /// copy of the command answers the same.
     OutOfStock,
@@ -75,8 +88,10 @@ pub enum ReserveOutcome {
 /// What a charge or a dispatch (or a repeat of it) found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApplyOutcome {
-    /// The effect holds (applied now, or by an earlier copy of the command).
+    /// The effect is applied now, and the transition given with it is written.
     Applied,
+    /// An earlier copy of the command applied it: nothing written now (the transition neither).
+    AlreadyApplied,
     /// Its compensation came first: it may not be applied any more.
     AlreadyUndone,
 }
@@ -90,6 +105,8 @@ pub enum UndoOutcome {
     NothingToUndo,
 }
 
+/// The effect ports apply an effect once, together with the order's `moving` transition when one is given
+/// (one atomic write: the effect never holds without the order having moved, nor the other way round).
 pub trait Inventory: Send + Sync {
     /// Reserves every line item or none (stock never below zero).
     fn reserve(
@@ -97,6 +114,7 @@ pub trait Inventory: Send + Sync {
         order_id: &str,
         attempt: u32,
         items: &[LineItem],
+        moving: Option<&Transition>,
     ) -> impl Future<Output = PortResult<ReserveOutcome>> + Send;
     fn release(&self, order_id: &str, attempt: u32) -> impl Future<Output = PortResult<UndoOutcome>> + Send;
 }
@@ -128,6 +146,7 @@ pub trait Payments: Send + Sync {
         attempt: u32,
         amount_cents: u64,
         currency: &str,
+        moving: Option<&Transition>,
     ) -> impl Future<Output = PortResult<ApplyOutcome>> + Send;
     fn refund(&self, order_id: &str, attempt: u32) -> impl Future<Output = PortResult<UndoOutcome>> + Send;
 }
@@ -138,6 +157,7 @@ pub trait Shipments: Send + Sync {
         order_id: &str,
         attempt: u32,
         address: &Address,
+        moving: Option<&Transition>,
     ) -> impl Future<Output = PortResult<ApplyOutcome>> + Send;
     fn cancel(&self, order_id: &str, attempt: u32) -> impl Future<Output = PortResult<UndoOutcome>> + Send;
 }

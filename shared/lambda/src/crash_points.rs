@@ -66,8 +66,14 @@ impl<P: EventPublisher> EventPublisher for CrashAfter<P> {
 }
 
 impl<P: Inventory> Inventory for CrashAfter<P> {
-    async fn reserve(&self, order_id: &str, attempt: u32, items: &[LineItem]) -> PortResult<ReserveOutcome> {
-        let result = self.0.reserve(order_id, attempt, items).await;
+    async fn reserve(
+        &self,
+        order_id: &str,
+        attempt: u32,
+        items: &[LineItem],
+        moving: Option<&Transition>,
+    ) -> PortResult<ReserveOutcome> {
+        let result = self.0.reserve(order_id, attempt, items, moving).await;
         maybe_crash("stock reserved", &result);
         result
     }
@@ -85,8 +91,15 @@ impl<C: Catalog> Catalog for CrashAfter<C> {
 }
 
 impl<P: Payments> Payments for CrashAfter<P> {
-    async fn charge(&self, order_id: &str, attempt: u32, amount: u64, currency: &str) -> PortResult<ApplyOutcome> {
-        let result = self.0.charge(order_id, attempt, amount, currency).await;
+    async fn charge(
+        &self,
+        order_id: &str,
+        attempt: u32,
+        amount: u64,
+        currency: &str,
+        moving: Option<&Transition>,
+    ) -> PortResult<ApplyOutcome> {
+        let result = self.0.charge(order_id, attempt, amount, currency, moving).await;
         maybe_crash("payment charged", &result);
         result
     }
@@ -98,8 +111,14 @@ impl<P: Payments> Payments for CrashAfter<P> {
 }
 
 impl<P: Shipments> Shipments for CrashAfter<P> {
-    async fn dispatch(&self, order_id: &str, attempt: u32, address: &Address) -> PortResult<ApplyOutcome> {
-        let result = self.0.dispatch(order_id, attempt, address).await;
+    async fn dispatch(
+        &self,
+        order_id: &str,
+        attempt: u32,
+        address: &Address,
+        moving: Option<&Transition>,
+    ) -> PortResult<ApplyOutcome> {
+        let result = self.0.dispatch(order_id, attempt, address, moving).await;
         maybe_crash("shipment dispatched", &result);
         result
     }
@@ -192,7 +211,7 @@ mod tests {
         let memory = Memory::with_stock(&[("SKU-1", 5)]);
         let wrapped = CrashAfter(memory.clone());
         let items = [LineItem { sku: "SKU-1".into(), quantity: 2, unit_price_cents: 100 }];
-        assert_eq!(wrapped.reserve("o-1", 1, &items).await.expect("reserved"), ReserveOutcome::Reserved);
+        assert_eq!(wrapped.reserve("o-1", 1, &items, None).await.expect("reserved"), ReserveOutcome::Reserved);
         assert_eq!(memory.world().available("SKU-1"), 3, "the write reached the adapter");
     }
 }

@@ -3,21 +3,21 @@
 //! tombstones) over the same typed ledger the invariant checker reads. Tests only: no function crate
 //! depends on this one.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use nexus_core::chaos::ChaosSettings;
-use nexus_core::domain::admission::SagaLimit;
 use nexus_core::domain::checkout::{Address, LineItem, Tier, quantities_by_sku};
 use nexus_core::domain::ledger::{Effect, EffectState, LedgerEntry, ReservedLine};
 use nexus_core::domain::messages::OrderEvent;
 use nexus_core::domain::order::Order;
-use nexus_core::domain::status::OrderStatus;
 use nexus_core::domain::stock::StockItem;
 use nexus_core::domain::submission::Rejection;
 use nexus_core::ports::*;
 use nexus_core::services::intake::IntakeService;
 use serde_json::Value;
+
+mod world;
 
 /// The contract's sample submission as users are shown it (`examples/order.json`), with `key` as its
 /// idempotency key: the one sample every test starts from.
@@ -55,100 +55,7 @@ pub fn email_hasher() -> nexus_core::domain::ids::EmailHasher {
     nexus_core::domain::ids::EmailHasher::new(b"nexus-testkit")
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum Callback {
-    Success(String, Value),
-    Failure(String, String),
-}
-
-#[derive(Debug, Default)]
-pub struct World {
-    pub orders: HashMap<String, Order>,
-    pub events: HashMap<String, Vec<OrderEvent>>,
-    /// SKU → (available, initial).
-    pub stock: BTreeMap<String, StockItem>,
-    /// The customers' recorded tiers.
-    pub tiers: BTreeMap<String, Tier>,
-    /// (order id, entry key) → entry: effects and notifications.
-    pub ledger: BTreeMap<(String, String), LedgerEntry>,
-    pub published: Vec<OrderEvent>,
-    pub callbacks: Vec<Callback>,
-    pub closed_tokens: BTreeSet<String>,
-    pub executions: BTreeMap<String, Value>,
-    /// Executions that ended, with how (absent: running).
-    pub ended_executions: BTreeMap<String, ExecutionStatus>,
-    pub parked: Vec<(String, Rejection)>,
-    /// idempotency key → (order id, payload hash, completed).
-    pub idempotency: HashMap<String, (String, String, bool)>,
-    /// Makes the next N order transitions fail with a version conflict (as a concurrent writer would).
-    pub conflicts_to_inject: usize,
-    /// Moves the order to this status (a new version) right after the next order read, as a compensation
-    /// that overtakes a step between its read and its write would.
-    pub overtake_after_read: Option<OrderStatus>,
-    /// How many times the order store was read.
-    pub order_reads: usize,
-    /// What the settings table's chaos item would hold.
-    pub chaos: ChaosSettings,
-    /// Step Functions cannot be reached: every task callback fails.
-    pub callbacks_unavailable: bool,
-    /// SNS cannot be reached: every event publish fails (after the write it follows, as a crash would).
-    pub publishes_unavailable: bool,
-    /// The bound of standard sagas in flight, and the orders holding a slot (the settings item's `holders`).
-    pub saga_limit: SagaLimit,
-    pub saga_slot_holders: BTreeSet<String>,
-    /// Submissions put back on the intake queue: (body, correlation id, delay in seconds).
-    pub deferred: Vec<(String, Option<String>, u32)>,
-}
-
-impl World {
-    pub fn entry(&self, order_id: &str, attempt: u32, effect: Effect) -> Option<&LedgerEntry> {
-        self.ledger.get(&(order_id.to_owned(), effect.entry_key(attempt)))
-    }
-
-    pub fn available(&self, sku: &str) -> u64 {
-        self.stock.get(sku).map_or(0, |s| s.available)
-    }
-
-    fn put(&mut self, entry: LedgerEntry) {
-        self.ledger.insert((entry.order_id.clone(), entry.entry.clone()), entry);
-    }
-
-    /// Applies `effect` unless the order has an entry for it: what the adapter's conditional put does.
-    fn apply(
-        &mut self,
-        (order_id, attempt): (&str, u32),
-        effect: Effect,
-        fill: impl FnOnce(&mut LedgerEntry),
-    ) -> ApplyOutcome {
-        match self.entry(order_id, attempt, effect) {
-            Some(existing) if existing.state == effect.applied() => ApplyOutcome::Applied,
-            Some(_) => ApplyOutcome::AlreadyUndone,
-            None => {
-                let mut entry = LedgerEntry::new(order_id, attempt, effect, effect.applied());
-                fill(&mut entry);
-                self.put(entry);
-                ApplyOutcome::Applied
-            }
-        }
-    }
-
-    /// Flips an applied entry to undone, or leaves an undone tombstone: the adapter's conditional update.
-    fn undo(&mut self, (order_id, attempt): (&str, u32), effect: Effect) -> UndoOutcome {
-        let key = (order_id.to_owned(), effect.entry_key(attempt));
-        match self.ledger.get_mut(&key) {
-            Some(entry) if entry.state == effect.applied() => {
-                entry.state = effect.undone();
-                UndoOutcome::Undone
-            }
-            Some(entry) if entry.state == effect.undone() => UndoOutcome::Undone,
-            Some(_) => UndoOutcome::NothingToUndo,
-            None => {
-                self.put(LedgerEntry::new(order_id, attempt, effect, effect.undone()));
-                UndoOutcome::NothingToUndo
-            }
-        }
-    }
-}
+pub use world::{Callback, World};
 
 /// All ports in one in-memory world.
 #[derive(Debug, Clone, Default)]
@@ -232,19 +139,8 @@ impl OrderStore for Memory {
 
     async fn transition(&self, current: &Order, next: &Order, event: &OrderEvent) -> PortResult<()> {
         let mut world = self.world();
-        if world.conflicts_to_inject > 0 {
-            world.conflicts_to_inject -= 1;
-            return Err(PortError::Conflict { operation: "transition" });
-        }
-        let stored = world.orders.get(&current.order_id).map(|o| o.version);
-        if stored != Some(current.version) || next.version != current.version + 1 {
-            return Err(PortError::Conflict { operation: "transition" });
-        }
-        if nexus_core::domain::admission::frees_slot(next) {
-            world.saga_slot_holders.remove(&next.order_id);
-        }
-        world.orders.insert(next.order_id.clone(), next.clone());
-        world.events.entry(next.order_id.clone()).or_default().push(event.clone());
+        world.may_move(current, next)?;
+        world.moved(next, event);
         Ok(())
     }
 }
@@ -284,13 +180,23 @@ impl EventPublisher for Memory {
 }
 
 impl Inventory for Memory {
-    async fn reserve(&self, order_id: &str, attempt: u32, items: &[LineItem]) -> PortResult<ReserveOutcome> {
+    async fn reserve(
+        &self,
+        order_id: &str,
+        attempt: u32,
+        items: &[LineItem],
+        moving: Option<&Transition>,
+    ) -> PortResult<ReserveOutcome> {
         let mut world = self.world();
         match world.entry(order_id, attempt, Effect::Reservation).map(|e| e.state) {
-            Some(EffectState::Reserved) => return Ok(ReserveOutcome::Reserved),
+            Some(EffectState::Reserved) => return Ok(ReserveOutcome::AlreadyReserved),
             Some(EffectState::OutOfStock) => return Ok(ReserveOutcome::OutOfStock),
             Some(_) => return Ok(ReserveOutcome::AlreadyReleased),
             None => {}
+        }
+        // The adapter's transaction answers the order's version before the stock.
+        if let Some(moving) = moving {
+            world.may_move(&moving.current, &moving.next)?;
         }
         let wanted = quantities_by_sku(items);
         if wanted.iter().any(|(sku, qty)| world.stock.get(sku).is_none_or(|s| s.available < *qty)) {
@@ -305,6 +211,9 @@ impl Inventory for Memory {
             entry.lines.push(ReservedLine { sku, quantity });
         }
         world.put(entry);
+        if let Some(moving) = moving {
+            world.moved(&moving.next, &moving.event);
+        }
         Ok(ReserveOutcome::Reserved)
     }
 
@@ -341,11 +250,12 @@ impl Payments for Memory {
         attempt: u32,
         amount_cents: u64,
         currency: &str,
+        moving: Option<&Transition>,
     ) -> PortResult<ApplyOutcome> {
-        Ok(self.world().apply((order_id, attempt), Effect::Payment, |entry| {
+        self.world().apply((order_id, attempt), Effect::Payment, moving, |entry| {
             entry.amount_cents = amount_cents;
             entry.currency = currency.to_owned();
-        }))
+        })
     }
 
     async fn refund(&self, order_id: &str, attempt: u32) -> PortResult<UndoOutcome> {
@@ -354,8 +264,14 @@ impl Payments for Memory {
 }
 
 impl Shipments for Memory {
-    async fn dispatch(&self, order_id: &str, attempt: u32, _address: &Address) -> PortResult<ApplyOutcome> {
-        Ok(self.world().apply((order_id, attempt), Effect::Shipment, |_| {}))
+    async fn dispatch(
+        &self,
+        order_id: &str,
+        attempt: u32,
+        _address: &Address,
+        moving: Option<&Transition>,
+    ) -> PortResult<ApplyOutcome> {
+        self.world().apply((order_id, attempt), Effect::Shipment, moving, |_| {})
     }
 
     async fn cancel(&self, order_id: &str, attempt: u32) -> PortResult<UndoOutcome> {

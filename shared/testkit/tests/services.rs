@@ -281,13 +281,15 @@ async fn a_forward_step_reads_the_order_once_and_a_compensation_since_is_caught(
         assert!(matches!(run(&memory, step, &order_id).await, StepReply::Success(_)), "{step:?}");
         assert_eq!(memory.world().order_reads - reads, 1, "{step:?}: the transition decides from the step's read");
     }
-    // Overtaken between the read and the write: the version condition fails, the re-read refuses.
+    // Overtaken between the read and the write: the version condition fails, the re-read refuses, and the
+    // effect, written in the same transaction as the transition, was never written (nothing to refund).
     let order_id = submit(&memory, &submission("k-overtaken")).await;
     run(&memory, CommandName::ReserveInventory, &order_id).await;
     memory.world().overtake_after_read = Some(OrderStatus::Compensating);
     let late = run(&memory, CommandName::ChargePayment, &order_id).await;
     assert!(is_failure(&late, SagaError::OrderInvalidState), "{late:?}");
     assert_eq!(status(&memory, &order_id), OrderStatus::Compensating);
+    assert_eq!(effect(&memory, &order_id, Effect::Payment), None, "a charge without its transition");
     // A repeat (the order already moved) reads afresh before it answers: it never answers from a stale read.
     let order_id = submit(&memory, &submission("k-repeat")).await;
     run(&memory, CommandName::ReserveInventory, &order_id).await;

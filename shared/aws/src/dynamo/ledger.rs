@@ -1,5 +1,6 @@
 //! The effects ledger (one entry per order and effect or notification): an effect is applied by putting its
-//! entry on `attribute_not_exists`, so a repeat finds the first; every effect is undone the same way, by
+//! entry on `attribute_not_exists`, in one transaction with the order's transition and its event, so a
+//! repeat finds the first and the order moves with it; every effect is undone the same way, by
 //! flipping the entry from its applied state to its undone state on that condition (a reservation's
 //! restock in the same transaction), and an undo that finds no entry leaves the undone state as a
 //! tombstone so a late copy of the effect cannot slip in after its compensation.
@@ -8,12 +9,14 @@ use nexus_core::domain::checkout::Address;
 use nexus_core::domain::ledger::{Effect, LedgerEntry};
 use nexus_core::domain::messages::OrderEvent;
 use nexus_core::domain::{self};
-use nexus_core::ports::{ApplyOutcome, Notifications, Payments, PortError, PortResult, Shipments, UndoOutcome};
+use nexus_core::ports::{
+    ApplyOutcome, Notifications, Payments, PortError, PortResult, Shipments, Transition, UndoOutcome,
+};
 
 use super::Dynamo;
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 
-use crate::ext::{cancelled, retry_on_condition, s, to_attribute, to_item, unavailable, update};
+use crate::ext::{cancelled, put, retry_on_condition, s, to_attribute, to_item, unavailable, update};
 
 /// What putting a new entry found.
 pub(crate) enum Begin {
@@ -47,13 +50,37 @@ impl Dynamo {
         }
     }
 
-    /// Applies `entry`'s effect once: a repeat finds the entry, applied or already undone.
-    async fn apply(&self, entry: &LedgerEntry) -> PortResult<ApplyOutcome> {
-        Ok(match self.begin(entry).await? {
-            Begin::New => ApplyOutcome::Applied,
-            Begin::Exists(existing) if existing.state == entry.state => ApplyOutcome::Applied,
-            Begin::Exists(_) => ApplyOutcome::AlreadyUndone,
-        })
+    /// Applies `entry`'s effect once, with the `moving` transition in the same transaction: a repeat finds
+    /// the entry, applied or already undone, and writes nothing.
+    async fn apply(&self, entry: &LedgerEntry, moving: Option<&Transition>) -> PortResult<ApplyOutcome> {
+        let existing = |existing: LedgerEntry| {
+            if existing.state == entry.state { ApplyOutcome::AlreadyApplied } else { ApplyOutcome::AlreadyUndone }
+        };
+        let Some(moving) = moving else {
+            return Ok(match self.begin(entry).await? {
+                Begin::New => ApplyOutcome::Applied,
+                Begin::Exists(found) => existing(found),
+            });
+        };
+        let mut writes = vec![self.entry_put(entry)?];
+        writes.extend(self.transition_items(&moving.current, &moving.next, &moving.event)?);
+        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
+            Ok(_) => Ok(ApplyOutcome::Applied),
+            Err(e) => match e.as_service_error().and_then(cancelled) {
+                Some(reasons) if reasons.condition_failed(0) => {
+                    let found = self.ledger_entry(&entry.order_id, &entry.entry).await?;
+                    found.map(existing).ok_or(PortError::Conflict { operation: "ledger entry" })
+                }
+                // The order's version moved on, or another writer raced on an item: nothing written.
+                Some(_) => Err(PortError::Conflict { operation: "effect with its transition" }),
+                None => Err(unavailable("apply effect with its transition", e)),
+            },
+        }
+    }
+
+    /// The conditional put of a new entry, for a transaction.
+    pub(crate) fn entry_put(&self, entry: &LedgerEntry) -> PortResult<TransactWriteItem> {
+        put(&self.tables.ledger, to_item("write ledger entry", entry)?, "attribute_not_exists(orderId)", None)
     }
 
     /// Flips the `effect` entry of an attempt of the order from applied to undone, in one transaction with the writes `also`
@@ -120,11 +147,12 @@ impl Payments for Dynamo {
         attempt: u32,
         amount_cents: u64,
         currency: &str,
+        moving: Option<&Transition>,
     ) -> PortResult<ApplyOutcome> {
         let mut entry = LedgerEntry::new(order_id, attempt, Effect::Payment, Effect::Payment.applied());
         entry.amount_cents = amount_cents;
         entry.currency = currency.to_owned();
-        self.apply(&entry).await
+        self.apply(&entry, moving).await
     }
 
     async fn refund(&self, order_id: &str, attempt: u32) -> PortResult<UndoOutcome> {
@@ -133,8 +161,15 @@ impl Payments for Dynamo {
 }
 
 impl Shipments for Dynamo {
-    async fn dispatch(&self, order_id: &str, attempt: u32, _address: &Address) -> PortResult<ApplyOutcome> {
-        self.apply(&LedgerEntry::new(order_id, attempt, Effect::Shipment, Effect::Shipment.applied())).await
+    async fn dispatch(
+        &self,
+        order_id: &str,
+        attempt: u32,
+        _address: &Address,
+        moving: Option<&Transition>,
+    ) -> PortResult<ApplyOutcome> {
+        let entry = LedgerEntry::new(order_id, attempt, Effect::Shipment, Effect::Shipment.applied());
+        self.apply(&entry, moving).await
     }
 
     async fn cancel(&self, order_id: &str, attempt: u32) -> PortResult<UndoOutcome> {

@@ -7,7 +7,7 @@ use nexus_core::ports::{CreateOutcome, EventLog, OrderStore, PortError, PortResu
 
 use super::Dynamo;
 use aws_sdk_dynamodb::types::builders::UpdateBuilder;
-use aws_sdk_dynamodb::types::{AttributeValue, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use nexus_core::domain::admission::{self, SAGA_SLOT_HOLDERS, SAGA_SLOTS_ITEM};
 
 use crate::ext::{cancelled, n, put, s, to_attribute, to_item, unavailable, update};
@@ -46,13 +46,7 @@ impl OrderStore for Dynamo {
     }
 
     async fn transition(&self, current: &Order, next: &Order, event: &OrderEvent) -> PortResult<()> {
-        let mut items = vec![
-            update(transition_update(&self.tables.orders, current, next)?)?,
-            put(&self.tables.order_events, to_item("write event", event)?, "attribute_not_exists(orderId)", None)?,
-        ];
-        if admission::frees_slot(next) {
-            items.push(update(free_saga_slot(&self.tables.settings, &next.order_id))?);
-        }
+        let items = self.transition_items(current, next, event)?;
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(()),
             // A failed version condition, or two writers racing on the item: either way another writer won.
@@ -138,6 +132,27 @@ fn transition_update(table: &str, current: &Order, next: &Order) -> PortResult<U
         expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
     }
     Ok(update.update_expression(expression))
+}
+
+impl Dynamo {
+    /// The writes of a transition, for a transaction: the order's next version on its version condition,
+    /// its event, and the freeing of the saga slot when the change ends a standard saga. An effect's write
+    /// puts them in its own transaction ([`nexus_core::ports::Transition`]).
+    pub(crate) fn transition_items(
+        &self,
+        current: &Order,
+        next: &Order,
+        event: &OrderEvent,
+    ) -> PortResult<Vec<TransactWriteItem>> {
+        let mut items = vec![
+            update(transition_update(&self.tables.orders, current, next)?)?,
+            put(&self.tables.order_events, to_item("write event", event)?, "attribute_not_exists(orderId)", None)?,
+        ];
+        if admission::frees_slot(next) {
+            items.push(update(free_saga_slot(&self.tables.settings, &next.order_id))?);
+        }
+        Ok(items)
+    }
 }
 
 impl EventLog for Dynamo {

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{SagaStep, ServiceError, StepReply, compensate, forward};
+use super::{Applied, SagaStep, ServiceError, StepReply, compensate, forward};
 use crate::domain::ledger::Effect;
 use crate::domain::messages::{CommandName, ServiceCommand};
 use crate::domain::saga_error::SagaError;
@@ -25,19 +25,22 @@ impl<S: OrderStore, I: Inventory, P: EventPublisher> SagaStep for InventoryServi
         match command.command {
             CommandName::ReserveInventory => {
                 let statuses = (OrderStatus::Pending, OrderStatus::InventoryReserved);
-                forward(orders, publisher, command, statuses, |order| async move {
-                    Ok(match self.inventory.reserve(&order.order_id, order.attempt, &order.items).await? {
-                        ReserveOutcome::Reserved => StepReply::Success(
-                            json!({ "reservationId": Effect::Reservation.id(&order.order_id, order.attempt) }),
-                        ),
+                forward(orders, publisher, command, statuses, |order, moving| async move {
+                    let reserved =
+                        self.inventory.reserve(&order.order_id, order.attempt, &order.items, moving.as_ref());
+                    let output = json!({ "reservationId": Effect::Reservation.id(&order.order_id, order.attempt) });
+                    Ok(match reserved.await? {
+                        ReserveOutcome::Reserved => Applied::Holds { output, moved: true },
+                        ReserveOutcome::AlreadyReserved => Applied::Holds { output, moved: false },
                         ReserveOutcome::OutOfStock => {
                             tracing::info!("not enough stock for every line item; nothing reserved");
-                            StepReply::failure(SagaError::InventoryOutOfStock, "not enough stock for every line item")
+                            let cause = "not enough stock for every line item";
+                            Applied::Refused(StepReply::failure(SagaError::InventoryOutOfStock, cause))
                         }
-                        ReserveOutcome::AlreadyReleased => StepReply::failure(
+                        ReserveOutcome::AlreadyReleased => Applied::Refused(StepReply::failure(
                             SagaError::InventoryReleased,
                             "the reservation was released before it was made",
-                        ),
+                        )),
                     })
                 })
                 .await

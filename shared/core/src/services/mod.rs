@@ -3,6 +3,7 @@
 //! command applied twice answers the same. [`SagaStep`] is what the Lambda edge runs for a saga command;
 //! [`forward`] and [`compensate`] are the one shape of every forward step and every compensation.
 
+mod forward;
 pub mod intake;
 pub mod inventory;
 pub mod notification;
@@ -11,6 +12,8 @@ pub mod payment;
 pub mod shipping;
 
 use std::future::Future;
+
+pub use forward::{Applied, forward};
 
 use serde_json::{Value, json};
 
@@ -226,51 +229,6 @@ fn milliseconds_between(from: &str, to: &str) -> f64 {
         (Ok(from), Ok(to)) => (to - from).num_milliseconds().max(0) as f64,
         _ => 0.0,
     }
-}
-
-/// A forward step: the order must be in `from` (or already in `to`, on a repeat); `apply` decides from the
-/// order and applies the effect, answering `Success` with its output or a named refusal; on success the
-/// order moves to `to`. Should a compensation have overtaken the step, the order cannot move, and the
-/// step answers `Order.InvalidState` (the compensation undoes the effect).
-pub async fn forward<S, P, F, Fut>(
-    orders: &S,
-    publisher: &P,
-    command: &ServiceCommand,
-    (from, to): (OrderStatus, OrderStatus),
-    apply: F,
-) -> Result<StepReply, ServiceError>
-where
-    S: OrderStore,
-    P: EventPublisher,
-    F: FnOnce(Order) -> Fut,
-    Fut: Future<Output = Result<StepReply, ServiceError>>,
-{
-    let order = load(orders, &command.order_id).await?;
-    if is_compensation_rerun(command, &order) {
-        let cause = "the order is being compensated again (nexus retry): the compensations run";
-        return Ok(StepReply::failure(SagaError::CompensationRerun, cause));
-    }
-    if order.attempt != command.attempt || (order.status != from && order.status != to) {
-        return Ok(invalid_state(command, &order));
-    }
-    // The transition decides from this read (its write is conditional on the version read, so a change
-    // since ends in a re-read), saving a read per step; a repeat (already in `to`) reads afresh.
-    let read = (order.status == from).then(|| order.clone());
-    if order.status == to {
-        // A repeat: the first run wrote the status and may have died before publishing its event. It goes
-        // out before the effect is applied again, so that an effect that now keeps failing cannot keep it
-        // from going out.
-        publisher.publish(&order.event(None)).await?;
-    }
-    let output = match apply(order).await? {
-        StepReply::Success(output) => output,
-        refusal => return Ok(refusal),
-    };
-    let read = Read { order: read, guard: None };
-    Ok(match advance_from(orders, publisher, read, (&command.order_id, command.attempt), to, None).await? {
-        Ok(_) => StepReply::Success(output),
-        Err(order) => invalid_state(command, &order),
-    })
 }
 
 /// A compensation: marks the order COMPENSATING (so late forward commands are refused), unless it is

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{SagaStep, ServiceError, StepReply, compensate, forward};
+use super::{Applied, SagaStep, ServiceError, StepReply, compensate, forward};
 use crate::domain::ledger::Effect;
 use crate::domain::messages::{CommandName, ServiceCommand};
 use crate::domain::order::Order;
@@ -34,27 +34,23 @@ impl<S: OrderStore, Y: Payments, P: EventPublisher> SagaStep for PaymentService<
         match command.command {
             CommandName::ChargePayment => {
                 let statuses = (OrderStatus::InventoryReserved, OrderStatus::PaymentCharged);
-                forward(orders, publisher, command, statuses, |order| async move {
+                forward(orders, publisher, command, statuses, |order, moving| async move {
                     if provider_declines(&order) {
                         tracing::info!("payment declined by the provider; nothing charged");
-                        return Ok(StepReply::failure(SagaError::PaymentDeclined, "the card was declined"));
+                        let declined = StepReply::failure(SagaError::PaymentDeclined, "the card was declined");
+                        return Ok(Applied::Refused(declined));
                     }
-                    Ok(
-                        match self
-                            .payments
-                            .charge(&order.order_id, order.attempt, order.total_cents, &order.currency)
-                            .await?
-                        {
-                            ApplyOutcome::Applied => StepReply::Success(json!({
-                                "paymentId": Effect::Payment.id(&order.order_id, order.attempt),
-                                "amountCents": order.total_cents,
-                            })),
-                            ApplyOutcome::AlreadyUndone => StepReply::failure(
-                                SagaError::PaymentRefunded,
-                                "the payment was refunded before it was charged",
-                            ),
-                        },
-                    )
+                    let (id, amount) = ((&order.order_id, order.attempt), order.total_cents);
+                    let charged = self.payments.charge(id.0, id.1, amount, &order.currency, moving.as_ref());
+                    let output = json!({ "paymentId": Effect::Payment.id(id.0, id.1), "amountCents": amount });
+                    Ok(match charged.await? {
+                        ApplyOutcome::Applied => Applied::Holds { output, moved: true },
+                        ApplyOutcome::AlreadyApplied => Applied::Holds { output, moved: false },
+                        ApplyOutcome::AlreadyUndone => Applied::Refused(StepReply::failure(
+                            SagaError::PaymentRefunded,
+                            "the payment was refunded before it was charged",
+                        )),
+                    })
                 })
                 .await
             }

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{SagaStep, ServiceError, StepReply, compensate, forward};
+use super::{Applied, SagaStep, ServiceError, StepReply, compensate, forward};
 use crate::domain::ledger::Effect;
 use crate::domain::messages::{CommandName, ServiceCommand};
 use crate::domain::order::Order;
@@ -34,22 +34,26 @@ impl<S: OrderStore, H: Shipments, P: EventPublisher> SagaStep for ShippingServic
         match command.command {
             CommandName::DispatchShipping => {
                 let statuses = (OrderStatus::PaymentCharged, OrderStatus::Shipped);
-                forward(orders, publisher, command, statuses, |order| async move {
+                forward(orders, publisher, command, statuses, |order, moving| async move {
                     if !carrier_serves(&order) {
                         tracing::info!("no carrier serves the destination");
-                        return Ok(StepReply::failure(
-                            SagaError::ShippingUnavailable,
-                            "no carrier serves this postal code",
-                        ));
+                        let cause = "no carrier serves this postal code";
+                        return Ok(Applied::Refused(StepReply::failure(SagaError::ShippingUnavailable, cause)));
                     }
-                    Ok(match self.shipments.dispatch(&order.order_id, order.attempt, &order.shipping_address).await? {
-                        ApplyOutcome::Applied => StepReply::Success(
-                            json!({ "shipmentId": Effect::Shipment.id(&order.order_id, order.attempt) }),
-                        ),
-                        ApplyOutcome::AlreadyUndone => StepReply::failure(
+                    let dispatched = self.shipments.dispatch(
+                        &order.order_id,
+                        order.attempt,
+                        &order.shipping_address,
+                        moving.as_ref(),
+                    );
+                    let output = json!({ "shipmentId": Effect::Shipment.id(&order.order_id, order.attempt) });
+                    Ok(match dispatched.await? {
+                        ApplyOutcome::Applied => Applied::Holds { output, moved: true },
+                        ApplyOutcome::AlreadyApplied => Applied::Holds { output, moved: false },
+                        ApplyOutcome::AlreadyUndone => Applied::Refused(StepReply::failure(
                             SagaError::ShipmentCancelled,
                             "the shipment was cancelled before dispatch",
-                        ),
+                        )),
                     })
                 })
                 .await
