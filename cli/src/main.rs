@@ -6,6 +6,7 @@ mod chaos;
 mod customers;
 mod dashboard;
 mod dlq;
+mod emulator;
 mod exit;
 mod forget;
 mod inventory;

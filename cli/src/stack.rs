@@ -72,6 +72,12 @@ impl Nexus {
         Ok(Self { config, stack: global.stack.clone(), local, outputs })
     }
 
+    /// On a local stack, whether its LocalStack is Nexus's own and patched (None on AWS).
+    pub async fn emulator(&self) -> Option<crate::emulator::Emulator> {
+        let endpoint = self.config.endpoint_url().filter(|_| self.local)?;
+        Some(crate::emulator::check(endpoint).await)
+    }
+
     pub fn output(&self, key: &str) -> anyhow::Result<String> {
         self.outputs.get(key).cloned().with_context(|| {
             format!("stack {} has no output {key}: is it a Nexus stack? Redeploy it (`make up`)", self.stack)

@@ -76,6 +76,7 @@ async fn gather(nexus: &Nexus) -> anyhow::Result<serde_json::Value> {
     }
     Ok(json!({
         "at": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "emulator": nexus.emulator().await,
         "orders": orders.len(),
         "ordersByStatus": by_status,
         "activeSagas": active,
@@ -87,6 +88,9 @@ async fn gather(nexus: &Nexus) -> anyhow::Result<serde_json::Value> {
 }
 
 fn print_screen(nexus: &Nexus, screen: &serde_json::Value) {
+    if let Some(warning) = screen["emulator"]["warning"].as_str() {
+        println!("⚠ {warning}\n");
+    }
     println!(
         "nexus top — stack {} — {}\n{} orders, {} active sagas ({} standard holding a slot); last minute: {} \
          submitted, {} finished\n",

@@ -93,6 +93,14 @@ fn nexus_bench_measures_both_sagas_and_counts_exactly() {
         assert!(l["usdPerMillionOrders"].as_f64().unwrap_or(0.0) > 0.0, "unpriced or uncounted: {l:#}");
     }
     assert!(report["ratios"]["throughput"].as_f64().unwrap_or(0.0) > 0.0);
+    // The mixed workload's cost: every execution of its run counted, whatever its end, per order of the mix
+    // (a rejected order has no execution), with the mix it stands for.
+    let mixed = &report["mixedCost"];
+    let mixed_lines = mixed["lines"].as_array().expect("mixed cost lines");
+    let transitions = mixed_lines.iter().find(|l| l["item"] == "Step Functions state transitions").expect("{mixed:#}");
+    assert!(transitions["perOrder"].as_f64().unwrap_or(0.0) > 0.0, "{mixed:#}");
+    let mix = mixed["assumptions"][0].as_str().unwrap_or_default();
+    assert!(mix.starts_with("the mixed workload as run: "), "{mixed:#}");
 
     // The capacity: every limit at the rate where it binds, lowest first; the callbacks counted (4 tasks).
     let limits = report["capacity"]["limits"].as_array().expect("capacity limits");
@@ -100,4 +108,7 @@ fn nexus_bench_measures_both_sagas_and_counts_exactly() {
     assert!(rates.len() >= 7 && rates.windows(2).all(|w| w[0] <= w[1]), "{limits:#?}");
     let callbacks = limits.iter().find(|l| l["limit"].as_str().is_some_and(|s| s.contains("SendTaskSuccess")));
     assert_eq!(callbacks.map(|l| l["perOrder"].clone()), Some(serde_json::json!(4.0)), "{limits:#?}");
+    // The mappings' concurrency is the stack's (deployed with QueueMaximumConcurrency's default).
+    let mapping = limits.iter().filter_map(|l| l["limit"].as_str()).find(|l| l.contains("event source mapping"));
+    assert!(mapping.is_some_and(|l| l.contains("MaximumConcurrency 2 (the stack's")), "{limits:#?}");
 }

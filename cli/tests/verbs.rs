@@ -210,8 +210,13 @@ async fn top_and_dlq_list_show_every_queue() {
     let top = parsed(&nexus(MAIN, &["-o", "json", "top"]).await);
     assert_eq!(top["queues"].as_array().map(Vec::len), Some(11), "6 queues and 5 VIP lanes: {top}");
     assert!(top["ordersByStatus"].is_object() && top["executionsByStatus"].is_object(), "{top}");
+    // The stack's LocalStack is Nexus's own, patched: its launcher says so (GET /_localstack/nexus), and
+    // top warns of nothing.
+    let emulator = serde_json::json!({"nexusLauncher": true, "patched": true, "warning": null});
+    assert_eq!(top["emulator"], emulator, "{top}");
     let table = stdout(&nexus(MAIN, &["top"]).await);
     assert!(table.contains("active sagas") && table.contains("payment-vip"), "{table}");
+    assert!(table.starts_with("nexus top"), "no warning first: {table}");
 
     let queues = parsed(&nexus(MAIN, &["-o", "json", "dlq", "list"]).await);
     let names: Vec<&str> = queues.as_array().expect("queues").iter().filter_map(|q| q["queue"].as_str()).collect();

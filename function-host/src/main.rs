@@ -110,7 +110,17 @@ async fn main() -> anyhow::Result<()> {
         }
         for event in spec.sqs_events.iter().filter(|e| e.enabled) {
             let source = mapping::resolve(&sqs, &stack, &function, event).await?;
-            let concurrency = event.maximum_concurrency.unwrap_or(args.default_concurrency).max(1);
+            let concurrency = match &event.maximum_concurrency {
+                Some(value) => stack
+                    .resolve_string(value)
+                    .with_context(|| format!("{}: {}: MaximumConcurrency", spec.logical_id, event.name))?
+                    .parse::<usize>()
+                    .with_context(|| {
+                        format!("{}: {}: MaximumConcurrency is not a count", spec.logical_id, event.name)
+                    })?,
+                None => args.default_concurrency,
+            }
+            .max(1);
             mappings.push((function.clone(), Arc::new(source), concurrency));
         }
     }

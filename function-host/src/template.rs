@@ -55,7 +55,8 @@ pub struct SqsEventSpec {
     pub batch_size: usize,
     pub batching_window_seconds: u64,
     pub report_batch_item_failures: bool,
-    pub maximum_concurrency: Option<usize>,
+    /// `ScalingConfig.MaximumConcurrency` (unresolved: a number, or a `Ref` to a parameter).
+    pub maximum_concurrency: Option<Value>,
     pub enabled: bool,
 }
 
@@ -119,7 +120,7 @@ fn sqs_event(name: &str, p: &Value, queue_key: &str) -> Result<SqsEventSpec, Str
         report_batch_item_failures: p["FunctionResponseTypes"]
             .as_array()
             .is_some_and(|types| types.iter().any(|t| t == "ReportBatchItemFailures")),
-        maximum_concurrency: p["ScalingConfig"]["MaximumConcurrency"].as_u64().map(|n| n as usize),
+        maximum_concurrency: Some(p["ScalingConfig"]["MaximumConcurrency"].clone()).filter(|v| !v.is_null()),
         enabled: p["Enabled"].as_bool().unwrap_or(true),
     })
 }
@@ -288,7 +289,7 @@ Resources:
         let event = &worker.sqs_events[0];
         assert_eq!((event.batch_size, event.batching_window_seconds), (5, 2));
         assert!(event.report_batch_item_failures && event.enabled);
-        assert_eq!(event.maximum_concurrency, Some(3));
+        assert_eq!(event.maximum_concurrency, Some(serde_json::json!(3)));
     }
 
     #[test]
@@ -317,7 +318,8 @@ Resources:
                 "FunctionResponseTypes": ["ReportBatchItemFailures"], "ScalingConfig": {"MaximumConcurrency": 3}}}}});
         let functions = parse(&template).expect("parses");
         let event = &functions[0].sqs_events[0];
-        assert_eq!((event.name.as_str(), event.batch_size, event.maximum_concurrency), ("FnCommands", 5, Some(3)));
+        assert_eq!((event.name.as_str(), event.batch_size), ("FnCommands", 5));
+        assert_eq!(event.maximum_concurrency, Some(serde_json::json!(3)));
         assert_eq!(event.queue, serde_json::json!({"Fn::GetAtt": ["Q", "Arn"]}));
         assert!(event.report_batch_item_failures);
         let orphan = serde_json::json!({"Resources": {"M": {"Type": "AWS::Lambda::EventSourceMapping",

@@ -62,6 +62,8 @@ VALIDATED_VERSION = "2026.3.0"
 # What the patched start-up prints first, and an unpatched one instead (start-localstack.sh reads them).
 PATCHED_BANNER = "nexus: patched"
 UNPATCHED_BANNER = "nexus: UNPATCHED"
+# Where the launcher says it started this LocalStack, and whether patched (`mark_the_launcher`).
+MARKER_PATH = "/_localstack/nexus"
 # Distinct paths kept parsed: far more than any state machine of ours has.
 PARSED_PATHS = 4096
 # Definitions kept parsed (one per deployed state machine version).
@@ -286,9 +288,41 @@ def collect_garbage_less(young_threshold: int = GC_YOUNG_THRESHOLD, ready=None) 
     return freezer
 
 
+def mark_the_launcher(patched: bool, installed: str) -> None:
+    """Serves `GET /_localstack/nexus`: that this LocalStack was started by Nexus's launcher, and whether with
+    its patches. `nexus top` and `nexus dashboard` read it, and warn when it says unpatched or is missing (a
+    LocalStack that is not Nexus's own, such as one started with Docker)."""
+    from localstack.http import Resource
+    from localstack.services import internal
+
+    marker = {
+        "launcher": "nexus",
+        "patched": patched,
+        "localstackVersion": installed,
+        "validatedVersion": VALIDATED_VERSION,
+    }
+
+    class NexusResource:
+        def on_get(self, request):
+            return dict(marker)
+
+    add_default_routes = internal.LocalstackResources.add_default_routes
+
+    def with_the_marker(self):
+        add_default_routes(self)
+        self.add(Resource(MARKER_PATH, NexusResource()))
+
+    internal.LocalstackResources.add_default_routes = with_the_marker
+
+
 def main() -> None:
     installed = version("localstack-core")
-    if installed == VALIDATED_VERSION:
+    patched = installed == VALIDATED_VERSION
+    try:
+        mark_the_launcher(patched, installed)
+    except (ImportError, AttributeError) as error:  # another version's internals: started without the marker
+        print(f"nexus: no {MARKER_PATH} on this LocalStack: {error}", file=sys.stderr)
+    if patched:
         cache_jsonpath_parsing()
         cache_task_clients()
         cache_definition_parsing()

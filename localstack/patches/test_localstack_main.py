@@ -239,6 +239,27 @@ class TaskFailuresInRunningExecutions(unittest.TestCase):
             module.StepFunctionsProvider.send_task_failure = original
 
 
+class LauncherMarker(unittest.TestCase):
+    def test_the_internal_routes_say_nexus_started_it_and_whether_patched(self):
+        from localstack.services import internal
+
+        original = internal.LocalstackResources.add_default_routes
+        try:
+            localstack_main.mark_the_launcher(False, "1.2.3")
+            router = internal.LocalstackResources()
+            from localstack.http import Request
+
+            response = router.dispatch(Request("GET", localstack_main.MARKER_PATH))
+            self.assertEqual(response.status_code, 200)
+            self.assertEqual(
+                response.json,
+                {"launcher": "nexus", "patched": False, "localstackVersion": "1.2.3",
+                 "validatedVersion": localstack_main.VALIDATED_VERSION},
+            )
+        finally:
+            internal.LocalstackResources.add_default_routes = original
+
+
 class ValidatedVersion(unittest.TestCase):
     def test_the_installed_version_is_the_one_the_patches_were_validated_on(self):
         pinned = re.search(r"^LOCALSTACK_VERSION=(.+)$", (ROOT / "localstack" / "versions.env").read_text(), re.M)

@@ -12,8 +12,8 @@ use super::cost::Usage;
 
 const QUOTAS: &str = include_str!("aws-quotas.json");
 
-/// Each mapping's `MaximumConcurrency` in template.yaml: invocations of a queue's function at once.
-pub const MAPPING_CONCURRENCY: f64 = 2.0;
+/// `QueueMaximumConcurrency`'s default in template.yaml, for a stack that does not say.
+pub const DEFAULT_MAPPING_CONCURRENCY: u32 = 2;
 /// Messages a happy order puts through the functions: its submission, four commands, five events.
 const RECORDS_PER_ORDER: f64 = 10.0;
 /// The functions' memory (template.yaml's Globals), to turn GB-seconds into seconds.
@@ -64,9 +64,19 @@ pub struct Capacity {
     pub assumptions: Vec<String>,
 }
 
-/// The model for orders that use `usage` each, with `saga_limit` standard sagas admitted at once (the
-/// slots item is written twice per standard order, at its largest when the bound is reached).
-pub fn model(usage: &Usage, saga_limit: u32, table: &QuotaTable) -> anyhow::Result<Capacity> {
+/// What the stack's parameters set that the model reads.
+#[derive(Debug, Clone, Copy)]
+pub struct StackLimits {
+    /// `StandardSagaLimit`: standard sagas admitted at once (0: no bound, no slots item).
+    pub saga_limit: u32,
+    /// `QueueMaximumConcurrency`: invocations of a queue's function at once.
+    pub mapping_concurrency: u32,
+}
+
+/// The model for orders that use `usage` each, under the stack's `limits` (the slots item is written twice
+/// per standard order, at its largest when the bound is reached).
+pub fn model(usage: &Usage, limits: StackLimits, table: &QuotaTable) -> anyhow::Result<Capacity> {
+    let StackLimits { saga_limit, mapping_concurrency } = limits;
     let quota = |key: &str| table.quotas.get(key).with_context(|| format!("aws-quotas.json has no quota {key}"));
     let mut limits = Vec::new();
     let mut account = |key: &str, per_order: f64, remedy: &str| -> anyhow::Result<()> {
@@ -96,12 +106,13 @@ pub fn model(usage: &Usage, saga_limit: u32, table: &QuotaTable) -> anyhow::Resu
     let seconds_per_order = usage.lambda_gb_seconds / FUNCTION_GB;
     account("lambdaConcurrency", seconds_per_order, "a concurrency quota increase; faster functions")?;
     let seconds_per_record = seconds_per_order / RECORDS_PER_ORDER;
+    let records_per_second = f64::from(mapping_concurrency) / seconds_per_record.max(f64::MIN_POSITIVE);
     limits.push(Limit {
-        limit: format!("one queue's event source mapping: MaximumConcurrency {MAPPING_CONCURRENCY} (template.yaml), records one after another"),
-        per_second: MAPPING_CONCURRENCY / seconds_per_record.max(f64::MIN_POSITIVE),
+        limit: format!("one queue's event source mapping: MaximumConcurrency {mapping_concurrency} (the stack's QueueMaximumConcurrency), records one after another"),
+        per_second: records_per_second,
         per_order: 1.0,
-        orders_per_second: MAPPING_CONCURRENCY / seconds_per_record.max(f64::MIN_POSITIVE),
-        remedy: "raise MaximumConcurrency (up to 1,000) for the lanes that need it, within the Lambda concurrency".into(),
+        orders_per_second: records_per_second,
+        remedy: "raise QueueMaximumConcurrency (up to 1,000), within the Lambda concurrency".into(),
         source: "template.yaml (each AWS::Lambda::EventSourceMapping's ScalingConfig)".into(),
     });
     if saga_limit > 0 {
@@ -127,7 +138,7 @@ pub fn model(usage: &Usage, saga_limit: u32, table: &QuotaTable) -> anyhow::Resu
                 "the calls of a happy order as the bench counted them; {RECORDS_PER_ORDER} records an order through the functions"
             ),
             format!(
-                "function time per record as measured here ({:.0} ms); on AWS it is the four round trips of a step, similar or less",
+                "function time per record as measured here ({:.0} ms); on AWS it is a step's three round trips and its answer, similar or less",
                 seconds_per_record * 1000.0
             ),
             "default quotas of a new account are lower for state transitions until AWS raises them with use".into(),
@@ -138,6 +149,10 @@ pub fn model(usage: &Usage, saga_limit: u32, table: &QuotaTable) -> anyhow::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn limits(saga_limit: u32, mapping_concurrency: u32) -> StackLimits {
+        StackLimits { saga_limit, mapping_concurrency }
+    }
 
     fn usage() -> Usage {
         Usage {
@@ -154,23 +169,26 @@ mod tests {
         let table = quotas().expect("the table parses");
         assert_eq!(table.region, "us-east-1");
         assert!(table.as_of.len() == 10 && table.quotas.values().all(|q| q.source.starts_with("https://")));
-        model(&usage(), 1000, &table).expect("every quota the model reads is there");
+        model(&usage(), limits(1000, 2), &table).expect("every quota the model reads is there");
     }
 
     #[test]
     fn each_limit_is_its_rate_over_the_orders_use_and_the_lowest_binds_first() {
         let table = quotas().expect("table");
-        let capacity = model(&usage(), 0, &table).expect("model");
+        let capacity = model(&usage(), limits(0, 2), &table).expect("model");
         let rate = |needle: &str| {
             capacity.limits.iter().find(|l| l.limit.contains(needle)).map(|l| l.orders_per_second).expect(needle)
         };
         assert_eq!(rate("SendTaskSuccess"), 500.0 / 4.0);
         assert_eq!(rate("state transitions"), 1500.0 / 6.0);
         assert_eq!(rate("MaximumConcurrency"), 2.0 / 0.1, "1 s of function time an order: 0.1 s a record");
+        let raised = model(&usage(), limits(0, 50), &table).expect("model");
+        let mapping = raised.limits.iter().find(|l| l.limit.contains("MaximumConcurrency 50")).expect("the stack's");
+        assert_eq!(mapping.orders_per_second, 50.0 / 0.1);
         assert!(capacity.limits.windows(2).all(|w| w[0].orders_per_second <= w[1].orders_per_second));
         assert!(!capacity.limits.iter().any(|l| l.limit.contains("saga-slots")), "no bound, no slots item");
         // At the largest bound the slots item is 40 KB, written twice an order: 1,000 WCU / 80.
-        let bounded = model(&usage(), 1000, &table).expect("model");
+        let bounded = model(&usage(), limits(1000, 2), &table).expect("model");
         assert_eq!(bounded.limits[0].orders_per_second, 1000.0 / 80.0);
         assert!(bounded.limits[0].limit.contains("saga-slots"), "{:?}", bounded.limits[0]);
     }

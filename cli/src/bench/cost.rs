@@ -61,6 +61,14 @@ pub struct Cost {
     pub region: String,
     pub lines: Vec<CostLine>,
     pub usd_per_million_orders: f64,
+    /// What the counts stand for, beyond the prices (the workload's mix).
+    pub assumptions: Vec<String>,
+}
+
+impl Cost {
+    pub fn assuming(self, assumptions: Vec<String>) -> Self {
+        Self { assumptions, ..self }
+    }
 }
 
 pub fn per_million(usage: &Usage, table: &PriceTable) -> anyhow::Result<Cost> {
@@ -97,6 +105,7 @@ pub fn per_million(usage: &Usage, table: &PriceTable) -> anyhow::Result<Cost> {
         region: table.region.clone(),
         usd_per_million_orders: lines.iter().map(|l| l.usd_per_million_orders).sum(),
         lines,
+        assumptions: Vec::new(),
     })
 }
 

@@ -33,6 +33,7 @@ use self::measure::{Measured, Window};
 use self::procs::Roots;
 use self::report::{Report, Run, Step};
 use self::saga::{End, OwnCalls, Saga};
+use self::usage::Histories;
 use self::workload::Submission;
 use crate::render::{self, Format};
 use crate::stack::{Nexus, aws_error};
@@ -159,13 +160,23 @@ pub async fn run(nexus: &Nexus, format: Format, args: BenchArgs) -> anyhow::Resu
     dynamodb_counts.take();
     let (run, window) =
         bench.burst(&nexus_saga, &topic, ("nexus", "happy"), &happy, roots, &idle, Some(&dynamodb_counts)).await?;
-    let usage = bench.usage(&run, &window).await?;
+    let usage = bench.usage(&run, &window, Histories::HappySample).await?;
     runs.push(run);
     let seed = args.seed;
     let mixed = |run: &str, n: u32| workload::mixed(&sample, run, n as usize, &mixed_skus, seed);
-    runs.push(
-        bench.burst(&nexus_saga, &topic, ("nexus", "mixed"), &mixed, roots, &idle, Some(&dynamodb_counts)).await?.0,
-    );
+    let (run, window) =
+        bench.burst(&nexus_saga, &topic, ("nexus", "mixed"), &mixed, roots, &idle, Some(&dynamodb_counts)).await?;
+    let mixed_usage = bench.usage(&run, &window, Histories::AllOf { orders: run.orders }).await?;
+    let mixed_assumptions = vec![
+        format!(
+            "the mixed workload as run: {} orders, {}",
+            run.orders,
+            run.outcomes.iter().map(|(k, v)| format!("{v} {k}")).collect::<Vec<_>>().join(", ")
+        ),
+        "transitions summed over every execution of the run, whatever its end, each task's retries counted (a retry is a transition); a rejected order has none".into(),
+        "no operator action (nexus retry) and no outage: each would add the transitions of its execution".into(),
+    ];
+    runs.push(run);
     host.stop().await;
     eprintln!();
 
@@ -183,14 +194,15 @@ pub async fn run(nexus: &Nexus, format: Format, args: BenchArgs) -> anyhow::Resu
         throughput_with_events: find("null+events", "happy", "burst")
             .map(|e| ratio(nb.map_or(0.0, |r| r.orders_per_second), e.orders_per_second)),
     };
+    let stack_limits = bench.stack_limits().await?;
     let report = Report {
         started_at: started_at.to_rfc3339(),
         cpus: std::thread::available_parallelism().map_or(1, usize::from),
         runs,
         ratios,
         cost: cost::per_million(&usage, &cost::prices()?)?,
-        // At StandardSagaLimit's largest value, so that the slots item's line shows where it would bind.
-        capacity: capacity::model(&usage, 1000, &capacity::quotas()?)?,
+        mixed_cost: cost::per_million(&mixed_usage, &cost::prices()?)?.assuming(mixed_assumptions),
+        capacity: capacity::model(&usage, stack_limits, &capacity::quotas()?)?,
     };
     match format {
         Format::Json => render::json(&report),
@@ -338,12 +350,27 @@ impl Bench<'_> {
 
 impl Bench<'_> {
     /// What the happy burst's orders used of each thing AWS bills.
-    async fn usage(&self, run: &Run, window: &Measured) -> anyhow::Result<cost::Usage> {
-        render::progress("counting transitions, invocations and log bytes of the happy burst");
+    /// The stack's limits the capacity model reads: its `QueueMaximumConcurrency`, and `StandardSagaLimit` at
+    /// its largest value, so that the slots item's line shows where it would bind.
+    async fn stack_limits(&self) -> anyhow::Result<capacity::StackLimits> {
+        let cfn = aws_sdk_cloudformation::Client::new(&self.nexus.config);
+        let parameters = stack_outputs::parameters(&cfn, &self.nexus.stack)
+            .await
+            .map_err(aws_error)
+            .context("read the stack's parameters")?;
+        let mapping_concurrency = match parameters.get("QueueMaximumConcurrency") {
+            Some(value) => value.parse().with_context(|| format!("QueueMaximumConcurrency {value}"))?,
+            None => capacity::DEFAULT_MAPPING_CONCURRENCY,
+        };
+        Ok(capacity::StackLimits { saga_limit: 1000, mapping_concurrency })
+    }
+
+    async fn usage(&self, run: &Run, window: &Measured, histories: Histories) -> anyhow::Result<cost::Usage> {
+        render::progress(format!("counting transitions, invocations and log bytes of the {} burst", run.workload));
         let sfn = aws_sdk_sfn::Client::new(&self.nexus.config);
         let state_machine = self.nexus.output("OrderSagaStateMachineArn")?;
-        let burst = format!("{}-nexus-happy", self.run_prefix);
-        let (transitions, task_publishes) = usage::transitions(&sfn, &state_machine, &burst).await?;
+        let burst = format!("{}-nexus-{}", self.run_prefix, run.workload);
+        let (transitions, task_publishes) = usage::transitions(&sfn, &state_machine, &burst, histories).await?;
         let mut groups: Vec<String> = self.nexus.function_log_groups().into_values().collect();
         groups.push(self.nexus.output("OrderSagaLogGroupName")?);
         let logs = aws_sdk_cloudwatchlogs::Client::new(&self.nexus.config);

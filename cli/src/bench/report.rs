@@ -65,7 +65,10 @@ pub struct Report {
     pub cpus: usize,
     pub runs: Vec<Run>,
     pub ratios: Ratios,
+    /// Per happy order.
     pub cost: Cost,
+    /// Per order of the mixed workload (declines, stock-outs, unserved addresses, rejections).
+    pub mixed_cost: Cost,
     pub capacity: Capacity,
 }
 
@@ -155,18 +158,8 @@ pub fn print(report: &Report) {
     ]);
     println!("{ratios}\n");
 
-    let c = &report.cost;
-    let mut cost = render::table(["AWS, per happy order", "count", "unit", "USD per million orders"]);
-    for line in &c.lines {
-        cost.add_row([
-            line.item.clone(),
-            format!("{:.3}", line.per_order),
-            line.unit.clone(),
-            format!("{:.2}", line.usd_per_million_orders),
-        ]);
-    }
-    cost.add_row(["total".into(), String::new(), String::new(), format!("{:.2}", c.usd_per_million_orders)]);
-    println!("Cost on AWS ({}, prices of {})\n{cost}", c.region, c.prices_as_of);
+    print_cost(&report.cost, "per happy order");
+    print_cost(&report.mixed_cost, "per order of the mixed workload");
 
     let k = &report.capacity;
     let mut limits = render::table(["limit", "per second", "per order", "orders/s where it binds", "what to do"]);
@@ -192,4 +185,23 @@ pub fn print(report: &Report) {
     for assumption in &k.assumptions {
         println!("  assumed: {assumption}");
     }
+}
+
+fn print_cost(c: &Cost, per: &str) {
+    let mut cost =
+        render::table([format!("AWS, {per}"), "count".into(), "unit".into(), "USD per million orders".into()]);
+    for line in &c.lines {
+        cost.add_row([
+            line.item.clone(),
+            format!("{:.3}", line.per_order),
+            line.unit.clone(),
+            format!("{:.2}", line.usd_per_million_orders),
+        ]);
+    }
+    cost.add_row(["total".into(), String::new(), String::new(), format!("{:.2}", c.usd_per_million_orders)]);
+    println!("Cost on AWS ({}, prices of {}), {per}\n{cost}", c.region, c.prices_as_of);
+    for assumption in &c.assumptions {
+        println!("  assumed: {assumption}");
+    }
+    println!();
 }

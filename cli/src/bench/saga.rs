@@ -86,13 +86,24 @@ pub async fn succeeded(
     run: &str,
     own: &mut OwnCalls,
 ) -> anyhow::Result<Vec<ExecutionListItem>> {
+    executions(sfn, state_machine, run, Some(ExecutionStatus::Succeeded), own).await
+}
+
+/// The run's executions (named `run-…`) in `status`, or in any status, every page of them.
+pub async fn executions(
+    sfn: &aws_sdk_sfn::Client,
+    state_machine: &str,
+    run: &str,
+    status: Option<ExecutionStatus>,
+    own: &mut OwnCalls,
+) -> anyhow::Result<Vec<ExecutionListItem>> {
     let prefix = format!("{run}-");
     let (mut executions, mut token) = (Vec::new(), None);
     loop {
         let page = sfn
             .list_executions()
             .state_machine_arn(state_machine)
-            .status_filter(ExecutionStatus::Succeeded)
+            .set_status_filter(status.clone())
             .max_results(1000)
             .set_next_token(token)
             .send()

@@ -4,6 +4,7 @@
 //! SNS and SQS requests from LocalStack's log.
 
 use anyhow::Context;
+use aws_sdk_sfn::types::{ExecutionStatus, HistoryEvent, HistoryEventType};
 
 use super::cost::Usage;
 use super::report::Run;
@@ -13,16 +14,46 @@ use crate::stack::aws_error;
 const EVENT_OVERHEAD_BYTES: f64 = 26.0;
 /// Enough for a burst of 2000 orders; past it the figure would undercount, so the bench stops.
 const MAX_EVENTS_PER_GROUP: usize = 500_000;
-/// Executions whose histories are read (they all take the same path).
+/// Executions of a happy run whose histories are read (they all take the same path).
 const HISTORIES: usize = 5;
 
-/// `(state transitions, sns publish tasks)` per execution of the run, averaged over a few.
-pub async fn transitions(sfn: &aws_sdk_sfn::Client, state_machine: &str, run: &str) -> anyhow::Result<(f64, f64)> {
+/// Which executions of a run are read for their transitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Histories {
+    /// A few succeeded ones, averaged: a happy run, whose executions all take the same path.
+    HappySample,
+    /// Every execution of the run, whatever its end, summed and divided by the run's `orders` submissions
+    /// (a mixed run: declines, compensations and retries each take their own path; a rejected order has
+    /// no execution).
+    AllOf { orders: usize },
+}
+
+/// `(state transitions, sns publish tasks)` per order of the run.
+pub async fn transitions(
+    sfn: &aws_sdk_sfn::Client,
+    state_machine: &str,
+    run: &str,
+    histories: Histories,
+) -> anyhow::Result<(f64, f64)> {
     // After the burst's window: these calls are not counted against the orders.
-    let executions = super::saga::succeeded(sfn, state_machine, run, &mut super::saga::OwnCalls::default()).await?;
-    let arns: Vec<String> = executions.iter().take(HISTORIES).map(|e| e.execution_arn().to_owned()).collect();
-    anyhow::ensure!(!arns.is_empty(), "no succeeded execution of {run} to count transitions on");
-    let (mut entered, mut published) = (0.0, 0.0);
+    let own = &mut super::saga::OwnCalls::default();
+    let arns: Vec<String> = match histories {
+        Histories::HappySample => {
+            super::saga::executions(sfn, state_machine, run, Some(ExecutionStatus::Succeeded), own)
+                .await?
+                .iter()
+                .take(HISTORIES)
+                .map(|e| e.execution_arn().to_owned())
+                .collect()
+        }
+        Histories::AllOf { .. } => super::saga::executions(sfn, state_machine, run, None, own)
+            .await?
+            .iter()
+            .map(|e| e.execution_arn().to_owned())
+            .collect(),
+    };
+    anyhow::ensure!(!arns.is_empty(), "no execution of {run} to count transitions on");
+    let (mut transitions, mut published) = (0.0, 0.0);
     for arn in &arns {
         let mut token = None;
         loop {
@@ -35,18 +66,30 @@ pub async fn transitions(sfn: &aws_sdk_sfn::Client, state_machine: &str, run: &s
                 .await
                 .map_err(aws_error)
                 .context("read an execution's history")?;
-            for event in history.events() {
-                let kind = event.r#type().as_str();
-                entered += f64::from(u8::from(kind.ends_with("StateEntered")));
-                published += f64::from(u8::from(kind == "TaskScheduled"));
-            }
+            let (t, p) = billed(history.events());
+            (transitions, published) = (transitions + t, published + p);
             token = history.next_token().map(str::to_owned);
             if token.is_none() {
                 break;
             }
         }
     }
-    Ok((entered / arns.len() as f64, published / arns.len() as f64))
+    let per = match histories {
+        Histories::HappySample => arns.len(),
+        Histories::AllOf { orders } => orders.max(1),
+    } as f64;
+    Ok((transitions / per, published / per))
+}
+
+/// `(state transitions, publish tasks)` in a page of an execution's history. Step Functions bills a
+/// transition for every state entered and for every retry of a task: a task scheduled again after its
+/// state was entered (one `TaskScheduled` per attempt, one `TaskStateEntered` per entry).
+pub fn billed(events: &[HistoryEvent]) -> (f64, f64) {
+    let count = |pick: &dyn Fn(&HistoryEventType) -> bool| events.iter().filter(|e| pick(e.r#type())).count() as f64;
+    let entered = count(&|t| t.as_str().ends_with("StateEntered"));
+    let task_entries = count(&|t| *t == HistoryEventType::TaskStateEntered);
+    let scheduled = count(&|t| *t == HistoryEventType::TaskScheduled);
+    (entered + (scheduled - task_entries).max(0.0), scheduled)
 }
 
 /// `(bytes as billed, REPORT lines' (billed ms, memory MB))` of every event in the groups between two
@@ -129,6 +172,28 @@ pub fn per_order(run: &Run, counted: &Counted) -> Usage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_state_entered_and_every_retry_of_a_task_is_a_transition() {
+        let event = |id: i64, kind: HistoryEventType| {
+            HistoryEvent::builder()
+                .id(id)
+                .r#type(kind)
+                .timestamp(aws_sdk_sfn::primitives::DateTime::from_secs(0))
+                .build()
+                .expect("an event")
+        };
+        use HistoryEventType::*;
+        let once =
+            [ExecutionStarted, TaskStateEntered, TaskScheduled, TaskSucceeded, TaskStateExited, SucceedStateEntered];
+        let once: Vec<HistoryEvent> = once.into_iter().enumerate().map(|(i, k)| event(i as i64, k)).collect();
+        assert_eq!(billed(&once), (2.0, 1.0));
+        // The task failed twice and was retried twice: two more transitions, and two more publishes.
+        let retried =
+            [TaskStateEntered, TaskScheduled, TaskFailed, TaskScheduled, TaskFailed, TaskScheduled, TaskSucceeded];
+        let retried: Vec<HistoryEvent> = retried.into_iter().enumerate().map(|(i, k)| event(i as i64, k)).collect();
+        assert_eq!(billed(&retried), (3.0, 3.0));
+    }
 
     #[test]
     fn a_report_line_gives_its_billed_duration_and_memory() {

@@ -77,7 +77,10 @@ pub async fn run(nexus: Nexus, args: DashboardArgs) -> anyhow::Result<()> {
     // The stack's tables through the counting client, resolved once for the sampler and the actions.
     let dynamo = nexus.dynamo_on(clients.dynamodb.clone())?;
     let read_only = read_only(nexus.local, &args);
-    let mut sampler = Sampler::new(nexus.clone(), clients.clone(), dynamo.clone(), read_only, args.verify_every);
+    let mut sampler = Sampler::new(nexus.clone(), clients.clone(), dynamo.clone(), read_only, args.verify_every).await;
+    if let Some(warning) = sampler.current().emulator.as_ref().and_then(|e| e.warning.as_deref()) {
+        crate::render::progress(format!("⚠ {warning}"));
+    }
     // The first screen before the URL is printed: a page opened at once shows the stack, not a blank.
     sampler.refresh().await;
     let (sender, screens) = watch::channel(Arc::new(sampler.current().clone()));

@@ -44,6 +44,8 @@ pub struct Screen {
     pub at: String,
     pub stack: String,
     pub read_only: bool,
+    /// A local stack's LocalStack: whether it is Nexus's own and patched (None on AWS).
+    pub emulator: Option<crate::emulator::Emulator>,
     /// 1 for the first screen, + 1 per refresh.
     pub refresh: u64,
     pub orders: OrdersView,
@@ -101,11 +103,19 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    pub fn new(nexus: Arc<Nexus>, clients: Clients, dynamo: Dynamo, read_only: bool, verify_every: Duration) -> Self {
+    pub async fn new(
+        nexus: Arc<Nexus>,
+        clients: Clients,
+        dynamo: Dynamo,
+        read_only: bool,
+        verify_every: Duration,
+    ) -> Self {
         let verify_every = (!verify_every.is_zero()).then_some(verify_every);
         let screen = Screen {
             stack: nexus.stack.clone(),
             read_only,
+            // Once: the emulator does not change under a running dashboard.
+            emulator: nexus.emulator().await,
             verify_every_seconds: verify_every.map(|every| every.as_secs()),
             ..Screen::default()
         };

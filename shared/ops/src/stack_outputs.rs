@@ -34,6 +34,24 @@ pub async fn describe(
         .unwrap_or_default())
 }
 
+/// The parameters the stack `stack` runs with, defaults included (parameter name → value).
+pub async fn parameters(
+    client: &aws_sdk_cloudformation::Client,
+    stack: &str,
+) -> Result<BTreeMap<String, String>, SdkError<DescribeStacksError>> {
+    let described = client.describe_stacks().stack_name(stack).send().await?;
+    Ok(described
+        .stacks()
+        .first()
+        .map(|s| {
+            s.parameters()
+                .iter()
+                .filter_map(|p| Some((p.parameter_key()?.to_owned(), p.parameter_value()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
 fn output(outputs: &Outputs, key: &'static str) -> Result<String, MissingOutput> {
     outputs.get(key).cloned().ok_or(MissingOutput(key))
 }

@@ -60,6 +60,9 @@ function render(screen) {
   $("#refreshed").textContent = "refreshed " + time(screen.at);
   $("#refreshed").dataset.refresh = screen.refresh;
   $("#cost").textContent = `${screen.cost.calls} AWS calls in ${screen.cost.refreshMs} ms`;
+  const emulatorWarning = screen.emulator && screen.emulator.warning;
+  $("#emulator-warning").hidden = !emulatorWarning;
+  $("#emulator-warning").textContent = emulatorWarning ? "⚠ " + emulatorWarning : "";
   const errors = $("#errors");
   errors.hidden = screen.errors.length === 0;
   errors.textContent = screen.errors.join(" · ");
