@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # Installs the pinned local toolchain into .local/ (idempotent: each step is skipped when its stamp matches).
 # `install.sh` is what `make up` needs; `install.sh --lint` adds the lint tools (cfn-lint, cargo-deny,
-# checkov, SAM's translator) for `make lint`, `make test` and `make bench`.
+# checkov, SAM's translator) for `make lint`, `make test` and `make bench`; `--sam` the SAM CLI, for
+# `make test`'s check of the SAM path.
 source "$(dirname "$0")/lib.sh"
-with_lint=false
-[[ "${1:-}" == --lint ]] && with_lint=true
+with_lint=false with_sam=false
+for flag in "$@"; do
+  case "$flag" in
+    --lint) with_lint=true ;;
+    --sam) with_sam=true ;;
+    *) die "install.sh: unknown flag $flag (--lint, --sam)" ;;
+  esac
+done
 
 stamp_ok() { [[ -f "$LOCAL_DIR/stamps/$1" && "$(cat "$LOCAL_DIR/stamps/$1")" == "$2" ]]; }
 stamp_set() { mkdir -p "$LOCAL_DIR/stamps"; echo "$2" >"$LOCAL_DIR/stamps/$1"; }
@@ -81,6 +88,16 @@ if $with_lint; then
         VIRTUAL_ENV='$POLICY_VENV' '$UV' pip install --exclude-newer '$CHECKOV_EXCLUDE_NEWER' \
         'checkov==$CHECKOV_VERSION' 'aws-sam-translator==$SAM_TRANSLATOR_VERSION'"
     stamp_set policy "$want"
+  fi
+fi
+if $with_sam; then
+  want="aws-sam-cli==$SAM_CLI_VERSION exclude-newer=$CHECKOV_EXCLUDE_NEWER"
+  if ! stamp_ok sam "$want"; then
+    with_progress "installing the SAM CLI $SAM_CLI_VERSION" "$LOCAL_DIR/logs/install-sam.log" \
+      bash -c "rm -rf '$SAM_VENV' && '$UV' venv -q --python '$PYTHON_BIN' '$SAM_VENV' && \
+        VIRTUAL_ENV='$SAM_VENV' '$UV' pip install --exclude-newer '$CHECKOV_EXCLUDE_NEWER' \
+        'aws-sam-cli==$SAM_CLI_VERSION'"
+    stamp_set sam "$want"
   fi
 fi
 log "tools ready in $LOCAL_DIR"

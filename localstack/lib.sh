@@ -28,6 +28,8 @@ TOOLS_VENV="$LOCAL_DIR/tools-venv"
 LINT_VENV="$LOCAL_DIR/lint-venv"
 # checkov in a venv of its own: its boto3 range need not agree with the aws cli's exact botocore pin.
 POLICY_VENV="$LOCAL_DIR/policy-venv"
+# The SAM CLI, for the SAM path's check in `make test` (scripts/build/sam.sh).
+SAM_VENV="$LOCAL_DIR/sam-venv"
 DDB_LOCAL_HOME="$LOCAL_DIR/dynamodb-local"
 LAMBDA_DIR="$CARGO_TARGET_DIR/lambda-host"
 LAMBDA_ARM64_DIR="$CARGO_TARGET_DIR/lambda-arm64"

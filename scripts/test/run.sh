@@ -23,7 +23,7 @@ STACK_TESTS='package(nexus-tests) or ((package(nexus-cli) or package(function-ho
   die "NEXUS_TEST_SUITE is all, chaos or priority, not '$suite'"
 
 phase "install tools"
-bash "$ROOT/localstack/install.sh" --lint
+bash "$ROOT/localstack/install.sh" --lint --sam
 
 # One dev build serves the tests and the local stacks' functions and host (Cargo.toml: dependencies
 # optimised, no debug info), kept apart from `make up`'s release build.
@@ -108,6 +108,9 @@ else
   phase "release build (arm64)"
   # The AWS deploy artifacts (arm64), so they can never silently break.
   bash "$ROOT/scripts/build/aws.sh"
+  phase "sam validate, sam build"
+  # The SAM path as docs/deploy.md gives it, on the same arm64 build.
+  bash "$ROOT/scripts/build/sam.sh"
 
   phase "the other stacks deployed"
   wait_for_deploys
