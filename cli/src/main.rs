@@ -10,6 +10,7 @@ mod emulator;
 mod exit;
 mod forget;
 mod inventory;
+mod ledger;
 mod logs;
 mod orders;
 mod render;
@@ -83,6 +84,9 @@ pub enum Command {
     /// Customers' tiers, which decide an order's lane: set, load a file, show.
     #[command(subcommand)]
     Customers(customers::CustomersCommand),
+    /// The effects ledger: import the entries of a stack from before the ledger was split by writer.
+    #[command(subcommand)]
+    Ledger(ledger::LedgerCommand),
     /// Erase a customer's personal data from their ended orders (or, with --ended-before, apply the
     /// retention rule to every order); lists what it could not erase, and why.
     Forget(forget::ForgetArgs),
@@ -135,6 +139,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Logs(args) => logs::run(&nexus, format, args).await,
         Command::Inventory(command) => inventory::run(&nexus, format, command).await,
         Command::Customers(command) => customers::run(&nexus, format, command).await,
+        Command::Ledger(command) => ledger::run(&nexus, format, command).await,
         Command::Forget(args) => forget::run(&nexus, format, args).await,
         Command::Dlq(command) => dlq::run(&nexus, format, command).await,
         Command::Chaos(command) => chaos::run(&nexus, format, command).await,

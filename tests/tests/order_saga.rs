@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use nexus_core::domain::ledger::{EffectState, LedgerEntry};
+use nexus_core::domain::ledger::{Effect, EffectState, LedgerEntry};
 use nexus_core::domain::messages::OrderEvent;
 use nexus_core::domain::order::Order;
 use nexus_core::domain::saga_error::SagaError;
@@ -113,8 +113,22 @@ impl Saga {
         output.items.unwrap_or_default().into_iter().map(|i| serde_dynamo::from_item(i).expect("item")).collect()
     }
 
+    /// The order's ledger, read table by table as the stack's outputs name them; each entry must be in its
+    /// writer's table.
     async fn ledger(&self, order_id: &str) -> HashMap<String, LedgerEntry> {
-        self.query::<LedgerEntry>("LedgerTableName", order_id).await.into_iter().map(|e| (e.entry.clone(), e)).collect()
+        let mut ledger = HashMap::new();
+        for (output, writer) in [
+            ("InventoryLedgerTableName", Some(Effect::Reservation)),
+            ("PaymentLedgerTableName", Some(Effect::Payment)),
+            ("ShippingLedgerTableName", Some(Effect::Shipment)),
+            ("NotificationLedgerTableName", None),
+        ] {
+            for entry in self.query::<LedgerEntry>(output, order_id).await {
+                assert_eq!(Effect::from_key(&entry.entry), writer, "{} in {output}", entry.entry);
+                ledger.insert(entry.entry.clone(), entry);
+            }
+        }
+        ledger
     }
 
     async fn events(&self, order_id: &str) -> Vec<OrderEvent> {

@@ -3,7 +3,7 @@
 //! role or managed policy SAM adds is judged too. Every function and the state machine has a role of its
 //! own with inline statements only (SAM would attach AWSLambdaBasicExecutionRole, `logs:*` actions on every
 //! group), no action is a wildcard, a `*` resource only for actions AWS offers no resource-level permission
-//! for, and each function writes only to its own log group.
+//! for, each function writes only to its own log group, and each service only to its own ledger table.
 
 mod common;
 
@@ -156,6 +156,53 @@ fn functions_consume_their_own_queues_through_explicit_event_source_mappings() {
         .cloned()
         .collect();
     assert!(mappings.len() >= 6, "every queue is consumed through a mapping");
+}
+
+/// The ledger tables a role's statements let it write, by logical id (a `*` resource counts as every one).
+fn ledger_tables_written<'a>(role: &'a Value, ledgers: &[&'a str]) -> BTreeSet<&'a str> {
+    const WRITES: [&str; 4] =
+        ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"];
+    let statements = role["Properties"]["Policies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().into_iter().flatten());
+    let mut written = BTreeSet::new();
+    for statement in statements.filter(|s| strings(&s["Action"]).iter().any(|a| WRITES.contains(&a.as_str()))) {
+        let targets = match &statement["Resource"] {
+            Value::Array(items) => items.iter().collect(),
+            one => vec![one],
+        };
+        for target in targets {
+            if target == "*" {
+                written.extend(ledgers.iter().copied());
+            }
+            written.extend(ledgers.iter().copied().filter(|t| target["Fn::GetAtt"][0] == *t));
+        }
+    }
+    written
+}
+
+#[test]
+fn each_service_writes_only_its_own_ledger_table() {
+    let template = expanded_template();
+    let ledgers = ["InventoryLedgerTable", "PaymentLedgerTable", "ShippingLedgerTable", "NotificationLedgerTable"];
+    for table in ledgers {
+        assert_eq!(template["Resources"][table]["Type"], "AWS::DynamoDB::Table", "{table}");
+    }
+    let own = |role: &str| match role {
+        "InventoryRole" => Some("InventoryLedgerTable"),
+        "PaymentRole" => Some("PaymentLedgerTable"),
+        "ShippingRole" => Some("ShippingLedgerTable"),
+        "NotificationRole" => Some("NotificationLedgerTable"),
+        _ => None,
+    };
+    let roles = resources(&template, "AWS::IAM::Role");
+    assert!(roles.len() >= 6, "the functions' and the state machine's roles: {}", roles.len());
+    for (role, resource) in roles {
+        let written = ledger_tables_written(resource, &ledgers);
+        assert_eq!(written, own(role).into_iter().collect(), "{role} writes these ledger tables");
+    }
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Function configuration from the environment (set by the template), and the clients a function's
 //! consumer is built from.
 
-use nexus_aws::dynamo::{Dynamo, Tables};
+use nexus_aws::dynamo::{Dynamo, Ledgers, Tables};
 use nexus_aws::sfn::StepFunctions;
 use nexus_aws::sns::SnsEvents;
 use nexus_aws::sqs::{SqsDeadLetters, SqsDeferrals};
@@ -39,7 +39,12 @@ pub fn tables() -> Result<Tables, MissingVariable> {
         orders: var("ORDERS_TABLE")?,
         order_events: var("ORDER_EVENTS_TABLE")?,
         inventory: var("INVENTORY_TABLE")?,
-        ledger: var("LEDGER_TABLE")?,
+        ledger: Ledgers {
+            inventory: var("INVENTORY_LEDGER_TABLE")?,
+            payment: var("PAYMENT_LEDGER_TABLE")?,
+            shipping: var("SHIPPING_LEDGER_TABLE")?,
+            notification: var("NOTIFICATION_LEDGER_TABLE")?,
+        },
         customers: var("CUSTOMERS_TABLE")?,
     })
 }

@@ -50,7 +50,7 @@ pub async fn load(dynamo: &Dynamo, saga: &StepFunctions) -> PortResult<Snapshot>
         orders: dynamo.all_orders().await?,
         events: dynamo.scan_all(&tables.order_events).await?,
         stock: dynamo.all_stock().await?,
-        ledger: dynamo.scan_all(&tables.ledger).await?,
+        ledger: dynamo.all_ledger_entries().await?,
         saga_slot_holders: Some(dynamo.saga_slot_holders().await?),
         executions: Some(executions),
     })

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_cloudformation::error::SdkError;
 use aws_sdk_cloudformation::operation::describe_stacks::DescribeStacksError;
-use nexus_aws::dynamo::Tables;
+use nexus_aws::dynamo::{Ledgers, Tables};
 
 /// Output key → value.
 pub type Outputs = BTreeMap<String, String>;
@@ -64,7 +64,12 @@ pub fn tables(outputs: &Outputs) -> Result<Tables, MissingOutput> {
         orders: output(outputs, "OrdersTableName")?,
         order_events: output(outputs, "OrderEventsTableName")?,
         inventory: output(outputs, "InventoryTableName")?,
-        ledger: output(outputs, "LedgerTableName")?,
+        ledger: Ledgers {
+            inventory: output(outputs, "InventoryLedgerTableName")?,
+            payment: output(outputs, "PaymentLedgerTableName")?,
+            shipping: output(outputs, "ShippingLedgerTableName")?,
+            notification: output(outputs, "NotificationLedgerTableName")?,
+        },
         customers: output(outputs, "CustomersTableName")?,
     })
 }

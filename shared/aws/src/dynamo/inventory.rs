@@ -212,7 +212,7 @@ mod tests {
             .match_requests(|r| {
                 let items = r.transact_items();
                 items.len() == 4
-                    && items[0].put().is_some_and(|p| p.table_name() == "ledger")
+                    && items[0].put().is_some_and(|p| p.table_name() == "inventory-ledger")
                     && items[1].update().is_some_and(|u| u.table_name() == "inventory")
                     && items[2].update().is_some_and(|u| {
                         u.table_name() == "orders" && u.condition_expression() == Some("#version = :version")

@@ -1,4 +1,5 @@
-//! The effects ledger (one entry per order and effect or notification): an effect is applied by putting its
+//! The effects ledger (one entry per order and effect or notification, in its writer's table:
+//! [`super::Ledgers`]): an effect is applied by putting its
 //! entry on `attribute_not_exists`, in one transaction with the order's transition and its event, so a
 //! repeat finds the first and the order moves with it; every effect is undone the same way, by
 //! flipping the entry from its applied state to its undone state on that condition (a reservation's
@@ -26,7 +27,8 @@ pub(crate) enum Begin {
 
 impl Dynamo {
     pub(crate) async fn ledger_entry(&self, order_id: &str, key: &str) -> PortResult<Option<LedgerEntry>> {
-        self.get_item("get ledger entry", &self.tables.ledger, &[("orderId", order_id), ("entry", key)]).await
+        let table = self.tables.ledger.of(key);
+        self.get_item("get ledger entry", table, &[("orderId", order_id), ("entry", key)]).await
     }
 
     /// Puts `entry` unless one exists for the same order and key (then returns that one).
@@ -34,7 +36,7 @@ impl Dynamo {
         let result = self
             .client
             .put_item()
-            .table_name(&self.tables.ledger)
+            .table_name(self.tables.ledger.of(&entry.entry))
             .set_item(Some(to_item("write ledger entry", entry)?))
             // On a table keyed orderId + entry, attribute_not_exists(orderId) means "no item with this key".
             .condition_expression("attribute_not_exists(orderId)")
@@ -80,7 +82,8 @@ impl Dynamo {
 
     /// The conditional put of a new entry, for a transaction.
     pub(crate) fn entry_put(&self, entry: &LedgerEntry) -> PortResult<TransactWriteItem> {
-        put(&self.tables.ledger, to_item("write ledger entry", entry)?, "attribute_not_exists(orderId)", None)
+        let table = self.tables.ledger.of(&entry.entry);
+        put(table, to_item("write ledger entry", entry)?, "attribute_not_exists(orderId)", None)
     }
 
     /// Flips the `effect` entry of an attempt of the order from applied to undone, in one transaction with the writes `also`
@@ -113,7 +116,7 @@ impl Dynamo {
             }
             let mut writes = vec![update(
                 Update::builder()
-                    .table_name(&self.tables.ledger)
+                    .table_name(self.tables.ledger.of(key))
                     .key("orderId", s(order_id))
                     .key("entry", s(key))
                     .update_expression("SET #state = :undone, #at = :at")
@@ -134,9 +137,37 @@ impl Dynamo {
         .await
     }
 
-    /// The ledger of one order (all its effects and notifications), for checks and tools.
+    /// The ledger of one order (all its effects and notifications, from each writer's table), for checks
+    /// and tools.
     pub async fn ledger(&self, order_id: &str) -> PortResult<Vec<LedgerEntry>> {
-        self.query_order(&self.tables.ledger, order_id).await
+        let mut entries = Vec::new();
+        for table in self.tables.ledger.all() {
+            entries.extend(self.query_order::<LedgerEntry>(table, order_id).await?);
+        }
+        Ok(entries)
+    }
+
+    /// Copies the entries of a ledger table from before the split (one table for every writer) into the
+    /// writer tables, each on `attribute_not_exists`: idempotent, and an entry already there (written since,
+    /// or copied before) is left as it is. Returns `(copied, already there)`.
+    pub async fn import_ledger(&self, from_table: &str) -> PortResult<(usize, usize)> {
+        let (mut copied, mut present) = (0, 0);
+        for entry in self.scan_all::<LedgerEntry>(from_table).await? {
+            match self.begin(&entry).await? {
+                Begin::New => copied += 1,
+                Begin::Exists(_) => present += 1,
+            }
+        }
+        Ok((copied, present))
+    }
+
+    /// Every ledger entry of every order (scans: for the checker, never on the request path).
+    pub async fn all_ledger_entries(&self) -> PortResult<Vec<LedgerEntry>> {
+        let mut entries = Vec::new();
+        for table in self.tables.ledger.all() {
+            entries.extend(self.scan_all::<LedgerEntry>(table).await?);
+        }
+        Ok(entries)
     }
 }
 
@@ -181,5 +212,59 @@ impl Notifications for Dynamo {
     async fn record(&self, event: &OrderEvent, email_hash: &str) -> PortResult<bool> {
         let entry = LedgerEntry::notification(&event.order_id, &event.event_id, event.status, email_hash);
         Ok(matches!(self.begin(&entry).await?, Begin::New))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::Client;
+    use aws_sdk_dynamodb::operation::get_item::GetItemOutput;
+    use aws_sdk_dynamodb::operation::put_item::{PutItemError, PutItemOutput};
+    use aws_sdk_dynamodb::operation::scan::ScanOutput;
+    use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+    use nexus_core::domain::ledger::EffectState;
+    use nexus_core::domain::status::OrderStatus;
+
+    use super::*;
+    use crate::dynamo::tests::tables;
+
+    #[test]
+    fn each_entry_lives_in_its_writer_s_table() {
+        let ledgers = tables().ledger;
+        let table = |effect: Effect, attempt| ledgers.of(&effect.entry_key(attempt)).to_owned();
+        assert_eq!(table(Effect::Reservation, 1), "inventory-ledger");
+        assert_eq!(table(Effect::Payment, 2), "payment-ledger");
+        assert_eq!(table(Effect::Shipment, 1), "shipping-ledger");
+        let notification = LedgerEntry::notification("o-1", "e-1", OrderStatus::Completed, "h");
+        assert_eq!(ledgers.of(&notification.entry), "notification-ledger");
+    }
+
+    #[tokio::test]
+    async fn an_import_copies_each_old_entry_into_its_writer_s_table_once() {
+        let charge = LedgerEntry::new("o-1", 1, Effect::Payment, EffectState::Charged);
+        let notified = LedgerEntry::notification("o-1", "e-1", OrderStatus::Completed, "h");
+        let old = [charge.clone(), notified.clone()];
+        let scan = mock!(Client::scan)
+            .match_requests(|r| r.table_name() == Some("ledger-before-the-split"))
+            .then_output(move || {
+                let items = old.iter().map(|e| to_item("entry", e).expect("item")).collect();
+                ScanOutput::builder().set_items(Some(items)).build()
+            });
+        let copied = mock!(Client::put_item)
+            .match_requests(|r| r.table_name() == Some("payment-ledger"))
+            .then_output(|| PutItemOutput::builder().build());
+        let present =
+            mock!(Client::put_item).match_requests(|r| r.table_name() == Some("notification-ledger")).then_error(
+                || PutItemError::ConditionalCheckFailedException(ConditionalCheckFailedException::builder().build()),
+            );
+        let existing =
+            mock!(Client::get_item).match_requests(|r| r.table_name() == Some("notification-ledger")).then_output(
+                move || GetItemOutput::builder().set_item(Some(to_item("e", &notified).expect("item"))).build(),
+            );
+        let client = mock_client!(aws_sdk_dynamodb, RuleMode::MatchAny, [&scan, &copied, &present, &existing]);
+        let dynamo = Dynamo::new(client, tables());
+        assert_eq!(dynamo.import_ledger("ledger-before-the-split").await.expect("imported"), (1, 1));
+        assert_eq!((copied.num_calls(), present.num_calls()), (1, 1));
     }
 }

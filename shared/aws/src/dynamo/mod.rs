@@ -14,6 +14,7 @@ pub mod settings;
 
 use aws_sdk_dynamodb::Client;
 use nexus_core::domain::admission::SagaLimit;
+use nexus_core::domain::ledger::Effect;
 use nexus_core::ports::PortResult;
 use serde::Deserialize;
 
@@ -27,8 +28,38 @@ pub struct Tables {
     pub orders: String,
     pub order_events: String,
     pub inventory: String,
-    pub ledger: String,
+    pub ledger: Ledgers,
     pub customers: String,
+}
+
+/// The effects ledger's tables, one per writer: each function's role may write only its own
+/// (`template.yaml`; `shared/core/tests/least_privilege.rs`). An order's ledger is the four together.
+#[derive(Debug, Clone)]
+pub struct Ledgers {
+    /// Reservations (inventory).
+    pub inventory: String,
+    /// Charges (payment).
+    pub payment: String,
+    /// Shipments (shipping).
+    pub shipping: String,
+    /// Notifications (notification).
+    pub notification: String,
+}
+
+impl Ledgers {
+    /// The table of an entry, by its key: an effect's (`payment`, `payment#2`, …) or a notification's.
+    pub fn of(&self, entry: &str) -> &str {
+        match Effect::from_key(entry) {
+            Some(Effect::Reservation) => &self.inventory,
+            Some(Effect::Payment) => &self.payment,
+            Some(Effect::Shipment) => &self.shipping,
+            None => &self.notification,
+        }
+    }
+
+    pub fn all(&self) -> [&str; 4] {
+        [&self.inventory, &self.payment, &self.shipping, &self.notification]
+    }
 }
 
 /// Every DynamoDB-backed port, over one client.
@@ -162,7 +193,12 @@ pub(crate) mod tests {
             orders: "orders".into(),
             order_events: "events".into(),
             inventory: "inventory".into(),
-            ledger: "ledger".into(),
+            ledger: super::Ledgers {
+                inventory: "inventory-ledger".into(),
+                payment: "payment-ledger".into(),
+                shipping: "shipping-ledger".into(),
+                notification: "notification-ledger".into(),
+            },
             customers: "customers".into(),
         }
     }
