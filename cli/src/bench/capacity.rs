@@ -118,13 +118,14 @@ pub fn model(usage: &Usage, limits: StackLimits, table: &QuotaTable) -> anyhow::
     if saga_limit > 0 {
         let q = quota("dynamodbPartitionWrites")?;
         let item_kb = (f64::from(saga_limit) * SLOT_BYTES / 1024.0).ceil().max(1.0);
-        let per_order = 2.0 * item_kb;
+        // Written twice an order (its start and its end), each time in a transaction: billed twice.
+        let per_order = 4.0 * item_kb;
         limits.push(Limit {
-            limit: format!("the saga-slots item (StandardSagaLimit {saga_limit}: up to {item_kb} KB, rewritten by each standard order's start and end): {}", q.what),
+            limit: format!("the saga-slots item (StandardSagaLimit {saga_limit}: up to {item_kb} KB, rewritten in a transaction by each standard order's start and end): {}", q.what),
             per_second: q.per_second,
             per_order,
             orders_per_second: q.per_second / per_order,
-            remedy: "a lower bound, or the slots sharded over several items (each a partition of its own)".into(),
+            remedy: "a lower bound; past the largest (50), the slots sharded over several items (each a partition of its own)".into(),
             source: q.source.clone(),
         });
     }
@@ -148,6 +149,8 @@ pub fn model(usage: &Usage, limits: StackLimits, table: &QuotaTable) -> anyhow::
 
 #[cfg(test)]
 mod tests {
+    use nexus_core::domain::admission::MAX_STANDARD_SAGAS;
+
     use super::*;
 
     fn limits(saga_limit: u32, mapping_concurrency: u32) -> StackLimits {
@@ -169,7 +172,7 @@ mod tests {
         let table = quotas().expect("the table parses");
         assert_eq!(table.region, "us-east-1");
         assert!(table.as_of.len() == 10 && table.quotas.values().all(|q| q.source.starts_with("https://")));
-        model(&usage(), limits(1000, 2), &table).expect("every quota the model reads is there");
+        model(&usage(), limits(MAX_STANDARD_SAGAS, 2), &table).expect("every quota the model reads is there");
     }
 
     #[test]
@@ -187,9 +190,11 @@ mod tests {
         assert_eq!(mapping.orders_per_second, 50.0 / 0.1);
         assert!(capacity.limits.windows(2).all(|w| w[0].orders_per_second <= w[1].orders_per_second));
         assert!(!capacity.limits.iter().any(|l| l.limit.contains("saga-slots")), "no bound, no slots item");
-        // At the largest bound the slots item is 40 KB, written twice an order: 1,000 WCU / 80.
-        let bounded = model(&usage(), limits(1000, 2), &table).expect("model");
-        assert_eq!(bounded.limits[0].orders_per_second, 1000.0 / 80.0);
-        assert!(bounded.limits[0].limit.contains("saga-slots"), "{:?}", bounded.limits[0]);
+        // At the largest bound (50) the slots item is 2 KB, written twice an order in transactions: 1,000 WCU /
+        // 8, no sooner than the callback quota binds.
+        let bounded = model(&usage(), limits(MAX_STANDARD_SAGAS, 2), &table).expect("model");
+        let slots = bounded.limits.iter().find(|l| l.limit.contains("saga-slots")).expect("the slots item");
+        assert_eq!(slots.orders_per_second, 1000.0 / 8.0);
+        assert!(slots.orders_per_second >= rate("SendTaskSuccess"), "{slots:?}");
     }
 }

@@ -362,7 +362,7 @@ impl Bench<'_> {
             Some(value) => value.parse().with_context(|| format!("QueueMaximumConcurrency {value}"))?,
             None => capacity::DEFAULT_MAPPING_CONCURRENCY,
         };
-        Ok(capacity::StackLimits { saga_limit: 1000, mapping_concurrency })
+        Ok(capacity::StackLimits { saga_limit: nexus_core::domain::admission::MAX_STANDARD_SAGAS, mapping_concurrency })
     }
 
     async fn usage(&self, run: &Run, window: &Measured, histories: Histories) -> anyhow::Result<cost::Usage> {

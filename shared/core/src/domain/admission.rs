@@ -16,9 +16,13 @@ pub const SAGA_SLOT_HOLDERS: &str = "holders";
 /// The metric counting slots an operator reclaimed from ended sagas (`nexus verify --reclaim-slots`), which
 /// the stack alarms on: each was a leak that narrowed the standard lane.
 pub const SAGA_SLOTS_RECLAIMED: &str = "SagaSlotsReclaimed";
-/// The largest bound a stack may set: the holders' ids (≤ 80 characters each) must stay far below
-/// DynamoDB's 400 KB item limit, and every slot write pays for the item's size.
-pub const MAX_STANDARD_SAGAS: u32 = 1000;
+/// The largest bound a stack may set. Every slot write pays for the item's size, and the item is one
+/// partition's (1,000 write units a second): at 50 holders it is at most 2 KB, rewritten in a transaction
+/// (billed twice) by each standard order's start and end, 8 write units an order, so it admits 125 orders a
+/// second, no sooner than Step Functions' callback quota binds (`nexus bench`'s capacity model). At 1,000 it
+/// was 40 KB and bound at 6 orders a second, before everything else; a larger bound would need the slots
+/// sharded over several items.
+pub const MAX_STANDARD_SAGAS: u32 = 50;
 
 /// How many standard sagas may run at once: `None` admits every order (the template's default, 0).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -95,8 +99,8 @@ mod tests {
     #[test]
     fn a_bound_is_a_number_up_to_the_maximum() {
         assert_eq!(SagaLimit::parse("0"), Ok(SagaLimit(None)));
-        assert!(SagaLimit::parse("1000").is_ok());
-        assert!(SagaLimit::parse("1001").is_err());
+        assert!(SagaLimit::parse("50").is_ok());
+        assert!(SagaLimit::parse("51").is_err());
         assert!(SagaLimit::parse("-1").is_err());
         assert!(SagaLimit::parse("eight").is_err());
     }
