@@ -17,7 +17,7 @@ use nexus_core::ports::{
 use super::Dynamo;
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 
-use crate::ext::{cancelled, put, retry_on_condition, s, to_attribute, to_item, unavailable, update};
+use crate::ext::{cancelled, from_item, put, retry_on_condition, s, to_attribute, to_item, unavailable, update};
 
 /// What putting a new entry found.
 pub(crate) enum Begin {
@@ -144,6 +144,8 @@ impl Dynamo {
         for table in self.tables.ledger.all() {
             entries.extend(self.query_order::<LedgerEntry>(table, order_id).await?);
         }
+        // By entry key, as one table's query returned them before the split.
+        entries.sort_by(|a, b| a.entry.cmp(&b.entry));
         Ok(entries)
     }
 
@@ -152,7 +154,10 @@ impl Dynamo {
     /// or copied before) is left as it is. Returns `(copied, already there)`.
     pub async fn import_ledger(&self, from_table: &str) -> PortResult<(usize, usize)> {
         let (mut copied, mut present) = (0, 0);
-        for entry in self.scan_all::<LedgerEntry>(from_table).await? {
+        // Page by page: an old ledger may hold millions of entries, more than is worth holding at once.
+        let mut items = self.client.scan().table_name(from_table).consistent_read(true).into_paginator().items().send();
+        while let Some(item) = items.next().await {
+            let entry: LedgerEntry = from_item("read old ledger entry", item.map_err(|e| unavailable("scan", e))?)?;
             match self.begin(&entry).await? {
                 Begin::New => copied += 1,
                 Begin::Exists(_) => present += 1,
