@@ -136,10 +136,10 @@ fn nothing_tracked_points_outside_the_repository() {
     let listed =
         std::process::Command::new("git").args(["ls-files", "-z"]).current_dir(&root).output().expect("git ls-files");
     assert!(listed.status.success(), "git ls-files failed");
-    let this_file = "shared/core/tests/docs.rs";
-    let outside = ["../shared/", "ARCHITECTURE.md"];
+    // Spelled in pieces, so that this file holds neither and is checked like every other.
+    let outside = [concat!("..", "/shared/"), concat!("ARCHITECTURE", ".md")];
     let mut found = Vec::new();
-    for name in String::from_utf8_lossy(&listed.stdout).split('\0').filter(|n| !n.is_empty() && *n != this_file) {
+    for name in String::from_utf8_lossy(&listed.stdout).split('\0').filter(|n| !n.is_empty()) {
         let Ok(text) = std::fs::read_to_string(root.join(name)) else { continue };
         for (number, line) in text.lines().enumerate() {
             if outside.iter().any(|o| line.contains(o)) {
