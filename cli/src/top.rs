@@ -20,8 +20,10 @@ pub struct TopArgs {
 }
 
 pub async fn run(nexus: &Nexus, format: Format, args: TopArgs) -> anyhow::Result<()> {
+    // Once: the emulator does not change under a running `top --watch`.
+    let emulator = nexus.emulator().await;
     loop {
-        let screen = gather(nexus).await?;
+        let screen = gather(nexus, emulator.as_ref()).await?;
         match format {
             Format::Json => render::json_line(&screen)?,
             Format::Table => {
@@ -37,7 +39,7 @@ pub async fn run(nexus: &Nexus, format: Format, args: TopArgs) -> anyhow::Result
     }
 }
 
-async fn gather(nexus: &Nexus) -> anyhow::Result<serde_json::Value> {
+async fn gather(nexus: &Nexus, emulator: Option<&crate::emulator::Emulator>) -> anyhow::Result<serde_json::Value> {
     let orders = nexus.dynamo()?.all_orders().await.context("scan the orders")?;
     let mut by_status: BTreeMap<String, usize> = BTreeMap::new();
     for order in &orders {
@@ -76,7 +78,7 @@ async fn gather(nexus: &Nexus) -> anyhow::Result<serde_json::Value> {
     }
     Ok(json!({
         "at": Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        "emulator": nexus.emulator().await,
+        "emulator": emulator,
         "orders": orders.len(),
         "ordersByStatus": by_status,
         "activeSagas": active,

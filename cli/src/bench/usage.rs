@@ -37,21 +37,12 @@ pub async fn transitions(
 ) -> anyhow::Result<(f64, f64)> {
     // After the burst's window: these calls are not counted against the orders.
     let own = &mut super::saga::OwnCalls::default();
-    let arns: Vec<String> = match histories {
-        Histories::HappySample => {
-            super::saga::executions(sfn, state_machine, run, Some(ExecutionStatus::Succeeded), own)
-                .await?
-                .iter()
-                .take(HISTORIES)
-                .map(|e| e.execution_arn().to_owned())
-                .collect()
-        }
-        Histories::AllOf { .. } => super::saga::executions(sfn, state_machine, run, None, own)
-            .await?
-            .iter()
-            .map(|e| e.execution_arn().to_owned())
-            .collect(),
+    let (status, read) = match histories {
+        Histories::HappySample => (Some(ExecutionStatus::Succeeded), HISTORIES),
+        Histories::AllOf { .. } => (None, usize::MAX),
     };
+    let executions = super::saga::executions(sfn, state_machine, run, status, own).await?;
+    let arns: Vec<String> = executions.iter().take(read).map(|e| e.execution_arn().to_owned()).collect();
     anyhow::ensure!(!arns.is_empty(), "no execution of {run} to count transitions on");
     let (mut transitions, mut published) = (0.0, 0.0);
     for arn in &arns {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use aws_sdk_cloudformation::error::SdkError;
 use aws_sdk_cloudformation::operation::describe_stacks::DescribeStacksError;
+use aws_sdk_cloudformation::types::Stack;
 use nexus_aws::dynamo::{Ledgers, Tables};
 
 /// Output key → value.
@@ -21,17 +22,10 @@ pub async fn describe(
     client: &aws_sdk_cloudformation::Client,
     stack: &str,
 ) -> Result<Outputs, SdkError<DescribeStacksError>> {
-    let described = client.describe_stacks().stack_name(stack).send().await?;
-    Ok(described
-        .stacks()
-        .first()
-        .map(|s| {
-            s.outputs()
-                .iter()
-                .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default())
+    let outputs = |s: &Stack| {
+        s.outputs().iter().filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned()))).collect()
+    };
+    Ok(described(client, stack).await?.as_ref().map(outputs).unwrap_or_default())
 }
 
 /// The parameters the stack `stack` runs with, defaults included (parameter name → value).
@@ -39,17 +33,21 @@ pub async fn parameters(
     client: &aws_sdk_cloudformation::Client,
     stack: &str,
 ) -> Result<BTreeMap<String, String>, SdkError<DescribeStacksError>> {
-    let described = client.describe_stacks().stack_name(stack).send().await?;
-    Ok(described
-        .stacks()
-        .first()
-        .map(|s| {
-            s.parameters()
-                .iter()
-                .filter_map(|p| Some((p.parameter_key()?.to_owned(), p.parameter_value()?.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default())
+    let parameters = |s: &Stack| {
+        s.parameters()
+            .iter()
+            .filter_map(|p| Some((p.parameter_key()?.to_owned(), p.parameter_value()?.to_owned())))
+            .collect()
+    };
+    Ok(described(client, stack).await?.as_ref().map(parameters).unwrap_or_default())
+}
+
+/// The stack `stack` as CloudFormation describes it.
+async fn described(
+    client: &aws_sdk_cloudformation::Client,
+    stack: &str,
+) -> Result<Option<Stack>, SdkError<DescribeStacksError>> {
+    Ok(client.describe_stacks().stack_name(stack).send().await?.stacks.unwrap_or_default().into_iter().next())
 }
 
 fn output(outputs: &Outputs, key: &'static str) -> Result<String, MissingOutput> {

@@ -1,7 +1,8 @@
 //! Stock and reservations: a reservation is one transaction of the ledger entry (on
 //! `attribute_not_exists`), a conditional decrement per SKU (`available >= :q`) and the order's transition
-//! with its event, so all line items are reserved or none, with the order moved, and stock never goes below zero whatever the concurrency. Out of stock is recorded
-//! in the ledger, so every copy of the command answers the same. A release is the ledger's undo with the
+//! with its event, so all line items are reserved or none, with the order moved, and stock never goes below
+//! zero whatever the concurrency. Out of stock is recorded in the ledger, so every copy of the command
+//! answers the same. A release is the ledger's undo with the
 //! restock of the reserved lines in the same transaction.
 
 use aws_sdk_dynamodb::types::Update;
@@ -47,10 +48,11 @@ impl Inventory for Dynamo {
                     .expression_attribute_values(":q", n(*quantity)),
             )?);
         }
-        let moved_from = writes.len();
+        let stock_writes = writes.len();
         if let Some(moving) = moving {
             writes.extend(self.transition_items(&moving.current, &moving.next, &moving.event)?);
         }
+        let transition = stock_writes..writes.len();
         match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
             Ok(_) => Ok(ReserveOutcome::Reserved),
             Err(e) => match e.as_service_error().and_then(cancelled) {
@@ -60,9 +62,7 @@ impl Inventory for Dynamo {
                 }
                 // The order's version moved on (or another writer raced on an item): nothing written, and
                 // the step re-reads the order before it decides anything about the stock.
-                Some(reasons)
-                    if reasons.conflict || (moved_from..moved_from + 3).any(|i| reasons.condition_failed(i)) =>
-                {
+                Some(reasons) if reasons.conflict || transition.clone().any(|i| reasons.condition_failed(i)) => {
                     Err(PortError::Conflict { operation: "reserve stock with the transition" })
                 }
                 Some(reasons) if reasons.any_condition_failed() => {

@@ -1,7 +1,7 @@
 //! The effects ledger (one entry per order and effect or notification, in its writer's table:
-//! [`super::Ledgers`]): an effect is applied by putting its
-//! entry on `attribute_not_exists`, in one transaction with the order's transition and its event, so a
-//! repeat finds the first and the order moves with it; every effect is undone the same way, by
+//! [`super::Ledgers`]): an effect is applied by putting its entry on `attribute_not_exists`, in one
+//! transaction with the order's transition and its event, so a repeat finds the first and the order moves
+//! with it; every effect is undone the same way, by
 //! flipping the entry from its applied state to its undone state on that condition (a reservation's
 //! restock in the same transaction), and an undo that finds no entry leaves the undone state as a
 //! tombstone so a late copy of the effect cannot slip in after its compensation.
@@ -55,8 +55,8 @@ impl Dynamo {
     /// Applies `entry`'s effect once, with the `moving` transition in the same transaction: a repeat finds
     /// the entry, applied or already undone, and writes nothing.
     async fn apply(&self, entry: &LedgerEntry, moving: Option<&Transition>) -> PortResult<ApplyOutcome> {
-        let existing = |existing: LedgerEntry| {
-            if existing.state == entry.state { ApplyOutcome::AlreadyApplied } else { ApplyOutcome::AlreadyUndone }
+        let existing = |found: LedgerEntry| {
+            if found.state == entry.state { ApplyOutcome::AlreadyApplied } else { ApplyOutcome::AlreadyUndone }
         };
         let Some(moving) = moving else {
             return Ok(match self.begin(entry).await? {

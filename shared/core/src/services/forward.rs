@@ -7,7 +7,7 @@ use std::future::Future;
 use serde_json::Value;
 
 use super::{MAX_CONFLICT_RETRIES, Read, ServiceError, StepReply, advance_from, invalid_state, is_compensation_rerun};
-use super::{load, record_transition};
+use super::{load, written};
 use crate::domain::messages::ServiceCommand;
 use crate::domain::order::Order;
 use crate::domain::saga_error::SagaError;
@@ -60,21 +60,13 @@ where
         match apply(order.clone(), Some(moving.clone())).await {
             Ok(Applied::Refused(reply)) => return Ok(reply),
             Ok(Applied::Holds { output, moved: true }) => {
-                tracing::info!(from = %from, to = %to, version = moving.next.version, "order status changed");
-                record_transition(&moving.current, &moving.next);
-                publisher.publish(&moving.event).await?;
+                written(publisher, &moving.current, &moving.next, &moving.event).await?;
                 return Ok(StepReply::Success(output));
             }
             // An earlier copy applied the effect without the transition (a version before the two were one
             // write): the order moves now, deciding from this read (its write is conditional on its version).
             Ok(Applied::Holds { output, moved: false }) => {
-                let read = Read { order: Some(order), guard: None };
-                return Ok(
-                    match advance_from(orders, publisher, read, (&command.order_id, command.attempt), to, None).await? {
-                        Ok(_) => StepReply::Success(output),
-                        Err(order) => invalid_state(command, &order),
-                    },
-                );
+                return move_on(orders, publisher, command, (Some(order), to), output).await;
             }
             Err(ServiceError::Port(PortError::Conflict { .. })) => {
                 tracing::debug!(version = order.version, "the order changed since it was read; re-reading it");
@@ -107,7 +99,19 @@ where
         Applied::Holds { output, .. } => output,
         Applied::Refused(reply) => return Ok(reply),
     };
-    let read = Read { order: None, guard: None };
+    move_on(orders, publisher, command, (None, to), output).await
+}
+
+/// The order moved to `to` on its own (from `read`, or read afresh), then the step's answer: its output, or
+/// `Order.InvalidState` when the order can no longer move there.
+async fn move_on<S: OrderStore, P: EventPublisher>(
+    orders: &S,
+    publisher: &P,
+    command: &ServiceCommand,
+    (read, to): (Option<Order>, OrderStatus),
+    output: Value,
+) -> Result<StepReply, ServiceError> {
+    let read = Read { order: read, guard: None };
     Ok(match advance_from(orders, publisher, read, (&command.order_id, command.attempt), to, None).await? {
         Ok(_) => StepReply::Success(output),
         Err(order) => invalid_state(command, &order),

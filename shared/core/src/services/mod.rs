@@ -18,7 +18,7 @@ pub use forward::{Applied, forward};
 use serde_json::{Value, json};
 
 use crate::domain::ledger::Effect;
-use crate::domain::messages::{CommandName, ServiceCommand};
+use crate::domain::messages::{CommandName, OrderEvent, ServiceCommand};
 use crate::domain::order::Order;
 use crate::domain::saga_error::SagaError;
 use crate::domain::status::OrderStatus;
@@ -185,9 +185,7 @@ async fn advance_from<S: OrderStore, P: EventPublisher>(
         let (next, event) = current.advanced(to, reason.clone(), &domain::now());
         match store.transition(&current, &next, &event).await {
             Ok(()) => {
-                tracing::info!(from = %current.status, to = %to, version = next.version, "order status changed");
-                record_transition(&current, &next);
-                publisher.publish(&event).await?;
+                written(publisher, &current, &next, &event).await?;
                 return Ok(Ok(next));
             }
             Err(PortError::Conflict { .. }) => {
@@ -201,6 +199,20 @@ async fn advance_from<S: OrderStore, P: EventPublisher>(
 
 async fn load<S: OrderStore>(store: &S, order_id: &str) -> Result<Order, ServiceError> {
     store.get(order_id).await?.ok_or_else(|| ServiceError::OrderNotFound(order_id.to_owned()))
+}
+
+/// What follows a transition once it is written (only the writer whose conditional write won gets here):
+/// its log line, its metrics, and its event published.
+async fn written<P: EventPublisher>(
+    publisher: &P,
+    current: &Order,
+    next: &Order,
+    event: &OrderEvent,
+) -> Result<(), ServiceError> {
+    tracing::info!(from = %current.status, to = %next.status, version = next.version, "order status changed");
+    record_transition(current, next);
+    publisher.publish(event).await?;
+    Ok(())
 }
 
 /// Metrics of a change just written (once: only the writer whose conditional write won gets here): how long
