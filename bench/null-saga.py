@@ -3,7 +3,7 @@ so its shape cannot drift from Nexus's: the same topics, queues, DLQs, subscript
 delivery), queue policies, log groups, functions and event source mappings (batch size, window, concurrency),
 with every function running `null-responder` (bench/null-responder); and a state machine of the same name with
 the happy path's states as they are (the four callback tasks with their messages, message attributes and
-retries, the Succeed state), the compensation branches dropped. No tables, no secrets, no
+retries, the last task's End), the compensation branches dropped. No tables, no secrets, no
 alarms: nothing the null saga would use.
 
 With `--events`, the responder also publishes one event per hop (the submission and each command) to the
@@ -57,22 +57,17 @@ def references(node):
 
 def happy_path(asl):
     """The states an order completing visits, in the real definition's own words, without the Catches that
-    lead to compensations (a Choice on the way would keep only branches that end the order)."""
+    lead to compensations: its tasks, the last of which ends the execution."""
     states = asl["States"]
     path, name = {}, asl["StartAt"]
     while name:
         state = dict(states[name])
         state.pop("Catch", None)
-        if state["Type"] == "Choice":
-            state["Choices"] = [dict(choice, Next="OrderCompleted") for choice in state["Choices"]]
-            name_next = state["Default"]
-        else:
-            name_next = state.get("Next")
         path[name] = state
-        name = name_next
+        name = state.get("Next")
     tasks = [n for n, s in path.items() if s["Type"] == "Task"]
-    if path.get("OrderCompleted", {}).get("Type") != "Succeed" or len(tasks) != 4:
-        sys.exit(f"null-saga.py: the happy path is no longer 4 tasks → OrderCompleted: {list(path)}")
+    if len(tasks) != 4 or len(path) != 4 or path[tasks[-1]].get("End") is not True:
+        sys.exit(f"null-saga.py: the happy path is no longer 4 tasks, the last one ending it: {list(path)}")
     return dict(asl, Comment="The null saga: Nexus's happy path, every task answered at once.", States=path)
 
 

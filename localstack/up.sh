@@ -18,9 +18,15 @@ else
 fi
 bash "$ROOT/localstack/start-localstack.sh"
 
-# Redeploy only when the template (or what it packages) changed since the last deploy to this LocalStack.
+# Redeploy only when the template or what it packages (the state machine's DefinitionUri; with the host, the
+# functions' code is the host's, not the stack's) changed since the last deploy to this LocalStack.
 stamp="$NEXUS_ENV_DIR/deploy-$NEXUS_STACK.sha256"
-digest="$( (cat "$NEXUS_TEMPLATE"; echo "$runtime") | sha256sum | cut -d' ' -f1)"
+packaged_files=()
+while read -r uri; do
+  packaged_files+=("$(dirname "$NEXUS_TEMPLATE")/$uri")
+done < <(sed -n -E 's/^ +DefinitionUri: ([^ ]+)$/\1/p' "$NEXUS_TEMPLATE")
+[[ "$runtime" == lambda ]] && packaged_files+=("$LAMBDA_ARM64_DIR"/*/bootstrap)
+digest="$( (cat "$NEXUS_TEMPLATE" "${packaged_files[@]}"; echo "$runtime") | sha256sum | cut -d' ' -f1)"
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$digest" ]] && \
    awsl cloudformation describe-stacks --stack-name "$NEXUS_STACK" >/dev/null 2>&1; then
   log "stack $NEXUS_STACK is up to date"

@@ -1,8 +1,8 @@
 //! Holds the state machine's data flow to the Rust types: every command it sends, built from a
 //! [`SagaInput`] as Step Functions builds it (`Parameters` paths), reads as a [`ServiceCommand`] of the
-//! input's attempt; a happy order enters five states (a transition each: the bill); and an operator's
-//! compensation rerun, answered `Saga.CompensationRerun` by the first step, goes through every compensation
-//! with its input's error kept.
+//! input's attempt; a happy order enters four states (a transition each: the bill), and every execution ends
+//! on the task that writes its order's last status; and an operator's compensation rerun, answered
+//! `Saga.CompensationRerun` by the first step, goes through every compensation with its input's error kept.
 
 use nexus_core::domain::checkout::Tier;
 use nexus_core::domain::messages::{CommandName, SagaFailure, SagaInput, ServiceCommand, attributes};
@@ -86,19 +86,27 @@ fn commands_from(machine: &Value, mut state: String) -> Vec<String> {
 }
 
 #[test]
-fn a_happy_order_enters_five_states_and_a_compensation_rerun_runs_every_compensation_then_cancels() {
+fn a_happy_order_enters_four_states_and_a_compensation_rerun_runs_every_compensation_then_cancels() {
     let machine = common::state_machine(&Default::default());
     let first = machine["StartAt"].as_str().expect("StartAt").to_owned();
     assert_eq!(
         commands_from(&machine, first.clone()),
         ["ReserveInventory", "ChargePayment", "DispatchShipping", "CompleteOrder"]
     );
-    // Each state entered is a billed transition: the four tasks and the end, nothing else.
+    // Each state entered is a billed transition: the four tasks, nothing else.
     let mut entered = vec![first.clone()];
     while let Some(next) = machine["States"][entered.last().expect("a state")]["Next"].as_str() {
         entered.push(next.to_owned());
     }
-    assert_eq!(entered.len(), 5, "a happy order's states: {entered:?}");
+    assert_eq!(entered.len(), 4, "a happy order's states: {entered:?}");
+    // Nor does any other end pay for a state that does nothing: an execution succeeds on the task that
+    // wrote its order's final status (End), never in a Succeed state after it.
+    for (name, state) in machine["States"].as_object().expect("States") {
+        assert_ne!(state["Type"], "Succeed", "{name}: a Succeed state is a billed transition that does no work");
+        if state["End"] == true {
+            assert_eq!(state["Type"], "Task", "{name}");
+        }
+    }
     // The rerun: the first step answers Saga.CompensationRerun, caught with the input (its error) kept.
     let catchers = machine["States"][&first]["Catch"].as_array().expect("Catch");
     let rerun = catchers
