@@ -336,9 +336,6 @@ impl IdempotencyStore for Ports {
     async fn claim(&self, key: &str, order_id: &str, payload_hash: &str, expires_at: i64) -> PortResult<Claim> {
         self.call("idempotency.claim", self.memory.claim(key, order_id, payload_hash, expires_at)).await
     }
-    async fn complete(&self, key: &str) -> PortResult<()> {
-        self.call("idempotency.complete", self.memory.complete(key)).await
-    }
 }
 
 impl ChaosSource for Ports {

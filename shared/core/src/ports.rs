@@ -273,8 +273,6 @@ pub trait IdempotencyStore: Send + Sync {
         payload_hash: &str,
         expires_at: i64,
     ) -> impl Future<Output = PortResult<Claim>> + Send;
-    /// Marks the key's order as created and its saga started.
-    fn complete(&self, key: &str) -> impl Future<Output = PortResult<()>> + Send;
 }
 
 /// The standard saga slots' holders (admission control), for the operator's reclaim of a slot whose saga

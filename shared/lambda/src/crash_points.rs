@@ -143,11 +143,6 @@ impl<P: IdempotencyStore> IdempotencyStore for CrashAfter<P> {
         maybe_crash("idempotency key claimed", &result);
         result
     }
-    async fn complete(&self, key: &str) -> PortResult<()> {
-        let result = self.0.complete(key).await;
-        maybe_crash("idempotency key completed", &result);
-        result
-    }
 }
 
 impl<P: TaskCallbacks> TaskCallbacks for CrashAfter<P> {

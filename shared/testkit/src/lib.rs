@@ -361,17 +361,10 @@ impl ChaosSource for Memory {
 impl IdempotencyStore for Memory {
     async fn claim(&self, key: &str, order_id: &str, payload_hash: &str, _expires_at: i64) -> PortResult<Claim> {
         let mut world = self.world();
-        if let Some((order_id, payload_hash, _)) = world.idempotency.get(key) {
+        if let Some((order_id, payload_hash)) = world.idempotency.get(key) {
             return Ok(Claim::Existing { order_id: order_id.clone(), payload_hash: payload_hash.clone() });
         }
-        world.idempotency.insert(key.to_owned(), (order_id.to_owned(), payload_hash.to_owned(), false));
+        world.idempotency.insert(key.to_owned(), (order_id.to_owned(), payload_hash.to_owned()));
         Ok(Claim::Claimed)
-    }
-
-    async fn complete(&self, key: &str) -> PortResult<()> {
-        if let Some(record) = self.world().idempotency.get_mut(key) {
-            record.2 = true;
-        }
-        Ok(())
     }
 }

@@ -38,8 +38,8 @@ pub struct World {
     /// Executions that ended, with how (absent: running).
     pub ended_executions: BTreeMap<String, ExecutionStatus>,
     pub parked: Vec<(String, Rejection)>,
-    /// idempotency key → (order id, payload hash, completed).
-    pub idempotency: HashMap<String, (String, String, bool)>,
+    /// idempotency key → (order id, payload hash).
+    pub idempotency: HashMap<String, (String, String)>,
     /// Makes the next N order transitions fail with a version conflict (as a concurrent writer would).
     pub conflicts_to_inject: usize,
     /// Moves the order to this status (a new version) right after the next order read, as a compensation

@@ -5,7 +5,7 @@ use nexus_core::ports::{Claim, IdempotencyStore, PortError, PortResult};
 use serde::{Deserialize, Serialize};
 
 use super::Dynamo;
-use crate::ext::{s, to_item, unavailable};
+use crate::ext::{to_item, unavailable};
 
 /// One key's record (table key: idempotencyKey; DynamoDB TTL on `expiresAt`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -14,14 +14,9 @@ struct IdempotencyRecord {
     idempotency_key: String,
     order_id: String,
     payload_hash: String,
-    /// `IN_PROGRESS` until the order is recorded and its saga started, then `COMPLETED`.
-    status: String,
     /// Epoch seconds.
     expires_at: i64,
 }
-
-const IN_PROGRESS: &str = "IN_PROGRESS";
-const COMPLETED: &str = "COMPLETED";
 
 impl IdempotencyStore for Dynamo {
     async fn claim(&self, key: &str, order_id: &str, payload_hash: &str, expires_at: i64) -> PortResult<Claim> {
@@ -29,7 +24,6 @@ impl IdempotencyStore for Dynamo {
             idempotency_key: key.to_owned(),
             order_id: order_id.to_owned(),
             payload_hash: payload_hash.to_owned(),
-            status: IN_PROGRESS.to_owned(),
             expires_at,
         };
         let now = chrono::Utc::now().timestamp();
@@ -54,19 +48,5 @@ impl IdempotencyStore for Dynamo {
             }
             Err(e) => Err(unavailable("claim idempotency key", e)),
         }
-    }
-
-    async fn complete(&self, key: &str) -> PortResult<()> {
-        self.client
-            .update_item()
-            .table_name(&self.tables.idempotency)
-            .key("idempotencyKey", s(key))
-            .update_expression("SET #status = :completed")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":completed", s(COMPLETED))
-            .send()
-            .await
-            .map_err(|e| unavailable("complete idempotency record", e))?;
-        Ok(())
     }
 }

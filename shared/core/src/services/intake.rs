@@ -199,8 +199,8 @@ where
         Ok(IntakeOutcome::Accepted { order_id, new })
     }
 
-    /// An accepted order's saga, started (or found running) after its first event went out; then its
-    /// idempotency key is done.
+    /// An accepted order's saga, started (or found running) after its first event went out. (The idempotency
+    /// key needs no "done" mark: a replay of the same payload continues the first order, whatever it reached.)
     async fn proceed(&self, order: Order) -> Result<(), ServiceError> {
         if order.status == crate::domain::status::OrderStatus::Pending && order.attempt == first_attempt() {
             // Also on a replay: the first delivery may have died between the put and the publish, or the
@@ -215,7 +215,6 @@ where
                 StartOutcome::AlreadyStarted { .. } => tracing::info!("saga already running"),
             }
         }
-        self.idempotency.complete(&order.idempotency_key).await?;
         Ok(())
     }
 
