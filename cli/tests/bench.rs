@@ -83,12 +83,13 @@ fn nexus_bench_measures_both_sagas_and_counts_exactly() {
     // Nexus publishes an event per status change: five on the happy path.
     assert_eq!(per_order(nexus, "sns.Publish"), 5.0, "{nexus:#}");
 
-    // The cost: the happy path's transitions (four tasks and the end) and every line priced.
+    // The cost: the happy path's transitions (its four tasks, the last of which ends the execution) and every
+    // line priced.
     let cost = &report["cost"];
     let lines = cost["lines"].as_array().expect("cost lines");
     assert_eq!(lines.len(), 8, "{cost:#}");
     let line = |item: &str| lines.iter().find(|l| l["item"] == item).unwrap_or_else(|| panic!("no {item}: {cost:#}"));
-    assert_eq!(line("Step Functions state transitions")["perOrder"], 5.0, "{cost:#}");
+    assert_eq!(line("Step Functions state transitions")["perOrder"], 4.0, "{cost:#}");
     for l in lines {
         assert!(l["usdPerMillionOrders"].as_f64().unwrap_or(0.0) > 0.0, "unpriced or uncounted: {l:#}");
     }
