@@ -51,6 +51,12 @@ parameters=("ParameterKey=FunctionsRuntime,ParameterValue=$runtime")
 if grep -q '^  ChaosEnabled:' "$NEXUS_TEMPLATE" && [[ " ${NEXUS_STACK_PARAMETERS:-} " != *" ChaosEnabled="* ]]; then
   parameters+=("ParameterKey=ChaosEnabled,ParameterValue=true")
 fi
+# Two invocations at once per queue, the least Lambda allows: the emulator's two cores, not AWS's scale, set
+# the pace here, and each concurrent invocation is a process of the function host. (Any template that names
+# the parameter, YAML or the null saga's JSON, declares it.)
+if grep -q 'QueueMaximumConcurrency' "$NEXUS_TEMPLATE" && [[ " ${NEXUS_STACK_PARAMETERS:-} " != *" QueueMaximumConcurrency="* ]]; then
+  parameters+=("ParameterKey=QueueMaximumConcurrency,ParameterValue=2")
+fi
 for override in ${NEXUS_STACK_PARAMETERS:-}; do
   [[ "$override" == *=* ]] || die "NEXUS_STACK_PARAMETERS: '$override' is not Key=Value"
   parameters+=("ParameterKey=${override%%=*},ParameterValue=${override#*=}")

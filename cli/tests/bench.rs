@@ -109,7 +109,7 @@ fn nexus_bench_measures_both_sagas_and_counts_exactly() {
     assert!(rates.len() >= 7 && rates.windows(2).all(|w| w[0] <= w[1]), "{limits:#?}");
     let callbacks = limits.iter().find(|l| l["limit"].as_str().is_some_and(|s| s.contains("SendTaskSuccess")));
     assert_eq!(callbacks.map(|l| l["perOrder"].clone()), Some(serde_json::json!(4.0)), "{limits:#?}");
-    // The mappings' concurrency is the stack's (deployed with QueueMaximumConcurrency's default).
+    // The mappings' concurrency is the stack's (a local stack deploys QueueMaximumConcurrency=2).
     let mapping = limits.iter().filter_map(|l| l["limit"].as_str()).find(|l| l.contains("event source mapping"));
     assert!(mapping.is_some_and(|l| l.contains("MaximumConcurrency 2 (the stack's")), "{limits:#?}");
 }

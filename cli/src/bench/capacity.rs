@@ -12,7 +12,7 @@ use super::cost::Usage;
 
 const QUOTAS: &str = include_str!("aws-quotas.json");
 
-/// `QueueMaximumConcurrency`'s default in template.yaml, for a stack that does not say.
+/// The mappings' concurrency of a stack from before `QueueMaximumConcurrency`, which fixed it at 2.
 pub const DEFAULT_MAPPING_CONCURRENCY: u32 = 2;
 /// Messages a happy order puts through the functions: its submission, four commands, five events.
 const RECORDS_PER_ORDER: f64 = 10.0;

@@ -1,4 +1,5 @@
-//! What a plain `sam deploy` of `template.yaml` gets, read from the template: no fault injection.
+//! What a plain `sam deploy` of `template.yaml` gets, read from the template: no fault injection, data kept,
+//! every hop traced, queues paced for AWS.
 
 mod common;
 
@@ -96,5 +97,45 @@ fn the_email_hash_secret_is_kept_with_the_tables() {
     assert_eq!(
         (secret["DeletionPolicy"].as_str(), secret["UpdateReplacePolicy"].as_str()),
         (Some("Retain"), Some("Retain"))
+    );
+}
+
+/// Step Functions' `SendTaskSuccess` refill rate in us-east-1, per second, over a happy order's four callbacks
+/// (cli/src/bench/aws-quotas.json): the order rate AWS's own quota allows.
+const CALLBACK_ORDERS_PER_SECOND: f64 = 500.0 / 4.0;
+/// A record's function time on AWS, at most: a step's three round trips and its answer (`nexus bench`
+/// measures about 60 ms on the emulator).
+const RECORD_SECONDS: f64 = 0.06;
+/// Lambda's concurrent executions in a new account; the mappings may take a quarter of it.
+const ACCOUNT_CONCURRENCY: f64 = 1000.0;
+
+/// What `sam deploy` gets is paced for AWS, not for the emulator (local stacks deploy with 2): every mapping's
+/// `MaximumConcurrency` is `QueueMaximumConcurrency`, whose default lets a queue take orders faster than the
+/// callback quota lets them through, while all the mappings at once keep within a quarter of the account.
+#[test]
+fn each_queue_is_paced_for_aws_by_default() {
+    let concurrency: f64 =
+        common::parameter_defaults()["QueueMaximumConcurrency"].parse().expect("QueueMaximumConcurrency is a number");
+    let template = common::template();
+    let mappings: Vec<_> = template["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Lambda::EventSourceMapping")
+        .collect();
+    assert!(mappings.len() >= 11, "every queue's mapping was found: {}", mappings.len());
+    for (name, mapping) in &mappings {
+        let limit = &mapping["Properties"]["ScalingConfig"]["MaximumConcurrency"];
+        let serde_yaml_ng::Value::Tagged(reference) = limit else { panic!("{name:?}: MaximumConcurrency {limit:?}") };
+        assert_eq!(reference.value.as_str(), Some("QueueMaximumConcurrency"), "{name:?}");
+    }
+    assert!(
+        concurrency / RECORD_SECONDS >= CALLBACK_ORDERS_PER_SECOND,
+        "QueueMaximumConcurrency {concurrency} binds before Step Functions' callback quota on AWS"
+    );
+    assert!(
+        concurrency * mappings.len() as f64 <= ACCOUNT_CONCURRENCY / 4.0,
+        "{} mappings at {concurrency} take over a quarter of the account's Lambda concurrency",
+        mappings.len()
     );
 }
