@@ -11,9 +11,15 @@
 //! paths only, so the paths here are those, and anything else is refused when the definition is parsed,
 //! so the state machine cannot grow a feature this interpreter silently misreads.
 
+mod data;
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
+
+use data::{apply_result_path, evaluate, matches_choice, matches_error};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AslError {
@@ -346,193 +352,5 @@ impl Execution {
 
     fn context(&self, token: &str) -> Value {
         serde_json::json!({ "Execution": { "Id": self.arn, "Name": self.name }, "Task": { "Token": token } })
-    }
-}
-
-fn matches_error(rule: &Value, error: &str) -> bool {
-    rule["ErrorEquals"].as_array().into_iter().flatten().any(|e| e == "States.ALL" || e == error)
-}
-
-fn matches_choice(choice: &Value, data: &Value) -> bool {
-    let found = path(data, choice["Variable"].as_str().unwrap_or_default());
-    if let Some(present) = choice["IsPresent"].as_bool() {
-        return found.is_some() == present;
-    }
-    if let Some(expected) = choice["StringEquals"].as_str() {
-        return found.and_then(Value::as_str) == Some(expected);
-    }
-    false
-}
-
-/// `ResultPath`: absent replaces the input with the result, `null` keeps the input, `$.a.b` sets it there.
-fn apply_result_path(state: &Value, mut input: Value, result: Value) -> Value {
-    match state.get("ResultPath") {
-        None => result,
-        Some(Value::Null) => input,
-        Some(Value::String(at)) if at == "$" => result,
-        Some(Value::String(at)) => {
-            let keys: Vec<&str> = at.trim_start_matches("$.").split('.').collect();
-            set(&mut input, &keys, result);
-            input
-        }
-        Some(_) => input,
-    }
-}
-
-/// Puts `value` at `keys` in `data`, making the objects on the way.
-fn set(data: &mut Value, keys: &[&str], value: Value) {
-    let Some((first, rest)) = keys.split_first() else {
-        *data = value;
-        return;
-    };
-    if !data.is_object() {
-        *data = Value::Object(Map::new());
-    }
-    if let Value::Object(fields) = data {
-        set(fields.entry((*first).to_owned()).or_insert(Value::Null), rest, value);
-    }
-}
-
-/// A dotted JSONPath (`$`, `$.a.b`) in `data`.
-fn path<'a>(data: &'a Value, at: &str) -> Option<&'a Value> {
-    if at == "$" {
-        return Some(data);
-    }
-    at.strip_prefix("$.")?.split('.').try_fold(data, |value, key| value.get(key))
-}
-
-/// `Parameters`: keys ending in `.$` take a path (of the input, or of the context object with `$$.`) or
-/// an intrinsic; the others are copied as they are.
-fn evaluate(template: &Value, data: &Value, context: &Value) -> Value {
-    match template {
-        Value::Object(fields) => Value::Object(
-            fields
-                .iter()
-                .map(|(key, value)| match (key.strip_suffix(".$"), value.as_str()) {
-                    (Some(name), Some(expression)) => (name.to_owned(), resolve(expression, data, context)),
-                    _ => (key.clone(), evaluate(value, data, context)),
-                })
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
-fn resolve(expression: &str, data: &Value, context: &Value) -> Value {
-    if let Some(inner) = expression.strip_prefix("States.JsonToString(").and_then(|e| e.strip_suffix(')')) {
-        return Value::String(resolve(inner, data, context).to_string());
-    }
-    let found = match expression.strip_prefix('$') {
-        // `$$.Task.Token`: the context object's `$.Task.Token`.
-        Some(rest) if rest.starts_with('$') => path(context, rest),
-        _ => path(data, expression),
-    };
-    found.cloned().unwrap_or(Value::Null)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    struct Max;
-    impl Draw for Max {
-        fn below(&mut self, max: u64) -> u64 {
-            max
-        }
-    }
-
-    fn machine() -> StateMachine {
-        let definition = json!({
-            "StartAt": "Start",
-            "TimeoutSeconds": 100,
-            "States": {
-                "Start": {"Type": "Choice", "Choices": [{"Variable": "$.resume", "IsPresent": true, "Next": "Undo"}], "Default": "Do"},
-                "Do": {
-                    "Type": "Task", "Resource": "arn:aws:states:::sns:publish.waitForTaskToken",
-                    "Parameters": {"TopicArn": "${Topic}", "Message": {"id.$": "$.id", "token.$": "$$.Task.Token", "exec.$": "$$.Execution.Id"},
-                                   "MessageAttributes": {"id": {"DataType": "String", "StringValue.$": "$.id"}}},
-                    "TimeoutSeconds": 60, "ResultPath": null,
-                    "Retry": [{"ErrorEquals": ["No"], "MaxAttempts": 0}, {"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1, "MaxAttempts": 2, "BackoffRate": 2.0, "MaxDelaySeconds": 1}],
-                    "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Wrap"}],
-                    "Next": "Done"
-                },
-                "Wrap": {"Type": "Pass", "Parameters": {"Error": "Wrapped", "Cause.$": "States.JsonToString($.error)"}, "ResultPath": "$.error", "Next": "Undo"},
-                "Undo": {"Type": "Fail", "Error": "Undone"},
-                "Done": {"Type": "Succeed"}
-            }
-        });
-        let substitutions = BTreeMap::from([("Topic".to_owned(), "topic-a".to_owned())]);
-        StateMachine::parse(&definition.to_string(), &substitutions).expect("parses")
-    }
-
-    fn token(effects: &[Effect]) -> String {
-        effects
-            .iter()
-            .find_map(|e| match e {
-                Effect::Publish { token, .. } => Some(token.clone()),
-                _ => None,
-            })
-            .expect("a publish")
-    }
-
-    #[test]
-    fn a_task_publishes_its_message_and_succeeds_on_its_answer() {
-        let machine = machine();
-        let (mut execution, effects) =
-            Execution::start(&machine, ("o-1", "arn:x:o-1"), json!({"id": "o-1"}), 0, &mut Max);
-        let Effect::Publish { topic, message, attributes, token } = &effects[0] else { panic!("{effects:?}") };
-        assert_eq!(topic, "topic-a");
-        let message: Value = serde_json::from_str(message).expect("json");
-        assert_eq!((message["id"].as_str(), message["exec"].as_str()), (Some("o-1"), Some("arn:x:o-1")));
-        assert_eq!(message["token"].as_str(), Some(token.as_str()));
-        assert_eq!(attributes["id"], "o-1");
-        assert_eq!(effects[1], Effect::TaskTimeout { token: token.clone(), at: 60_000 });
-        let done = execution.answer(&machine, token, Ok(json!({})), 5, &mut Max);
-        assert_eq!(done, vec![Effect::Ended(End::Succeeded)]);
-        assert!(execution.answer(&machine, token, Ok(json!({})), 6, &mut Max).is_empty(), "answered once");
-    }
-
-    #[test]
-    fn failures_are_retried_with_capped_backoff_then_caught_and_a_zero_attempt_retrier_catches_at_once() {
-        let machine = machine();
-        let (mut execution, effects) =
-            Execution::start(&machine, ("o-2", "arn:x:o-2"), json!({"id": "o-2"}), 0, &mut Max);
-        let first = token(&effects);
-        let retry = execution.time_out(&machine, &first, 60_000, &mut Max);
-        assert_eq!(retry, vec![Effect::Wake { wake: 1, at: 61_000 }]);
-        let again = execution.wake(&machine, 1, 61_000, &mut Max);
-        let second = token(&again);
-        assert_ne!(first, second, "a retry is a new task with a new token");
-        let retry = execution.answer(&machine, &second, Err(("Boom".into(), "c".into())), 62_000, &mut Max);
-        assert_eq!(retry, vec![Effect::Wake { wake: 2, at: 63_000 }], "2 s capped at MaxDelaySeconds 1");
-        let third = token(&execution.wake(&machine, 2, 63_000, &mut Max));
-        let caught = execution.answer(&machine, &third, Err(("Boom".into(), "last".into())), 64_000, &mut Max);
-        assert_eq!(caught, vec![Effect::Ended(End::Failed)], "caught, wrapped, then the Fail state");
-        assert_eq!(execution.data["error"]["Error"], "Wrapped");
-        assert!(execution.data["error"]["Cause"].as_str().is_some_and(|c| c.contains("last")));
-
-        let (mut refused, effects) =
-            Execution::start(&machine, ("o-3", "arn:x:o-3"), json!({"id": "o-3"}), 0, &mut Max);
-        let ended = refused.answer(&machine, &token(&effects), Err(("No".into(), "c".into())), 1, &mut Max);
-        assert_eq!(ended, vec![Effect::Ended(End::Failed)], "MaxAttempts 0: straight to the catcher");
-    }
-
-    #[test]
-    fn the_start_choice_resumes_at_the_compensation_and_a_stop_ends_it() {
-        let machine = machine();
-        let (_, effects) = Execution::start(&machine, ("r", "arn:x:r"), json!({"id": "r", "resume": "X"}), 0, &mut Max);
-        assert_eq!(effects, vec![Effect::Ended(End::Failed)]);
-        let (mut running, _) = Execution::start(&machine, ("s", "arn:x:s"), json!({"id": "s"}), 0, &mut Max);
-        assert_eq!(running.end(End::Aborted), vec![Effect::Ended(End::Aborted)]);
-        assert!(running.end(End::Aborted).is_empty());
-    }
-
-    #[test]
-    fn a_feature_the_interpreter_does_not_run_is_refused() {
-        let map = json!({"StartAt": "M", "States": {"M": {"Type": "Map", "End": true}}});
-        assert!(StateMachine::parse(&map.to_string(), &BTreeMap::new()).is_err());
-        let unsubstituted = json!({"StartAt": "T", "States": {"T": {"Type": "Pass", "Comment": "${X}", "End": true}}});
-        assert!(StateMachine::parse(&unsubstituted.to_string(), &BTreeMap::new()).is_err());
     }
 }
