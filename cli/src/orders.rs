@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use nexus_core::domain::ids::EmailHasher;
 use nexus_core::domain::order::Order;
 use nexus_core::domain::status::OrderStatus;
-use nexus_core::ports::{EventLog, OrderStore};
+use nexus_core::ports::{EventLog, ExecutionStatus, OrderStore};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -75,13 +75,14 @@ pub struct StateTiming {
 pub async fn timeline(nexus: &Nexus, format: Format, order_id: &str) -> anyhow::Result<()> {
     let order = get(nexus, order_id).await?;
     let events = nexus.dynamo()?.events(order_id).await.context("read the order's events")?;
-    let states = match &order.execution_arn {
-        Some(arn) => execution_states(&aws_sdk_sfn::Client::new(&nexus.config), arn).await?,
-        None => Vec::new(),
+    let execution = match &order.execution_arn {
+        Some(arn) => execution_history(&aws_sdk_sfn::Client::new(&nexus.config), arn).await?,
+        None => ExecutionHistory::default(),
     };
     if format == Format::Json {
         let order = order_json(&order, &nexus.email_hasher().await?);
-        return render::json(&json!({"order": order, "events": events, "states": states}));
+        let ExecutionHistory { states, ended } = execution;
+        return render::json(&json!({"order": order, "events": events, "states": states, "executionEnded": ended}));
     }
     let mut table = render::table(["#", "at", "+", "status", "reason"]);
     let mut previous: Option<DateTime<Utc>> = None;
@@ -101,9 +102,9 @@ pub async fn timeline(nexus: &Nexus, format: Format, order_id: &str) -> anyhow::
         ]);
     }
     println!("order {order_id}: {} events\n{table}", events.len());
-    if !states.is_empty() {
+    if !execution.states.is_empty() {
         let mut table = render::table(["state", "entered", "duration", "outcome"]);
-        for state in &states {
+        for state in &execution.states {
             table.add_row([
                 state.state.clone(),
                 state.entered.clone(),
@@ -111,15 +112,34 @@ pub async fn timeline(nexus: &Nexus, format: Format, order_id: &str) -> anyhow::
                 state.outcome.clone(),
             ]);
         }
-        println!("execution {}\n{table}", order.execution_arn.unwrap_or_default());
+        let end = execution.ended.map_or_else(|| "running".to_owned(), |e| format!("{} at {}", e.status, e.at));
+        println!("execution {}: {end}\n{table}", order.execution_arn.unwrap_or_default());
     }
     Ok(())
 }
 
-/// The execution's states in order, each with how long it ran and how it ended (its task's failure, if any).
-pub async fn execution_states(sfn: &aws_sdk_sfn::Client, execution_arn: &str) -> anyhow::Result<Vec<StateTiming>> {
+/// An execution as its history tells it: its states in order, and how and when it ended.
+#[derive(Debug, Default)]
+pub struct ExecutionHistory {
+    pub states: Vec<StateTiming>,
+    /// None while it runs.
+    pub ended: Option<ExecutionEnd>,
+}
+
+/// The execution's status once ended (`SUCCEEDED`, `FAILED`, `TIMED_OUT`, `ABORTED`) and when: what the
+/// states alone do not say, since the execution ends on the task that writes the order's last status.
+#[derive(Debug, Serialize)]
+pub struct ExecutionEnd {
+    pub status: &'static str,
+    pub at: String,
+}
+
+/// The execution's states in order, each with how long it ran and how it ended (its task's failure, if any),
+/// and the execution's own end.
+pub async fn execution_history(sfn: &aws_sdk_sfn::Client, execution_arn: &str) -> anyhow::Result<ExecutionHistory> {
     let mut pages = sfn.get_execution_history().execution_arn(execution_arn).into_paginator().items().send();
     let mut states: Vec<StateTiming> = Vec::new();
+    let mut ended = None;
     let mut entered_at: HashMap<usize, DateTime<Utc>> = HashMap::new();
     while let Some(event) = pages.next().await {
         let event = event.map_err(crate::stack::aws_error).context("read the execution history")?;
@@ -150,9 +170,25 @@ pub async fn execution_states(sfn: &aws_sdk_sfn::Client, execution_arn: &str) ->
             && let Some(state) = states.last_mut()
         {
             state.outcome = "States.Timeout".into();
+        } else if let Some(status) = ended_as(event.r#type()) {
+            ended = Some(ExecutionEnd {
+                status: status.as_str(),
+                at: at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            });
         }
     }
-    Ok(states)
+    Ok(ExecutionHistory { states, ended })
+}
+
+/// The status an execution's closing history event gives it.
+fn ended_as(event: &HistoryEventType) -> Option<ExecutionStatus> {
+    Some(match event {
+        HistoryEventType::ExecutionSucceeded => ExecutionStatus::Succeeded,
+        HistoryEventType::ExecutionFailed => ExecutionStatus::Failed,
+        HistoryEventType::ExecutionTimedOut => ExecutionStatus::TimedOut,
+        HistoryEventType::ExecutionAborted => ExecutionStatus::Aborted,
+        _ => return None,
+    })
 }
 
 #[derive(Debug, clap::Args)]

@@ -303,6 +303,8 @@ async fn the_dashboard_shows_an_order_submitted_from_it_completing_and_drives_ch
     assert_eq!(timeline, ["PENDING", "INVENTORY_RESERVED", "PAYMENT_CHARGED", "SHIPPED", "COMPLETED"]);
     let states = browser.find_all(Locator::Css("#detail-states tbody tr")).await.expect("states").len();
     assert!(states >= 4, "the execution's states are listed ({states})");
+    let ended = text(&browser, "#detail-ended").await.expect("the execution's end");
+    assert!(ended.starts_with("(SUCCEEDED at ") || ended == "(running)", "the execution's end: {ended:?}");
     let order_text = text(&browser, "#detail-order").await.expect("the order");
     assert!(order_text.contains("customerEmailHash") && !order_text.contains("@example.com"), "no email in clear");
     let log_lines = browser.find_all(Locator::Css("#detail-logs tbody tr")).await.expect("log lines").len();

@@ -109,7 +109,14 @@ async fn submit_status_timeline_orders_and_logs_follow_one_order() {
     let again = parsed(&nexus(MAIN, &["-o", "json", "forget", &customer]).await);
     assert_eq!((again["erased"].clone(), again["alreadyErased"].clone()), (json!([]), json!([order_id])));
 
-    let timeline = parsed(&nexus(MAIN, &["-o", "json", "timeline", &order_id]).await);
+    // The execution ends on the task that wrote COMPLETED, moments after the write: its end is in the timeline.
+    let timeline = eventually(Duration::from_secs(30), || async {
+        let timeline = parsed(&nexus(MAIN, &["-o", "json", "timeline", &order_id]).await);
+        timeline["executionEnded"].is_object().then_some(timeline)
+    })
+    .await
+    .expect("the timeline shows the execution's end");
+    assert_eq!(timeline["executionEnded"]["status"], "SUCCEEDED", "{timeline}");
     let statuses: Vec<&str> =
         timeline["events"].as_array().expect("events").iter().filter_map(|e| e["status"].as_str()).collect();
     assert_eq!(statuses, ["PENDING", "INVENTORY_RESERVED", "PAYMENT_CHARGED", "SHIPPED", "COMPLETED"]);

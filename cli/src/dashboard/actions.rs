@@ -70,12 +70,12 @@ pub async fn order_detail(State(dashboard): State<Shared>, Path(order_id): Path<
         Ok(events) => events,
         Err(e) => return failed("read the order's events", e),
     };
-    let states = match &order.execution_arn {
-        Some(arn) => match crate::orders::execution_states(&dashboard.clients.sfn, arn).await {
-            Ok(states) => states,
+    let execution = match &order.execution_arn {
+        Some(arn) => match crate::orders::execution_history(&dashboard.clients.sfn, arn).await {
+            Ok(execution) => execution,
             Err(e) => return failed("read the execution history", format!("{e:#}")),
         },
-        None => Vec::new(),
+        None => crate::orders::ExecutionHistory::default(),
     };
     let since_ms = crate::render::parse_time(&order.created_at).map_or(0, |t| t.timestamp_millis() - 1_000);
     let lines = match logs::read(
@@ -101,8 +101,11 @@ pub async fn order_detail(State(dashboard): State<Shared>, Path(order_id): Path<
     if let Some(fields) = order_json.as_object_mut() {
         fields.remove("shippingAddress");
     }
-    Json(json!({"order": order_json, "events": events, "states": states, "logs": lines, "logsDropped": dropped}))
-        .into_response()
+    Json(json!({
+        "order": order_json, "events": events, "states": execution.states, "executionEnded": execution.ended,
+        "logs": lines, "logsDropped": dropped
+    }))
+    .into_response()
 }
 
 pub async fn set_chaos(

@@ -239,6 +239,8 @@ async function openDetail(orderId) {
       return el("tr", { "data-step": e.status }, ...cells([e.sequence, time(e.at), since, e.status, e.reason || ""]));
     })
   );
+  const ended = body.executionEnded;
+  $("#detail-ended").textContent = body.states.length === 0 ? "" : ended ? `(${ended.status} at ${time(ended.at)})` : "(running)";
   fill(
     "#detail-states",
     body.states.map((s) =>
