@@ -236,3 +236,26 @@ pub async fn list(nexus: &Nexus, format: Format, args: ListArgs) -> anyhow::Resu
     println!("{table}\n{} order(s)", orders.len());
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_closing_event_gives_its_execution_status_and_no_other_event_ends_it() {
+        let ends = [
+            (HistoryEventType::ExecutionSucceeded, "SUCCEEDED"),
+            (HistoryEventType::ExecutionFailed, "FAILED"),
+            (HistoryEventType::ExecutionTimedOut, "TIMED_OUT"),
+            (HistoryEventType::ExecutionAborted, "ABORTED"),
+        ];
+        for (event, status) in ends {
+            assert_eq!(ended_as(&event).map(ExecutionStatus::as_str), Some(status), "{event:?}");
+        }
+        for event in
+            [HistoryEventType::TaskSucceeded, HistoryEventType::TaskStateExited, HistoryEventType::ExecutionStarted]
+        {
+            assert_eq!(ended_as(&event), None, "{event:?}");
+        }
+    }
+}
