@@ -13,7 +13,7 @@ use crate::domain::order::Order;
 use crate::domain::saga_error::SagaError;
 use crate::domain::status::OrderStatus;
 use crate::domain::{self};
-use crate::ports::{EventPublisher, OrderStore, PortError, Transition};
+use crate::ports::{ApplyOutcome, EventPublisher, OrderStore, PortError, Transition};
 
 /// What a forward step's effect came to.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +23,18 @@ pub enum Applied {
     Holds { output: Value, moved: bool },
     /// A named refusal (declined, out of stock, undone before it was applied): nothing holds.
     Refused(StepReply),
+}
+
+impl Applied {
+    /// What an effect's ledger write came to: written now (with the transition), written before by another
+    /// copy of the command, or undone before it was applied (refused as `undone`).
+    pub fn from_outcome(outcome: ApplyOutcome, output: Value, (error, cause): (SagaError, &str)) -> Self {
+        match outcome {
+            ApplyOutcome::Applied => Self::Holds { output, moved: true },
+            ApplyOutcome::AlreadyApplied => Self::Holds { output, moved: false },
+            ApplyOutcome::AlreadyUndone => Self::Refused(StepReply::failure(error, cause)),
+        }
+    }
 }
 
 /// A forward step: the order must be in `from` (or already in `to`, on a repeat). `apply` decides from the

@@ -9,7 +9,7 @@ use crate::domain::messages::{CommandName, ServiceCommand};
 use crate::domain::order::Order;
 use crate::domain::saga_error::SagaError;
 use crate::domain::status::OrderStatus;
-use crate::ports::{ApplyOutcome, EventPublisher, OrderStore, Payments};
+use crate::ports::{EventPublisher, OrderStore, Payments};
 
 /// The contract's deterministic trigger for `Payment.Declined` (docs/architecture.md §3).
 pub const DECLINED_TOKEN: &str = "tok_decline";
@@ -43,14 +43,8 @@ impl<S: OrderStore, Y: Payments, P: EventPublisher> SagaStep for PaymentService<
                     let (id, amount) = ((&order.order_id, order.attempt), order.total_cents);
                     let charged = self.payments.charge(id.0, id.1, amount, &order.currency, moving.as_ref());
                     let output = json!({ "paymentId": Effect::Payment.id(id.0, id.1), "amountCents": amount });
-                    Ok(match charged.await? {
-                        ApplyOutcome::Applied => Applied::Holds { output, moved: true },
-                        ApplyOutcome::AlreadyApplied => Applied::Holds { output, moved: false },
-                        ApplyOutcome::AlreadyUndone => Applied::Refused(StepReply::failure(
-                            SagaError::PaymentRefunded,
-                            "the payment was refunded before it was charged",
-                        )),
-                    })
+                    let undone = (SagaError::PaymentRefunded, "the payment was refunded before it was charged");
+                    Ok(Applied::from_outcome(charged.await?, output, undone))
                 })
                 .await
             }

@@ -9,7 +9,7 @@ use crate::domain::messages::{CommandName, ServiceCommand};
 use crate::domain::order::Order;
 use crate::domain::saga_error::SagaError;
 use crate::domain::status::OrderStatus;
-use crate::ports::{ApplyOutcome, EventPublisher, OrderStore, Shipments};
+use crate::ports::{EventPublisher, OrderStore, Shipments};
 
 /// The contract's deterministic trigger for `Shipping.Unavailable` (docs/architecture.md §3).
 pub const UNSERVED_POSTAL_CODE: &str = "00000";
@@ -47,14 +47,8 @@ impl<S: OrderStore, H: Shipments, P: EventPublisher> SagaStep for ShippingServic
                         moving.as_ref(),
                     );
                     let output = json!({ "shipmentId": Effect::Shipment.id(&order.order_id, order.attempt) });
-                    Ok(match dispatched.await? {
-                        ApplyOutcome::Applied => Applied::Holds { output, moved: true },
-                        ApplyOutcome::AlreadyApplied => Applied::Holds { output, moved: false },
-                        ApplyOutcome::AlreadyUndone => Applied::Refused(StepReply::failure(
-                            SagaError::ShipmentCancelled,
-                            "the shipment was cancelled before dispatch",
-                        )),
-                    })
+                    let undone = (SagaError::ShipmentCancelled, "the shipment was cancelled before dispatch");
+                    Ok(Applied::from_outcome(dispatched.await?, output, undone))
                 })
                 .await
             }
