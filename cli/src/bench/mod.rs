@@ -195,13 +195,14 @@ pub async fn run(nexus: &Nexus, format: Format, args: BenchArgs) -> anyhow::Resu
             .map(|e| ratio(nb.map_or(0.0, |r| r.orders_per_second), e.orders_per_second)),
     };
     let stack_limits = bench.stack_limits().await?;
+    let prices = cost::prices()?;
     let report = Report {
         started_at: started_at.to_rfc3339(),
         cpus: std::thread::available_parallelism().map_or(1, usize::from),
         runs,
         ratios,
-        cost: cost::per_million(&usage, &cost::prices()?)?,
-        mixed_cost: cost::per_million(&mixed_usage, &cost::prices()?)?.assuming(mixed_assumptions),
+        cost: cost::per_million(&usage, &prices)?,
+        mixed_cost: cost::per_million(&mixed_usage, &prices)?.assuming(mixed_assumptions),
         capacity: capacity::model(&usage, stack_limits, &capacity::quotas()?)?,
     };
     match format {

@@ -46,24 +46,20 @@ pub async fn transitions(
     anyhow::ensure!(!arns.is_empty(), "no execution of {run} to count transitions on");
     let (mut transitions, mut published) = (0.0, 0.0);
     for arn in &arns {
-        let mut token = None;
-        loop {
-            let history = sfn
-                .get_execution_history()
-                .execution_arn(arn)
-                .max_results(1000)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(aws_error)
-                .context("read an execution's history")?;
-            let (t, p) = billed(history.events());
-            (transitions, published) = (transitions + t, published + p);
-            token = history.next_token().map(str::to_owned);
-            if token.is_none() {
-                break;
-            }
-        }
+        // A whole history at once: a retried task's entry and its later attempts may fall on different pages.
+        let history: Vec<HistoryEvent> = sfn
+            .get_execution_history()
+            .execution_arn(arn)
+            .max_results(1000)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(aws_error)
+            .context("read an execution's history")?;
+        let (t, p) = billed(&history);
+        (transitions, published) = (transitions + t, published + p);
     }
     let per = match histories {
         Histories::HappySample => arns.len(),
@@ -72,7 +68,7 @@ pub async fn transitions(
     Ok((transitions / per, published / per))
 }
 
-/// `(state transitions, publish tasks)` in a page of an execution's history. Step Functions bills a
+/// `(state transitions, publish tasks)` in an execution's history. Step Functions bills a
 /// transition for every state entered and for every retry of a task: a task scheduled again after its
 /// state was entered (one `TaskScheduled` per attempt, one `TaskStateEntered` per entry).
 pub fn billed(events: &[HistoryEvent]) -> (f64, f64) {
